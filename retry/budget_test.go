@@ -1,0 +1,308 @@
+package retry_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/goleak"
+
+	"github.com/receiptd/receiptd/retry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var actions = []string{"GroupReadReceipt", "C2cReadReceipt"}
+
+func newBudget(t *testing.T, cfg retry.BudgetConfig) *retry.Budget {
+	t.Helper()
+	if cfg.Buckets == nil {
+		cfg.Buckets = actions
+	}
+	b, err := retry.NewBudget(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// drive takes grants from bucket until d of (fake) time has passed and
+// returns their times.
+func drive(t *testing.T, b *retry.Budget, bucket string, d time.Duration) []time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	var out []time.Time
+	for {
+		g, err := b.Wait(ctx, bucket)
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Wait: %v", err)
+			}
+			return out
+		}
+		out = append(out, g.At)
+	}
+}
+
+// maxInWindow returns the largest number of times within any window of w
+// (half-open [t, t+w)), the way a sliding-window server counts.
+func maxInWindow(times []time.Time, w time.Duration) int {
+	best, lo := 0, 0
+	for hi := range times {
+		for times[hi].Sub(times[lo]) >= w {
+			lo++
+		}
+		best = max(best, hi-lo+1)
+	}
+	return best
+}
+
+func TestBudgetNeverExceedsCeilingInAnySecond(t *testing.T) {
+	tests := []struct {
+		name         string
+		rps          float64
+		owned, total int
+		wantPerSec   int
+	}{
+		{"full share", 20, 1, 1, 20},
+		{"a third of 24 partitions", 20, 8, 24, 6},
+		{"half", 20, 4, 8, 10},
+		{"fractional rps", 2.5, 1, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newBudget(t, retry.BudgetConfig{RPS: tt.rps, Buckets: actions, ShareByPartitions: true})
+				b.SetShare(tt.owned, tt.total)
+				got := drive(t, b, actions[0], 30*time.Second)
+				if m := maxInWindow(got, time.Second); m > tt.wantPerSec {
+					t.Errorf("%d grants within one second, want at most %d", m, tt.wantPerSec)
+				}
+				// Throughput must not fall below the ceiling by more than one
+				// request per second (the window's rounding).
+				if min := (tt.wantPerSec - 1) * 30; len(got) < min {
+					t.Errorf("%d grants in 30s, want at least %d", len(got), min)
+				}
+			})
+		})
+	}
+}
+
+func TestBudgetPodsTogetherStayWithinRPS(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu  sync.Mutex
+			all []time.Time
+			wg  sync.WaitGroup
+		)
+		for pod := range 3 {
+			b := newBudget(t, retry.BudgetConfig{RPS: 20, ShareByPartitions: true})
+			b.SetShare(8, 24)
+			wg.Go(func() {
+				// Pods start out of phase, as they would in production.
+				time.Sleep(time.Duration(pod) * 37 * time.Millisecond)
+				got := drive(t, b, actions[0], 20*time.Second)
+				mu.Lock()
+				all = append(all, got...)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		sortTimes(all)
+		if m := maxInWindow(all, time.Second); m > 20 {
+			t.Errorf("three pods sent %d requests within one second, want at most 20", m)
+		}
+		if perSec := float64(len(all)) / 20; perSec < 17 {
+			t.Errorf("three pods sent %.1f requests/s together, want at least 17", perSec)
+		}
+	})
+}
+
+func sortTimes(ts []time.Time) {
+	for i := 1; i < len(ts); i++ {
+		for j := i; j > 0 && ts[j].Before(ts[j-1]); j-- {
+			ts[j], ts[j-1] = ts[j-1], ts[j]
+		}
+	}
+}
+
+func TestBudgetRateLimitedHalvesPausesAndRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 20, Pause: retry.Policy{Initial: 2 * time.Second, Jitter: 0.01}})
+		g, err := b.Wait(t.Context(), actions[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second request was already in flight when the first answer came.
+		inFlight, err := b.Wait(t.Context(), actions[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pause := b.RateLimited(g)
+		if pause < 1900*time.Millisecond || pause > 2100*time.Millisecond {
+			t.Fatalf("pause = %v, want about 2s", pause)
+		}
+		if again := b.RateLimited(g); again != 0 {
+			t.Errorf("a second answer for the same episode paused again for %v", again)
+		}
+		if got := b.Rate(actions[0]); got != 10 {
+			t.Errorf("rate after a rate-limit answer = %v, want 10 (halved)", got)
+		}
+		if got := b.Rate(actions[1]); got != 20 {
+			t.Errorf("the other action's rate = %v, want 20 (untouched)", got)
+		}
+		_ = inFlight
+		start := time.Now()
+		next, err := b.Wait(t.Context(), actions[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waited := next.At.Sub(start); waited < pause {
+			t.Errorf("every bucket must pause: the other action waited %v, want %v", waited, pause)
+		}
+		b.Succeeded(next)
+		time.Sleep(10 * time.Second)
+		if got := b.Rate(actions[0]); got != 20 {
+			t.Errorf("rate 10s after the episode = %v, want back at 20", got)
+		}
+		if !b.PausedUntil().IsZero() {
+			t.Errorf("still paused after a success")
+		}
+	})
+}
+
+func TestBudgetStaleAnswerDoesNotHalveAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 20, Pause: retry.Policy{Initial: time.Second}})
+		first, _ := b.Wait(t.Context(), actions[0])
+		second, _ := b.Wait(t.Context(), actions[0])
+		b.RateLimited(first)
+		b.RateLimited(second) // sent before the decrease: same episode
+		if got := b.Rate(actions[0]); got != 10 {
+			t.Errorf("rate = %v, want 10: answers to requests sent before a decrease must not halve again", got)
+		}
+		third, _ := b.Wait(t.Context(), actions[0])
+		b.RateLimited(third)
+		if got := b.Rate(actions[0]); got >= 10 {
+			t.Errorf("rate = %v, want below 10 after a fresh rate-limit answer", got)
+		}
+	})
+}
+
+func TestBudgetZeroShareBlocksUntilShareGrows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 20, ShareByPartitions: true})
+		b.SetShare(0, 8)
+		done := make(chan error, 1)
+		go func() {
+			_, err := b.Wait(t.Context(), actions[0])
+			done <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Wait returned %v with a zero share", err)
+		default:
+		}
+		b.SetShare(2, 8)
+		if err := <-done; err != nil {
+			t.Fatalf("Wait after share grew: %v", err)
+		}
+		if got := b.Ceiling(actions[0]); got != 5 {
+			t.Errorf("ceiling = %v, want 5 (20 x 2/8)", got)
+		}
+	})
+}
+
+func TestBudgetWaitEndsWithContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 1})
+		if _, err := b.Wait(t.Context(), actions[0]); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		if _, err := b.Wait(ctx, actions[0]); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Wait = %v, want the context's deadline error", err)
+		}
+	})
+}
+
+func TestBudgetSharedBucketsCountTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 10, Shared: true})
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		var (
+			mu  sync.Mutex
+			all []time.Time
+			wg  sync.WaitGroup
+		)
+		for _, a := range actions {
+			wg.Go(func() {
+				for {
+					g, err := b.Wait(ctx, a)
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					all = append(all, g.At)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		sortTimes(all)
+		if m := maxInWindow(all, time.Second); m > 10 {
+			t.Errorf("two actions on one shared budget sent %d within a second, want at most 10", m)
+		}
+	})
+}
+
+func TestBudgetConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  retry.BudgetConfig
+	}{
+		{"zero rps", retry.BudgetConfig{Buckets: actions}},
+		{"negative rps", retry.BudgetConfig{RPS: -1, Buckets: actions}},
+		{"no buckets", retry.BudgetConfig{RPS: 20}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := retry.NewBudget(tt.cfg); err == nil {
+				t.Error("NewBudget accepted an invalid config")
+			}
+		})
+	}
+	b := newBudget(t, retry.BudgetConfig{RPS: 20})
+	if _, err := b.Wait(t.Context(), "NoSuchAction"); !errors.Is(err, retry.ErrUnknownBucket) {
+		t.Errorf("Wait on an unknown bucket = %v, want ErrUnknownBucket", err)
+	}
+}
+
+func TestPolicyGrowsToMaxAndNeverStops(t *testing.T) {
+	p := retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, Jitter: 0.2}
+	b := p.New()
+	lastBase := 100 * time.Millisecond
+	for i := range 50 {
+		d := b.NextBackOff()
+		if d == backoff.Stop {
+			t.Fatalf("attempt %d: the policy gave up; it must retry until the caller stops", i)
+		}
+		base := min(lastBase, time.Second)
+		if lo, hi := time.Duration(float64(base)*0.8), time.Duration(float64(base)*1.2)+1; d < lo || d > hi {
+			t.Fatalf("attempt %d: delay %v outside [%v, %v]", i, d, lo, hi)
+		}
+		lastBase = min(2*lastBase, time.Second)
+	}
+	b.Reset()
+	if d := b.NextBackOff(); d > 120*time.Millisecond {
+		t.Errorf("after Reset the delay is %v, want the initial 100ms", d)
+	}
+}

@@ -1,0 +1,49 @@
+// Package retry decides when receiptd may call ZIM: a rate Budget per action
+// (a token bucket plus a strict one-second window, shared across pods by
+// partition share, adaptive on rate-limit answers) and the exponential Policy
+// that spaces retries.
+package retry
+
+import (
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Policy describes an exponential backoff with jitter that never gives up on
+// its own: callers stop retrying at shutdown, or by an attempt limit of their
+// own.
+type Policy struct {
+	Initial    time.Duration // first delay; overriding the default of 250ms
+	Max        time.Duration // cap on one delay; overriding the default of 30s
+	Multiplier float64       // growth per attempt; overriding the default of 2
+	Jitter     float64       // randomization factor in [0,1); overriding the default of 0.5
+}
+
+// New returns a fresh BackOff following p. Each retry loop owns its own
+// BackOff: it is stateful and not safe for concurrent use.
+func (p Policy) New() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(orDuration(p.Initial, 250*time.Millisecond)),
+		backoff.WithMaxInterval(orDuration(p.Max, 30*time.Second)),
+		backoff.WithMultiplier(orFloat(p.Multiplier, 2)),
+		backoff.WithRandomizationFactor(orFloat(p.Jitter, 0.5)),
+		backoff.WithMaxElapsedTime(0),
+	)
+	b.Reset()
+	return b
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func orFloat(f, def float64) float64 {
+	if f > 0 {
+		return f
+	}
+	return def
+}
