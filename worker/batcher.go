@@ -1,0 +1,320 @@
+package worker
+
+import (
+	"container/heap"
+	"slices"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// item is the Worker's state for one submitted record.
+type item struct {
+	rec       *Record
+	remaining int      // batches that still carry some of its seqs
+	failure   *Failure // set when a part failed; the record is dead-lettered once all parts ended
+	abandoned bool     // handed back by Drain: never reported done
+	gen       uint64
+
+	prev, next *item // the Worker's list of live items
+}
+
+type batchState uint8
+
+const (
+	stateOpen     batchState = iota // absorbing seqs for its key
+	stateFull                       // at the seq cap, waiting for its turn
+	stateRetry                      // failed, waiting for its backoff to pass
+	stateInFlight                   // being sent
+)
+
+// batch is one future API request: up to maxSeqs seqs for one key, and the
+// items whose seqs it carries.
+type batch struct {
+	key     Key
+	seqs    []uint64 // sorted, distinct
+	parts   []*item  // each item at most once
+	created time.Time
+	id      uint64 // creation order, to break ties
+	gen     uint64
+	state   batchState
+
+	attempts     int // sends so far
+	unknowns     int // answers of class unknown so far
+	firstAttempt time.Time
+	notBefore    time.Time
+	resigned     bool
+	bo           *backoff.ExponentialBackOff
+
+	heapIdx    int
+	prev, next *batch // the open list
+}
+
+// batcher holds every batch not yet sent or waiting to be sent again, and
+// picks the next one per action. It is not safe for concurrent use; the
+// Worker guards it with its lock.
+type batcher struct {
+	maxSeqs int
+	linger  time.Duration
+	flush   bool // every open batch is ready at once (Drain)
+	lastID  uint64
+
+	keys   map[Key][]*batch // unsent fresh batches per key, oldest first; only the last may be open
+	queues [len(Actions) + 1]queue
+}
+
+// queue holds one action's batches by readiness.
+type queue struct {
+	openHead, openTail *batch    // open batches, oldest first
+	full               batchHeap // full batches, oldest first
+	retry              batchHeap // batches waiting to be sent again, earliest due first
+}
+
+func newBatcher(maxSeqs int, linger time.Duration) *batcher {
+	bt := &batcher{maxSeqs: maxSeqs, linger: linger}
+	bt.reset()
+	return bt
+}
+
+// add spreads the item's seqs over its key's batches: a seq already waiting in one
+// of them is not sent twice; the rest fill the open batch and then new ones.
+// It reports whether a batch was created or became full, which may make the
+// action's next batch ready sooner.
+func (bt *batcher) add(it *item, gen uint64, now time.Time) (changed bool) {
+	key := it.rec.Key
+	batches := bt.keys[key]
+	var touched [4]*batch
+	used := touched[:0]
+	for _, seq := range it.rec.Seqs {
+		b := findSeq(batches, seq)
+		if b == nil {
+			if n := len(batches); n > 0 && batches[n-1].state == stateOpen {
+				b = batches[n-1]
+			} else {
+				b = bt.newBatch(key, gen, now)
+				batches = append(batches, b)
+				changed = true
+			}
+			b.insert(seq)
+			if len(b.seqs) >= bt.maxSeqs {
+				bt.markFull(b)
+				changed = true
+			}
+		}
+		if !slices.Contains(used, b) {
+			used = append(used, b)
+		}
+	}
+	bt.keys[key] = batches
+	for _, b := range used {
+		b.parts = append(b.parts, it)
+		it.remaining++
+	}
+	return changed
+}
+
+// findSeq returns the batch among batches that already holds seq.
+func findSeq(batches []*batch, seq uint64) *batch {
+	for i := len(batches) - 1; i >= 0; i-- {
+		b := batches[i]
+		if seq < b.seqs[0] || seq > b.seqs[len(b.seqs)-1] {
+			continue
+		}
+		if _, ok := slices.BinarySearch(b.seqs, seq); ok {
+			return b
+		}
+	}
+	return nil
+}
+
+func (b *batch) insert(seq uint64) {
+	i, _ := slices.BinarySearch(b.seqs, seq)
+	b.seqs = slices.Insert(b.seqs, i, seq)
+}
+
+func (bt *batcher) newBatch(key Key, gen uint64, now time.Time) *batch {
+	bt.lastID++
+	b := &batch{key: key, created: now, id: bt.lastID, gen: gen, state: stateOpen,
+		seqs: make([]uint64, 0, bt.maxSeqs)}
+	q := &bt.queues[key.Action]
+	b.prev = q.openTail
+	if q.openTail != nil {
+		q.openTail.next = b
+	} else {
+		q.openHead = b
+	}
+	q.openTail = b
+	return b
+}
+
+func (bt *batcher) markFull(b *batch) {
+	q := &bt.queues[b.key.Action]
+	q.unlinkOpen(b)
+	b.state = stateFull
+	heap.Push(&q.full, b)
+}
+
+func (q *queue) unlinkOpen(b *batch) {
+	if b.prev != nil {
+		b.prev.next = b.next
+	} else {
+		q.openHead = b.next
+	}
+	if b.next != nil {
+		b.next.prev = b.prev
+	} else {
+		q.openTail = b.prev
+	}
+	b.prev, b.next = nil, nil
+}
+
+// retryAt queues b to be sent again once notBefore has passed.
+func (bt *batcher) retryAt(b *batch, notBefore time.Time) {
+	b.state = stateRetry
+	b.notBefore = notBefore
+	heap.Push(&bt.queues[b.key.Action].retry, b)
+}
+
+// pop removes and returns the oldest ready batch of action a, or nil.
+// Ready means full, open for at least linger (or flushing), or due for a
+// retry; among ready batches the one created first leaves first.
+func (bt *batcher) pop(a Action, now time.Time) *batch {
+	q := &bt.queues[a]
+	var best *batch
+	consider := func(b *batch) {
+		if b != nil && (best == nil || older(b, best)) {
+			best = b
+		}
+	}
+	if r := q.retry.peek(); r != nil && !r.notBefore.After(now) {
+		consider(r)
+	}
+	consider(q.full.peek())
+	if h := q.openHead; h != nil && (bt.flush || now.Sub(h.created) >= bt.linger) {
+		consider(h)
+	}
+	if best == nil {
+		return nil
+	}
+	switch best.state {
+	case stateRetry:
+		heap.Remove(&q.retry, best.heapIdx)
+	case stateFull:
+		heap.Remove(&q.full, best.heapIdx)
+		bt.forget(best)
+	case stateOpen:
+		q.unlinkOpen(best)
+		bt.forget(best)
+	}
+	best.state = stateInFlight
+	return best
+}
+
+// forget removes a fresh batch from its key's list, so it absorbs no more.
+func (bt *batcher) forget(b *batch) {
+	batches := bt.keys[b.key]
+	if i := slices.Index(batches, b); i >= 0 {
+		batches = slices.Delete(batches, i, i+1)
+	}
+	if len(batches) == 0 {
+		delete(bt.keys, b.key)
+	} else {
+		bt.keys[b.key] = batches
+	}
+}
+
+// next reports when action a's next batch becomes ready: ready now, at a
+// later time, or never without a new add (zero time, false).
+func (bt *batcher) next(a Action, now time.Time) (readyNow bool, at time.Time) {
+	q := &bt.queues[a]
+	if q.full.Len() > 0 {
+		return true, now
+	}
+	if h := q.openHead; h != nil {
+		due := h.created.Add(bt.linger)
+		if bt.flush || !due.After(now) {
+			return true, now
+		}
+		at = due
+	}
+	if r := q.retry.peek(); r != nil {
+		due := r.notBefore
+		if !due.After(now) {
+			return true, now
+		}
+		if at.IsZero() || due.Before(at) {
+			at = due
+		}
+	}
+	return false, at
+}
+
+// reset drops every batch: Drain abandoned their items.
+func (bt *batcher) reset() {
+	bt.keys = make(map[Key][]*batch)
+	for i := range bt.queues {
+		bt.queues[i] = queue{full: batchHeap{less: older}, retry: batchHeap{less: dueFirst}}
+	}
+}
+
+// counts returns the number of batches waiting: open, full and retrying.
+func (bt *batcher) counts() (open, full, retrying int) {
+	for i := range bt.queues {
+		q := &bt.queues[i]
+		for b := q.openHead; b != nil; b = b.next {
+			open++
+		}
+		full += q.full.Len()
+		retrying += q.retry.Len()
+	}
+	return open, full, retrying
+}
+
+func older(a, b *batch) bool {
+	if !a.created.Equal(b.created) {
+		return a.created.Before(b.created)
+	}
+	return a.id < b.id
+}
+
+// batchHeap is a heap of batches under an order of its own, with each
+// batch's index kept for removal.
+type batchHeap struct {
+	items []*batch
+	less  func(a, b *batch) bool
+}
+
+func (h *batchHeap) Len() int           { return len(h.items) }
+func (h *batchHeap) Less(i, j int) bool { return h.less(h.items[i], h.items[j]) }
+func (h *batchHeap) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.items[i].heapIdx, h.items[j].heapIdx = i, j
+}
+func (h *batchHeap) Push(x any) {
+	b := x.(*batch)
+	b.heapIdx = len(h.items)
+	h.items = append(h.items, b)
+}
+func (h *batchHeap) Pop() any {
+	n := len(h.items) - 1
+	b := h.items[n]
+	h.items[n] = nil
+	h.items = h.items[:n]
+	return b
+}
+
+// peek returns the heap's first batch, or nil.
+func (h *batchHeap) peek() *batch {
+	if len(h.items) == 0 {
+		return nil
+	}
+	return h.items[0]
+}
+
+// dueFirst orders batches by the time they may be sent again.
+func dueFirst(a, b *batch) bool {
+	if !a.notBefore.Equal(b.notBefore) {
+		return a.notBefore.Before(b.notBefore)
+	}
+	return older(a, b)
+}

@@ -1,0 +1,259 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/receiptd/receiptd/worker"
+)
+
+// fakeSender answers each request with respond's Result and records what
+// it was asked. A nil respond answers success.
+type fakeSender struct {
+	respond func(req worker.Request, call int) worker.Result
+
+	mu    sync.Mutex
+	calls []sentCall
+}
+
+type sentCall struct {
+	req worker.Request
+	at  time.Time
+}
+
+func (f *fakeSender) Send(ctx context.Context, req worker.Request) worker.Result {
+	f.mu.Lock()
+	n := len(f.calls)
+	f.calls = append(f.calls, sentCall{req: worker.Request{Key: req.Key, Seqs: slices.Clone(req.Seqs)}, at: time.Now()})
+	respond := f.respond
+	f.mu.Unlock()
+	if respond == nil {
+		return worker.Result{Class: worker.ClassSuccess, RequestID: fmt.Sprint("req-", n)}
+	}
+	return respond(req, n)
+}
+
+func (f *fakeSender) sent() []sentCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// fakeDLQ keeps the letters it was given; the first failures writes fail.
+type fakeDLQ struct {
+	mu       sync.Mutex
+	failures int
+	block    chan struct{} // when set, writes wait for it to close
+	writes   int
+	letters  []worker.DeadLetter
+}
+
+var errBrokerDown = errors.New("dlq broker down")
+
+func (d *fakeDLQ) DeadLetter(ctx context.Context, ls []worker.DeadLetter) error {
+	d.mu.Lock()
+	block := d.block
+	d.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.writes++
+	if d.failures > 0 {
+		d.failures--
+		return errBrokerDown
+	}
+	d.letters = append(d.letters, ls...)
+	return nil
+}
+
+func (d *fakeDLQ) got() []worker.DeadLetter {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.letters)
+}
+
+// doneLog records every Done call and fails the test on a second one for
+// the same record.
+type doneLog struct {
+	t     *testing.T
+	mu    sync.Mutex
+	count map[*worker.Record]int
+	order []*worker.Record
+	hook  func(*worker.Record)
+}
+
+func (d *doneLog) Done(r *worker.Record) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.count == nil {
+		d.count = make(map[*worker.Record]int)
+	}
+	d.count[r]++
+	if d.count[r] > 1 {
+		d.t.Errorf("record %v reported done %d times", r.Ref, d.count[r])
+	}
+	d.order = append(d.order, r)
+	if d.hook != nil {
+		d.hook(r)
+	}
+}
+
+func (d *doneLog) isDone(r *worker.Record) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.count[r] > 0
+}
+
+func (d *doneLog) n() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.order)
+}
+
+// recorder is an Observer that keeps every event.
+type recorder struct {
+	mu       sync.Mutex
+	calls    []worker.CallEvent
+	systemic []worker.SystemicEvent
+	dlqErrs  []worker.DeadLetterErrorEvent
+}
+
+func (r *recorder) OnCall(e worker.CallEvent) {
+	r.mu.Lock()
+	r.calls = append(r.calls, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) OnDeadLetterError(e worker.DeadLetterErrorEvent) {
+	r.mu.Lock()
+	r.dlqErrs = append(r.dlqErrs, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) OnSystemic(e worker.SystemicEvent) {
+	r.mu.Lock()
+	r.systemic = append(r.systemic, e)
+	r.mu.Unlock()
+}
+
+type harness struct {
+	t      *testing.T
+	w      *worker.Worker
+	sender *fakeSender
+	dlq    *fakeDLQ
+	done   *doneLog
+	obs    *recorder
+	stop   func()
+}
+
+// start runs a Worker until the test ends. Call it inside a synctest
+// bubble when the test depends on time.
+func start(t *testing.T, cfg worker.Config, sender worker.Sender, pacer worker.Pacer) *harness {
+	t.Helper()
+	h := &harness{t: t, dlq: &fakeDLQ{}, done: &doneLog{t: t}, obs: &recorder{}}
+	if fs, ok := sender.(*fakeSender); ok {
+		h.sender = fs
+	}
+	if sender == nil {
+		h.sender = &fakeSender{}
+		sender = h.sender
+	}
+	w, err := worker.New(cfg, sender, h.dlq, h.done, pacer, h.obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.w = w
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var once sync.Once
+	h.stop = func() { once.Do(func() { cancel(); <-ended }) }
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) submit(recs ...*worker.Record) {
+	h.t.Helper()
+	for _, r := range recs {
+		if err := h.w.Submit(context.Background(), r); err != nil {
+			h.t.Fatalf("Submit: %v", err)
+		}
+	}
+}
+
+// waitFor polls cond; inside a synctest bubble the waiting costs no real
+// time.
+func (h *harness) waitFor(what string, limit time.Duration, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after %v waiting for %s; stats %+v", limit, what, h.w.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+var nextRef int
+
+func record(a worker.Action, user, conv string, seqs ...uint64) *worker.Record {
+	nextRef++
+	return &worker.Record{Key: worker.Key{Action: a, UserID: user, ConvID: conv}, Seqs: seqs, Ref: nextRef}
+}
+
+func seqRange(from, to uint64) []uint64 {
+	var s []uint64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+// results answers the calls in order with classes, then success.
+func results(classes ...worker.Class) func(worker.Request, int) worker.Result {
+	return func(_ worker.Request, call int) worker.Result {
+		if call < len(classes) {
+			c := classes[call]
+			return worker.Result{Class: c, Code: codeOf[c], Message: "answer " + c.String(), RequestID: fmt.Sprint("req-", call)}
+		}
+		return worker.Result{Class: worker.ClassSuccess, RequestID: fmt.Sprint("req-", call)}
+	}
+}
+
+var codeOf = map[worker.Class]int64{
+	worker.ClassRateLimited: 660300005,
+	worker.ClassTransient:   1,
+	worker.ClassResign:      100000004,
+	worker.ClassTooMany:     660400102,
+	worker.ClassDeadLetter:  660400103,
+	worker.ClassSystemic:    100000005,
+	worker.ClassUnknown:     424242,
+}
+
+func (r *recorder) snapshotCalls() []worker.CallEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.calls)
+}
+
+func (r *recorder) snapshotSystemic() []worker.SystemicEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.systemic)
+}

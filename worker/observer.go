@@ -1,0 +1,91 @@
+package worker
+
+import "time"
+
+// Observer is told what the Worker does, for logs and metrics. Its methods
+// are called from the Worker's goroutines without the Worker's lock held;
+// they must be safe for concurrent use and return quickly. Embed
+// NopObserver to implement only some of them.
+type Observer interface {
+	// OnCall is told of every API call once its outcome is handled,
+	// successes included.
+	OnCall(CallEvent)
+	// OnDeadLetterError is told of every failed dead-letter write; the
+	// Worker retries it after RetryIn.
+	OnDeadLetterError(DeadLetterErrorEvent)
+	// OnSystemic is told when dispatch pauses for a systemic outcome and
+	// when a probe succeeds and dispatch resumes.
+	OnSystemic(SystemicEvent)
+}
+
+// Next is what the Worker does after an API call.
+type Next string
+
+// The Worker's reactions to an outcome.
+const (
+	NextDone       Next = "done"        // the seqs are acknowledged
+	NextRetry      Next = "retry"       // sent again after RetryIn
+	NextSplit      Next = "split"       // split in halves, each sent again
+	NextDeadLetter Next = "dead_letter" // the batch's records go to the DLQ
+	NextPause      Next = "pause"       // all dispatch paused; this batch is the next probe
+	NextDropped    Next = "dropped"     // the batch's records were abandoned by Drain meanwhile
+)
+
+// CallEvent describes one API call and what the Worker did next.
+type CallEvent struct {
+	Key     Key
+	Seqs    int // seqs in the request
+	Records int // records whose seqs the request carried
+	Attempt int // 1 for the first send of these seqs
+	Result  Result
+	Next    Next
+	RetryIn time.Duration // for NextRetry and NextPause
+	// RateLimitPause is the global pause this answer started, if any.
+	RateLimitPause time.Duration
+}
+
+// DeadLetterErrorEvent describes a failed dead-letter write.
+type DeadLetterErrorEvent struct {
+	Err     error
+	Letters int
+	Attempt int
+	RetryIn time.Duration
+}
+
+// SystemicEvent describes a change of the systemic pause.
+type SystemicEvent struct {
+	Paused    bool
+	Result    Result        // the answer that paused, or the probe's answer that resumed
+	NextProbe time.Duration // when paused: time until the next probe
+}
+
+// NopObserver ignores everything.
+type NopObserver struct{}
+
+func (NopObserver) OnCall(CallEvent)                       {}
+func (NopObserver) OnDeadLetterError(DeadLetterErrorEvent) {}
+func (NopObserver) OnSystemic(SystemicEvent)               {}
+
+// Stats is a snapshot of the Worker's counters (totals since New) and
+// gauges.
+type Stats struct {
+	RecordsIn        uint64 // records submitted, valid or not
+	RecordsDone      uint64 // records reported done
+	RecordsAbandoned uint64 // records handed back unfinished by Drain
+	DeadLettered     map[FailureClass]uint64
+
+	Calls        uint64 // API calls answered or failed
+	CallsByClass map[Class]uint64
+	SeqsSent     uint64 // seqs in all calls
+	SeqsAcked    uint64 // seqs in successful calls: receipts set
+	RateLimited  uint64 // calls answered with a rate-limit code
+
+	DeadLetterErrors uint64 // failed dead-letter writes
+
+	Pending       int // records submitted and not yet done
+	InFlight      int // calls under way
+	OpenBatches   int // batches still absorbing seqs
+	ReadyBatches  int // full batches waiting for their turn
+	RetryBatches  int // batches waiting to be sent again
+	SystemicPause bool
+}
