@@ -1,0 +1,212 @@
+// Package config loads, overrides, validates and redacts receiptd's configuration.
+//
+// The configuration is one YAML file whose keys are documented, with their defaults,
+// in config.yaml at the repository root. Every key can be overridden by an environment
+// variable named RECEIPTD_ followed by the key path upper-cased with dots replaced by
+// underscores (kafka.sasl.password is RECEIPTD_KAFKA_SASL_PASSWORD). Secrets (the ZIM
+// ServerSecret and the Kafka SASL password) may come from the file, the environment or a
+// file named by a *_file key; they are held in [Secret], which never prints its value.
+//
+// [Load] reports every problem it finds at once, as a [*ProblemsError].
+package config
+
+import "time"
+
+// Accepted values of the enumerated keys, in their normalised spelling.
+const (
+	LogLevelDebug = "debug"
+	LogLevelInfo  = "info"
+	LogLevelWarn  = "warn"
+	LogLevelError = "error"
+
+	// StartOffsetEarliest makes a group with no committed offset start at the oldest record.
+	StartOffsetEarliest = "earliest"
+	// StartOffsetLatest makes a group with no committed offset start at the next new record.
+	StartOffsetLatest = "latest"
+
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+
+	// RateSharePartitions gives a pod rate_limit_rps × owned partitions / total partitions.
+	RateSharePartitions = "partitions"
+	// RateShareFull gives a pod the whole rate_limit_rps (one pod per app).
+	RateShareFull = "full"
+)
+
+// Config is receiptd's whole configuration. The yaml tags are the key names of
+// config.yaml. Start from [Default]; the zero value is not a valid configuration.
+type Config struct {
+	Log      LogConfig      `yaml:"log"`
+	HTTP     HTTPConfig     `yaml:"http"`
+	Kafka    KafkaConfig    `yaml:"kafka"`
+	ZIM      ZIMConfig      `yaml:"zim"`
+	Worker   WorkerConfig   `yaml:"worker"`
+	Events   EventsConfig   `yaml:"events"`
+	Shutdown ShutdownConfig `yaml:"shutdown"`
+}
+
+// LogConfig controls logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// SummaryInterval is the period of the summary log line; 0 disables it.
+	SummaryInterval time.Duration `yaml:"summary_interval"`
+}
+
+// HTTPConfig controls the /metrics, /healthz and /readyz listener.
+type HTTPConfig struct {
+	// Listen is the host:port to listen on; "" disables the listener.
+	Listen string `yaml:"listen"`
+}
+
+// KafkaConfig controls the source consumer group and the dead-letter writer.
+type KafkaConfig struct {
+	Brokers  []string `yaml:"brokers"`
+	Topic    string   `yaml:"topic"`
+	DLQTopic string   `yaml:"dlq_topic"`
+	GroupID  string   `yaml:"group_id"`
+	ClientID string   `yaml:"client_id"`
+	// StartOffset is where a group with no committed offset starts: earliest or latest.
+	StartOffset string `yaml:"start_offset"`
+	// AutoCreateTopics lets the client create missing topics; when false a missing
+	// topic is an error at start.
+	AutoCreateTopics  bool          `yaml:"auto_create_topics"`
+	CommitInterval    time.Duration `yaml:"commit_interval"`
+	SessionTimeout    time.Duration `yaml:"session_timeout"`
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	RebalanceTimeout  time.Duration `yaml:"rebalance_timeout"`
+	JoinGroupBackoff  time.Duration `yaml:"join_group_backoff"`
+	FetchMaxWait      time.Duration `yaml:"fetch_max_wait"`
+	FetchMaxBytes     int           `yaml:"fetch_max_bytes"`
+	ReadBatchTimeout  time.Duration `yaml:"read_batch_timeout"`
+	DialTimeout       time.Duration `yaml:"dial_timeout"`
+	DLQWriteTimeout   time.Duration `yaml:"dlq_write_timeout"`
+	TLS               TLSConfig     `yaml:"tls"`
+	SASL              SASLConfig    `yaml:"sasl"`
+}
+
+// TLSConfig controls TLS to the Kafka brokers.
+type TLSConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM bundle of CAs to trust instead of the system pool.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and key, set together or not at all.
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASLConfig controls SASL authentication to the Kafka brokers.
+type SASLConfig struct {
+	// Mechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; "" disables SASL.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  Secret `yaml:"password"`
+	// PasswordFile names the file Load read Password from, if any.
+	PasswordFile string `yaml:"password_file"`
+}
+
+// ZIMConfig controls calls to the ZEGOCLOUD ZIM server API.
+type ZIMConfig struct {
+	// Endpoint is the API's base URL: https, or http to a loopback host.
+	Endpoint     string `yaml:"endpoint"`
+	AppID        uint32 `yaml:"app_id"`
+	ServerSecret Secret `yaml:"server_secret"`
+	// ServerSecretFile names the file Load read ServerSecret from, if any.
+	ServerSecretFile string        `yaml:"server_secret_file"`
+	RequestTimeout   time.Duration `yaml:"request_timeout"`
+	MaxResponseBytes int           `yaml:"max_response_bytes"`
+	// RateLimitRPS is the requests per second ZEGO grants per app and action.
+	RateLimitRPS int `yaml:"rate_limit_rps"`
+	// RateLimitShared makes the four receipt actions share one budget.
+	RateLimitShared bool `yaml:"rate_limit_shared"`
+	// RateShare is how pods divide RateLimitRPS: partitions or full.
+	RateShare string `yaml:"rate_share"`
+}
+
+// WorkerConfig controls batching, dispatch and retries.
+type WorkerConfig struct {
+	MaxSeqsPerCall         int           `yaml:"max_seqs_per_call"`
+	Linger                 time.Duration `yaml:"linger"`
+	MaxInFlight            int           `yaml:"max_in_flight"`
+	MaxPendingRecords      int           `yaml:"max_pending_records"`
+	UnknownMaxAttempts     int           `yaml:"unknown_max_attempts"`
+	BackoffInitial         time.Duration `yaml:"backoff_initial"`
+	BackoffMax             time.Duration `yaml:"backoff_max"`
+	SystemicBackoffInitial time.Duration `yaml:"systemic_backoff_initial"`
+	SystemicBackoffMax     time.Duration `yaml:"systemic_backoff_max"`
+}
+
+// EventsConfig bounds what counts as a valid input event.
+type EventsConfig struct {
+	// MaxIDLength is the longest user_id, group_id or conv_id accepted, in bytes.
+	MaxIDLength int `yaml:"max_id_length"`
+	// MaxSeqsPerEvent is the most sequence numbers one event may carry.
+	MaxSeqsPerEvent int `yaml:"max_seqs_per_event"`
+}
+
+// ShutdownConfig bounds how long stopping may take.
+type ShutdownConfig struct {
+	// DrainTimeout bounds the drain after SIGTERM.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// RebalanceDrainTimeout bounds the drain of revoked partitions at a rebalance.
+	RebalanceDrainTimeout time.Duration `yaml:"rebalance_drain_timeout"`
+}
+
+// Default returns the configuration with every key at its documented default. It does
+// not validate: zim.app_id and zim.server_secret have no default and must be supplied.
+func Default() Config {
+	return Config{
+		Log: LogConfig{
+			Level:           LogLevelInfo,
+			SummaryInterval: 30 * time.Second,
+		},
+		HTTP: HTTPConfig{Listen: ":8080"},
+		Kafka: KafkaConfig{
+			Brokers:           []string{"127.0.0.1:9092"},
+			Topic:             "message-read",
+			DLQTopic:          "message-read-dlq",
+			GroupID:           "receiptd",
+			ClientID:          "receiptd",
+			StartOffset:       StartOffsetEarliest,
+			CommitInterval:    time.Second,
+			SessionTimeout:    30 * time.Second,
+			HeartbeatInterval: 3 * time.Second,
+			RebalanceTimeout:  30 * time.Second,
+			JoinGroupBackoff:  5 * time.Second,
+			FetchMaxWait:      500 * time.Millisecond,
+			FetchMaxBytes:     1 << 20,
+			ReadBatchTimeout:  2 * time.Second,
+			DialTimeout:       10 * time.Second,
+			DLQWriteTimeout:   10 * time.Second,
+		},
+		ZIM: ZIMConfig{
+			Endpoint:         "https://zim-api.zego.im/",
+			RequestTimeout:   5 * time.Second,
+			MaxResponseBytes: 64 << 10,
+			RateLimitRPS:     20,
+			RateShare:        RateSharePartitions,
+		},
+		Worker: WorkerConfig{
+			MaxSeqsPerCall:         10,
+			Linger:                 200 * time.Millisecond,
+			MaxInFlight:            8,
+			MaxPendingRecords:      50000,
+			UnknownMaxAttempts:     5,
+			BackoffInitial:         250 * time.Millisecond,
+			BackoffMax:             30 * time.Second,
+			SystemicBackoffInitial: 10 * time.Second,
+			SystemicBackoffMax:     5 * time.Minute,
+		},
+		Events: EventsConfig{
+			MaxIDLength:     128,
+			MaxSeqsPerEvent: 1000,
+		},
+		Shutdown: ShutdownConfig{
+			DrainTimeout:          25 * time.Second,
+			RebalanceDrainTimeout: 10 * time.Second,
+		},
+	}
+}

@@ -1,0 +1,378 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every rule documented in config.yaml and returns a *ProblemsError
+// listing each broken one, or nil. It reads nothing but the TLS files, which it opens
+// to prove they are readable. Enumerated values must be in their normalised spelling
+// (Load normalises them). Secret files are read by Load, not here: Validate only
+// requires the secrets to be set.
+func (c Config) Validate() error {
+	return problemsError(c.validate())
+}
+
+// checker collects broken rules.
+type checker struct{ ps []problem }
+
+func (ck *checker) addf(keys []string, format string, args ...any) {
+	ck.ps = append(ck.ps, problem{keys: keys, text: fmt.Sprintf(format, args...)})
+}
+
+func (ck *checker) positive(key string, d time.Duration) {
+	if d <= 0 {
+		ck.addf([]string{key}, "%s (%s) must be greater than 0", key, formatDuration(d))
+	}
+}
+
+func (ck *checker) atLeast(key string, d, least time.Duration) {
+	if d < least {
+		ck.addf([]string{key}, "%s (%s) must be at least %s", key, formatDuration(d), formatDuration(least))
+	}
+}
+
+func (ck *checker) intBetween(key string, n, lo, hi int) {
+	if n < lo || n > hi {
+		ck.addf([]string{key}, "%s (%d) must be between %d and %d", key, n, lo, hi)
+	}
+}
+
+func (ck *checker) intAtLeast(key string, n, least int) {
+	if n < least {
+		ck.addf([]string{key}, "%s (%d) must be at least %d", key, n, least)
+	}
+}
+
+func (ck *checker) oneOf(key, value string, allowed ...string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	ck.addf([]string{key}, "%s (%q) must be one of %s", key, value, strings.Join(allowed, ", "))
+}
+
+// notBelow reports hi < lo for two related durations, skipping the comparison when
+// lo is itself invalid and already reported.
+func (ck *checker) notBelow(hiKey string, hi time.Duration, loKey string, lo time.Duration) {
+	if lo > 0 && hi < lo {
+		ck.addf([]string{hiKey, loKey}, "%s (%s) must be at least %s (%s)", hiKey, formatDuration(hi), loKey, formatDuration(lo))
+	}
+}
+
+func (c Config) validate() []problem {
+	var ck checker
+	c.validateLog(&ck)
+	c.validateHTTP(&ck)
+	c.validateKafka(&ck)
+	c.validateTLS(&ck)
+	c.validateSASL(&ck)
+	c.validateZIM(&ck)
+	c.validateWorker(&ck)
+	c.validateEvents(&ck)
+	c.validateShutdown(&ck)
+	return ck.ps
+}
+
+func (c Config) validateLog(ck *checker) {
+	ck.oneOf("log.level", c.Log.Level, LogLevelDebug, LogLevelInfo, LogLevelWarn, LogLevelError)
+	if d := c.Log.SummaryInterval; d != 0 && d < time.Second {
+		ck.addf([]string{"log.summary_interval"}, "log.summary_interval (%s) must be 0 (no summary) or at least 1s", formatDuration(d))
+	}
+}
+
+func (c Config) validateHTTP(ck *checker) {
+	if c.HTTP.Listen == "" {
+		return
+	}
+	if err := checkHostPort(c.HTTP.Listen, true); err != nil {
+		ck.addf([]string{"http.listen"}, "http.listen (%q) %v, such as \":8080\"; \"\" disables it", c.HTTP.Listen, err)
+	}
+}
+
+func (c Config) validateKafka(ck *checker) {
+	k := c.Kafka
+	if len(k.Brokers) == 0 {
+		ck.addf([]string{"kafka.brokers"}, "kafka.brokers is empty; list at least one broker as host:port (%s is comma-separated)", envOf("kafka.brokers"))
+	}
+	for i, b := range k.Brokers {
+		if err := checkHostPort(b, false); err != nil {
+			ck.addf([]string{"kafka.brokers"}, "kafka.brokers item %d (%q) %v, such as \"kafka-1:9092\"", i+1, b, err)
+		}
+	}
+	topicsOK := true
+	for _, t := range []struct{ key, name string }{{"kafka.topic", k.Topic}, {"kafka.dlq_topic", k.DLQTopic}} {
+		if err := checkTopic(t.name); err != nil {
+			ck.addf([]string{t.key}, "%s (%q) %v", t.key, t.name, err)
+			topicsOK = false
+		}
+	}
+	if topicsOK && k.Topic == k.DLQTopic {
+		ck.addf([]string{"kafka.topic", "kafka.dlq_topic"}, "kafka.dlq_topic (%q) must differ from kafka.topic, or dead letters would be consumed again", k.DLQTopic)
+	}
+	if k.GroupID == "" {
+		ck.addf([]string{"kafka.group_id"}, "kafka.group_id is required: every receiptd pod of one deployment uses the same group")
+	}
+	ck.oneOf("kafka.start_offset", k.StartOffset, StartOffsetEarliest, StartOffsetLatest)
+	ck.positive("kafka.commit_interval", k.CommitInterval)
+	if s := k.SessionTimeout; s < 6*time.Second || s > 5*time.Minute {
+		ck.addf([]string{"kafka.session_timeout"},
+			"kafka.session_timeout (%s) must be between 6s and 5m (the brokers' default group.min.session.timeout.ms and group.max.session.timeout.ms)", formatDuration(s))
+	}
+	ck.positive("kafka.heartbeat_interval", k.HeartbeatInterval)
+	if k.HeartbeatInterval > 0 && k.SessionTimeout > 0 && k.HeartbeatInterval >= k.SessionTimeout {
+		ck.addf([]string{"kafka.heartbeat_interval", "kafka.session_timeout"}, "kafka.heartbeat_interval (%s) must be less than kafka.session_timeout (%s)",
+			formatDuration(k.HeartbeatInterval), formatDuration(k.SessionTimeout))
+	}
+	// kafka.rebalance_timeout against shutdown.rebalance_drain_timeout is one rule,
+	// checked in validateShutdown so that it is reported once.
+	ck.positive("kafka.join_group_backoff", k.JoinGroupBackoff)
+	ck.atLeast("kafka.fetch_max_wait", k.FetchMaxWait, 100*time.Millisecond)
+	ck.intAtLeast("kafka.fetch_max_bytes", k.FetchMaxBytes, 1024)
+	ck.positive("kafka.read_batch_timeout", k.ReadBatchTimeout)
+	ck.positive("kafka.dial_timeout", k.DialTimeout)
+	ck.positive("kafka.dlq_write_timeout", k.DLQWriteTimeout)
+}
+
+func (c Config) validateTLS(ck *checker) {
+	t := c.Kafka.TLS
+	if !t.Enabled {
+		var set []string
+		for _, f := range []struct {
+			key string
+			on  bool
+		}{
+			{"kafka.tls.ca_file", t.CAFile != ""},
+			{"kafka.tls.cert_file", t.CertFile != ""},
+			{"kafka.tls.key_file", t.KeyFile != ""},
+			{"kafka.tls.server_name", t.ServerName != ""},
+			{"kafka.tls.insecure_skip_verify", t.InsecureSkipVerify},
+		} {
+			if f.on {
+				set = append(set, f.key)
+			}
+		}
+		if len(set) > 0 {
+			ck.addf(append(set, "kafka.tls.enabled"), "%s set but kafka.tls.enabled is false, so TLS is off; enable it or remove %s",
+				strings.Join(set, ", "), pronoun(len(set)))
+		}
+		return
+	}
+	if t.CAFile != "" {
+		if err := checkReadable(t.CAFile); err != nil {
+			ck.addf([]string{"kafka.tls.ca_file"}, "kafka.tls.ca_file: %v", err)
+		}
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		ck.addf([]string{"kafka.tls.cert_file", "kafka.tls.key_file"}, "kafka.tls.cert_file and kafka.tls.key_file must be set together (client certificate) or both left empty")
+		return
+	}
+	for _, f := range []struct{ key, path string }{{"kafka.tls.cert_file", t.CertFile}, {"kafka.tls.key_file", t.KeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if err := checkReadable(f.path); err != nil {
+			ck.addf([]string{f.key}, "%s: %v", f.key, err)
+		}
+	}
+}
+
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+func (c Config) validateSASL(ck *checker) {
+	s := c.Kafka.SASL
+	if s.Mechanism == "" {
+		var set []string
+		if s.Username != "" {
+			set = append(set, "kafka.sasl.username")
+		}
+		switch {
+		case s.PasswordFile != "":
+			set = append(set, "kafka.sasl.password_file")
+		case s.Password != "":
+			set = append(set, "kafka.sasl.password")
+		}
+		if len(set) > 0 {
+			ck.addf(append(set, "kafka.sasl.mechanism"), "%s set but kafka.sasl.mechanism is empty, so SASL is off; set it to %s, %s or %s, or remove %s",
+				strings.Join(set, ", "), SASLPlain, SASLScramSHA256, SASLScramSHA512, pronoun(len(set)))
+		}
+		return
+	}
+	switch s.Mechanism {
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+	default:
+		ck.addf([]string{"kafka.sasl.mechanism"}, "kafka.sasl.mechanism (%q) must be %s, %s, %s or empty (no SASL)",
+			s.Mechanism, SASLPlain, SASLScramSHA256, SASLScramSHA512)
+		return
+	}
+	if s.Username == "" {
+		ck.addf([]string{"kafka.sasl.username"}, "kafka.sasl.username is required with kafka.sasl.mechanism %s", s.Mechanism)
+	}
+	if s.Password == "" {
+		ck.addf([]string{"kafka.sasl.password"}, "kafka.sasl.password is required with kafka.sasl.mechanism %s: set %s, or kafka.sasl.password_file (%s)",
+			s.Mechanism, envOf("kafka.sasl.password"), envOf("kafka.sasl.password_file"))
+	}
+}
+
+func (c Config) validateZIM(ck *checker) {
+	z := c.ZIM
+	if err := checkEndpoint(z.Endpoint); err != nil {
+		ck.addf([]string{"zim.endpoint"}, "zim.endpoint %v", err)
+	}
+	if z.AppID == 0 {
+		ck.addf([]string{"zim.app_id"}, "zim.app_id is required: the AppID of the app in the ZEGOCLOUD console (or set %s)", envOf("zim.app_id"))
+	}
+	if z.ServerSecret == "" {
+		ck.addf([]string{"zim.server_secret"}, "zim.server_secret is required: the ServerSecret of the app in the ZEGOCLOUD console; set %s, or zim.server_secret_file (%s)",
+			envOf("zim.server_secret"), envOf("zim.server_secret_file"))
+	}
+	ck.positive("zim.request_timeout", z.RequestTimeout)
+	ck.intAtLeast("zim.max_response_bytes", z.MaxResponseBytes, 1024)
+	if z.RateLimitRPS <= 0 {
+		ck.addf([]string{"zim.rate_limit_rps"}, "zim.rate_limit_rps (%d) must be greater than 0: the requests per second ZEGO grants the app per action (20 unless ZEGO changed it)", z.RateLimitRPS)
+	}
+	ck.oneOf("zim.rate_share", z.RateShare, RateSharePartitions, RateShareFull)
+}
+
+func (c Config) validateWorker(ck *checker) {
+	w := c.Worker
+	ck.intBetween("worker.max_seqs_per_call", w.MaxSeqsPerCall, 1, 10)
+	ck.atLeast("worker.linger", w.Linger, 0)
+	ck.intBetween("worker.max_in_flight", w.MaxInFlight, 1, 256)
+	ck.intAtLeast("worker.max_pending_records", w.MaxPendingRecords, 1)
+	ck.intAtLeast("worker.unknown_max_attempts", w.UnknownMaxAttempts, 1)
+	ck.positive("worker.backoff_initial", w.BackoffInitial)
+	ck.notBelow("worker.backoff_max", w.BackoffMax, "worker.backoff_initial", w.BackoffInitial)
+	ck.positive("worker.systemic_backoff_initial", w.SystemicBackoffInitial)
+	ck.notBelow("worker.systemic_backoff_max", w.SystemicBackoffMax, "worker.systemic_backoff_initial", w.SystemicBackoffInitial)
+}
+
+func (c Config) validateEvents(ck *checker) {
+	ck.intAtLeast("events.max_id_length", c.Events.MaxIDLength, 1)
+	ck.intAtLeast("events.max_seqs_per_event", c.Events.MaxSeqsPerEvent, 1)
+}
+
+func (c Config) validateShutdown(ck *checker) {
+	s := c.Shutdown
+	ck.positive("shutdown.drain_timeout", s.DrainTimeout)
+	ck.positive("shutdown.rebalance_drain_timeout", s.RebalanceDrainTimeout)
+	if s.RebalanceDrainTimeout > 0 && c.Kafka.RebalanceTimeout <= s.RebalanceDrainTimeout {
+		ck.addf([]string{"kafka.rebalance_timeout", "shutdown.rebalance_drain_timeout"},
+			"kafka.rebalance_timeout (%s) must be greater than shutdown.rebalance_drain_timeout (%s), or the group evicts a member still draining",
+			formatDuration(c.Kafka.RebalanceTimeout), formatDuration(s.RebalanceDrainTimeout))
+	}
+}
+
+// envOf names the environment variable of a key.
+func envOf(key string) string { return envName(key) }
+
+// checkHostPort accepts host:port with a numeric port; the host may be empty only
+// for a listen address.
+func checkHostPort(addr string, listen bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port")
+	}
+	if host == "" && !listen {
+		return errors.New("has no host; must be host:port")
+	}
+	lowest := uint64(1)
+	if listen {
+		lowest = 0
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n < lowest {
+		return fmt.Errorf("has port %q; must be a number from %d to 65535", port, lowest)
+	}
+	return nil
+}
+
+// checkTopic applies Kafka's rules for topic names.
+func checkTopic(name string) error {
+	switch {
+	case name == "":
+		return errors.New("is required")
+	case len(name) > 249:
+		return errors.New("is longer than Kafka's 249 characters")
+	case name == "." || name == "..":
+		return errors.New("is not a legal Kafka topic name")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return errors.New("may hold only letters, digits, '.', '_' and '-'")
+		}
+	}
+	return nil
+}
+
+// checkEndpoint requires an absolute https URL, or http to a loopback host (a local
+// simulator). It never quotes a user name or password found in the URL.
+func checkEndpoint(raw string) error {
+	if raw == "" {
+		return errors.New("is required, such as \"https://zim-api.zego.im/\"")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("is not a valid URL: %v", err)
+	}
+	if u.User != nil {
+		return errors.New("must not hold a user name or password; ZIM requests are signed with zim.server_secret")
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("(%q) must be an absolute URL, such as \"https://zim-api.zego.im/\"", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("(%q) must not have a query or fragment; receiptd builds the query string itself", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("(%q) must use https; http is allowed only to 127.0.0.1, localhost or ::1", raw)
+	}
+	return fmt.Errorf("(%q) must use https", raw)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkReadable opens path to prove the process can read it.
+func checkReadable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file", path)
+	}
+	return nil
+}
