@@ -1,0 +1,203 @@
+package telemetry_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/receiptd/receiptd/internal/telemetry"
+	"github.com/receiptd/receiptd/worker"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type fakeWorker struct {
+	mu    sync.Mutex
+	stats worker.Stats
+	ready bool
+}
+
+func (f *fakeWorker) Stats() worker.Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}
+
+func (f *fakeWorker) Ready() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ready
+}
+
+type fakeRates struct{}
+
+func (fakeRates) Rate(string) float64    { return 10 }
+func (fakeRates) Ceiling(string) float64 { return 20 }
+
+type fakeLag map[int]int64
+
+func (f fakeLag) Lag() map[int]int64 { return f }
+
+func TestWorkerObserverLogsFailuresOnly(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	reg := prometheus.NewRegistry()
+	o := telemetry.NewWorkerObserver(zap.New(core), reg, &fakeWorker{ready: true}, fakeRates{})
+	key := worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "team-42"}
+
+	o.OnCall(worker.CallEvent{Key: key, Seqs: 10, Records: 4, Attempt: 1, Next: worker.NextDone,
+		Result: worker.Result{Class: worker.ClassSuccess, Latency: 30 * time.Millisecond}})
+	if n := logs.Len(); n != 0 {
+		t.Fatalf("a successful call logged %d lines", n)
+	}
+	o.OnCall(worker.CallEvent{Key: key, Seqs: 3, Records: 2, Attempt: 2, Next: worker.NextDeadLetter,
+		Result: worker.Result{Class: worker.ClassDeadLetter, Code: 660400103, Message: "not a member", RequestID: "rq-1"}})
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("%d log lines for a failed call, want 1", len(entries))
+	}
+	got := entries[0].ContextMap()
+	want := map[string]any{
+		"code": int64(660400103), "class": "dead_letter", "request_id": "rq-1", "action": "GroupReadReceipt",
+		"user": "alice", "conversation": "team-42", "seqs": int64(3), "attempt": int64(2), "next": "dead_letter",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("log field %s = %v, want %v", k, got[k], v)
+		}
+	}
+	if got["hint"] == nil {
+		t.Error("no hint for 660400103")
+	}
+	wantCalls := `
+# HELP receiptd_api_calls_total ZIM calls by action and outcome class.
+# TYPE receiptd_api_calls_total counter
+receiptd_api_calls_total{action="GroupReadReceipt",class="dead_letter"} 1
+receiptd_api_calls_total{action="GroupReadReceipt",class="success"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantCalls), "receiptd_api_calls_total"); err != nil {
+		t.Error(err)
+	}
+	if c := testutil.CollectAndCount(reg, "receiptd_api_seqs_per_call"); c != 1 {
+		t.Errorf("seqs-per-call histogram series = %d", c)
+	}
+}
+
+func TestSystemicIsLoud(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	o := telemetry.NewWorkerObserver(zap.New(core), prometheus.NewRegistry(), &fakeWorker{}, nil)
+	o.OnSystemic(worker.SystemicEvent{Paused: true, NextProbe: 10 * time.Second,
+		Result: worker.Result{Code: 100000005, Message: "signature error"}})
+	o.OnSystemic(worker.SystemicEvent{Paused: false})
+	all := logs.All()
+	if len(all) != 2 || all[0].Level != zapcore.ErrorLevel || !strings.Contains(all[0].ContextMap()["hint"].(string), "server_secret") {
+		t.Fatalf("systemic logs = %+v; want an error line with a hint naming the secret, then a resume line", all)
+	}
+}
+
+func TestHandlerEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	w := &fakeWorker{stats: worker.Stats{RecordsIn: 42, SeqsAcked: 7, DeadLettered: map[worker.FailureClass]uint64{worker.FailRejected: 3}}}
+	telemetry.NewWorkerObserver(zap.NewNop(), reg, w, fakeRates{})
+	joined := false
+	var mu sync.Mutex
+	h := telemetry.Handler(reg,
+		func() (bool, string) { mu.Lock(); defer mu.Unlock(); return joined, "consumer group not joined yet" },
+		func() (bool, string) { return w.Ready(), "dispatch paused: ZIM rejects receiptd's configuration" })
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d", code)
+	}
+	code, body := get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "not joined") || !strings.Contains(body, "paused") {
+		t.Errorf("/readyz = %d %q; want 503 naming both reasons", code, body)
+	}
+	mu.Lock()
+	joined = true
+	mu.Unlock()
+	w.mu.Lock()
+	w.ready = true
+	w.mu.Unlock()
+	if code, _ := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz when ready = %d", code)
+	}
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		"receiptd_events_total 42", "receiptd_receipts_acknowledged_total 7",
+		`receiptd_dead_lettered_total{class="rejected"} 3`, `receiptd_rate_ceiling{action="GroupReadReceipt"} 20`,
+		"receiptd_systemic_pause 0",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestSummaryLine(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	w := &fakeWorker{}
+	s := telemetry.Summary{Log: zap.New(core), Interval: time.Hour, Worker: w, Lag: fakeLag{0: 100, 1: 50}, Rates: fakeRates{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	time.Sleep(10 * time.Millisecond) // let Run take its baseline
+	w.mu.Lock()
+	w.stats = worker.Stats{RecordsIn: 100, RecordsDone: 90, Calls: 10, SeqsSent: 95, SeqsAcked: 90, RateLimited: 1,
+		DeadLettered: map[worker.FailureClass]uint64{worker.FailInvalidEvent: 2}, Pending: 10}
+	w.mu.Unlock()
+	cancel() // Run logs a last line on the way out
+	<-done
+	all := logs.FilterMessage("summary").All()
+	if len(all) != 1 {
+		t.Fatalf("%d summary lines, want 1", len(all))
+	}
+	m := all[0].ContextMap()
+	if m["events_in"] != uint64(100) || m["calls"] != uint64(10) || m["seqs_per_call"] != 9.5 || m["lag"] != int64(150) || m["rate_limited"] != uint64(1) {
+		t.Errorf("summary = %v", m)
+	}
+	if eta, _ := m["drain_eta"].(string); eta == "" || eta == "stalled" {
+		t.Errorf("drain_eta = %q with records finishing", eta)
+	}
+}
+
+func TestServeFailsOnBusyPort(t *testing.T) {
+	ln := httptest.NewServer(http.NotFoundHandler())
+	defer ln.Close()
+	err := telemetry.Serve(context.Background(), strings.TrimPrefix(ln.URL, "http://"), http.NotFoundHandler())
+	if err == nil || errors.Is(err, context.Canceled) {
+		t.Errorf("Serve on a busy port = %v, want an error", err)
+	}
+}
+
+func TestNewLoggerRejectsBadLevel(t *testing.T) {
+	if _, err := telemetry.NewLogger("loud"); err == nil {
+		t.Error("NewLogger accepted level \"loud\"")
+	}
+	if l, err := telemetry.NewLogger("warn"); err != nil || l.Core().Enabled(zapcore.InfoLevel) {
+		t.Errorf("NewLogger(warn) = %v, info enabled %v", err, l != nil && l.Core().Enabled(zapcore.InfoLevel))
+	}
+}

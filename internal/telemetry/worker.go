@@ -1,0 +1,177 @@
+package telemetry
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/receiptd/receiptd/worker"
+)
+
+// WorkerSource is what the metrics read from the worker at scrape time.
+type WorkerSource interface {
+	Stats() worker.Stats
+	Ready() bool
+}
+
+// RateSource reports the rate budget, per action.
+type RateSource interface {
+	Rate(bucket string) float64
+	Ceiling(bucket string) float64
+}
+
+// WorkerObserver logs and counts what the worker does. It implements
+// worker.Observer.
+type WorkerObserver struct {
+	log         *zap.Logger
+	calls       *prometheus.CounterVec
+	seqsPerCall prometheus.Histogram
+	latency     *prometheus.HistogramVec
+}
+
+// NewWorkerObserver registers the worker's metrics on reg. The counters
+// that Stats already keeps are read at scrape time, so there is one source
+// of truth for the summary line and for /metrics.
+func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer, src WorkerSource, rates RateSource) *WorkerObserver {
+	o := &WorkerObserver{
+		log: log,
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "receiptd_api_calls_total", Help: "ZIM calls by action and outcome class.",
+		}, []string{"action", "class"}),
+		seqsPerCall: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "receiptd_api_seqs_per_call", Help: "Sequence numbers carried by one ZIM call.",
+			Buckets: prometheus.LinearBuckets(1, 1, 10),
+		}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "receiptd_api_latency_seconds", Help: "ZIM call latency by action.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"action"}),
+	}
+	reg.MustRegister(o.calls, o.seqsPerCall, o.latency)
+
+	stat := func(f func(worker.Stats) float64) func() float64 {
+		return func() float64 { return f(src.Stats()) }
+	}
+	counter := func(name, help string, f func(worker.Stats) float64, labels prometheus.Labels) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, stat(f)))
+	}
+	gauge := func(name, help string, f func() float64, labels prometheus.Labels) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
+	}
+	counter("receiptd_events_total", "Records handed to the worker, valid or not.",
+		func(s worker.Stats) float64 { return float64(s.RecordsIn) }, nil)
+	counter("receiptd_records_done_total", "Records finished: acknowledged by ZIM or durably dead-lettered.",
+		func(s worker.Stats) float64 { return float64(s.RecordsDone) }, nil)
+	counter("receiptd_receipts_acknowledged_total", "Sequence numbers acknowledged by ZIM.",
+		func(s worker.Stats) float64 { return float64(s.SeqsAcked) }, nil)
+	counter("receiptd_rate_limited_total", "ZIM calls answered with a rate-limit code.",
+		func(s worker.Stats) float64 { return float64(s.RateLimited) }, nil)
+	counter("receiptd_dead_letter_write_errors_total", "Failed writes to the dead-letter topic (retried).",
+		func(s worker.Stats) float64 { return float64(s.DeadLetterErrors) }, nil)
+	for _, c := range []worker.FailureClass{worker.FailInvalidEvent, worker.FailRejected, worker.FailExhausted} {
+		counter("receiptd_dead_lettered_total", "Records durably written to the dead-letter topic, by class.",
+			func(s worker.Stats) float64 { return float64(s.DeadLettered[c]) }, prometheus.Labels{"class": string(c)})
+	}
+	gauge("receiptd_pending_records", "Records taken from Kafka and not yet done.",
+		stat(func(s worker.Stats) float64 { return float64(s.Pending) }), nil)
+	gauge("receiptd_in_flight_calls", "ZIM calls under way.",
+		stat(func(s worker.Stats) float64 { return float64(s.InFlight) }), nil)
+	gauge("receiptd_systemic_pause", "1 while dispatch is paused because ZIM rejects receiptd's configuration.",
+		func() float64 { return boolFloat(!src.Ready()) }, nil)
+	if rates != nil {
+		for _, a := range worker.Actions {
+			name := a.String()
+			gauge("receiptd_rate_current", "Current request rate allowed per action, in requests/s.",
+				func() float64 { return rates.Rate(name) }, prometheus.Labels{"action": name})
+			gauge("receiptd_rate_ceiling", "This pod's share of the ZIM rate limit per action, in requests/s.",
+				func() float64 { return rates.Ceiling(name) }, prometheus.Labels{"action": name})
+		}
+	}
+	return o
+}
+
+// OnCall counts every call and logs every one that did not succeed.
+func (o *WorkerObserver) OnCall(ev worker.CallEvent) {
+	action := ev.Key.Action.String()
+	o.calls.WithLabelValues(action, ev.Result.Class.String()).Inc()
+	o.seqsPerCall.Observe(float64(ev.Seqs))
+	if ev.Result.Latency > 0 {
+		o.latency.WithLabelValues(action).Observe(ev.Result.Latency.Seconds())
+	}
+	if ev.Result.Class == worker.ClassSuccess {
+		return
+	}
+	level := zapcore.WarnLevel
+	if ev.Result.Class == worker.ClassSystemic || ev.Result.Class == worker.ClassUnknown {
+		level = zapcore.ErrorLevel
+	}
+	ce := o.log.Check(level, "zim call not accepted")
+	if ce == nil {
+		return
+	}
+	fields := []zap.Field{
+		zap.Int64("code", ev.Result.Code),
+		zap.String("class", ev.Result.Class.String()),
+		zap.String("message", ev.Result.Message),
+		zap.String("request_id", ev.Result.RequestID),
+		zap.String("action", action),
+		zap.String("user", ev.Key.UserID),
+		zap.String("conversation", ev.Key.ConvID),
+		zap.Int("seqs", ev.Seqs),
+		zap.Int("records", ev.Records),
+		zap.Int("attempt", ev.Attempt),
+		zap.String("next", string(ev.Next)),
+	}
+	if ev.RetryIn > 0 {
+		fields = append(fields, zap.Duration("retry_in", ev.RetryIn))
+	}
+	if ev.RateLimitPause > 0 {
+		fields = append(fields, zap.Duration("rate_limit_pause", ev.RateLimitPause))
+	}
+	if ev.Result.Err != nil {
+		fields = append(fields, zap.String("error", ev.Result.Err.Error()))
+	}
+	if h := Hint(ev.Result.Code); h != "" {
+		fields = append(fields, zap.String("hint", h))
+	}
+	ce.Write(fields...)
+}
+
+// OnDeadLetterError logs a failed dead-letter write; the worker retries it.
+func (o *WorkerObserver) OnDeadLetterError(ev worker.DeadLetterErrorEvent) {
+	o.log.Error("dead-letter write failed; the records stay uncommitted and the write is retried",
+		zap.Error(ev.Err), zap.Int("letters", ev.Letters), zap.Int("attempt", ev.Attempt), zap.Duration("retry_in", ev.RetryIn))
+}
+
+// OnSystemic logs the start and the end of a systemic pause, loudly.
+func (o *WorkerObserver) OnSystemic(ev worker.SystemicEvent) {
+	fields := []zap.Field{
+		zap.Int64("code", ev.Result.Code),
+		zap.String("message", ev.Result.Message),
+		zap.String("request_id", ev.Result.RequestID),
+	}
+	if !ev.Paused {
+		o.log.Info("dispatch resumed: ZIM accepts receiptd's requests again", fields...)
+		return
+	}
+	fields = append(fields, zap.Duration("next_probe_in", ev.NextProbe))
+	if h := Hint(ev.Result.Code); h != "" {
+		fields = append(fields, zap.String("hint", h))
+	}
+	o.log.Error("dispatch paused: ZIM rejects receiptd's own configuration; nothing is dead-lettered, /readyz reports not ready", fields...)
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// durationField rounds d for log lines meant for people.
+func durationField(key string, d time.Duration) zap.Field {
+	return zap.Duration(key, d.Round(time.Millisecond))
+}
+
