@@ -91,19 +91,19 @@ func (c Config) Validate() error {
 	c.setDefaults()
 	var errs []error
 	if c.MaxSeqsPerCall < 1 {
-		errs = append(errs, fmt.Errorf("MaxSeqsPerCall must be at least 1, got %d", c.MaxSeqsPerCall))
+		errs = append(errs, fmt.Errorf("field MaxSeqsPerCall must be at least 1, got %d", c.MaxSeqsPerCall))
 	}
 	if c.Linger < 0 {
-		errs = append(errs, fmt.Errorf("Linger must not be negative, got %v", c.Linger))
+		errs = append(errs, fmt.Errorf("field Linger must not be negative, got %v", c.Linger))
 	}
 	if c.MaxInFlight < 1 {
-		errs = append(errs, fmt.Errorf("MaxInFlight must be at least 1, got %d", c.MaxInFlight))
+		errs = append(errs, fmt.Errorf("field MaxInFlight must be at least 1, got %d", c.MaxInFlight))
 	}
 	if c.MaxPendingRecords < 1 {
-		errs = append(errs, fmt.Errorf("MaxPendingRecords must be at least 1, got %d", c.MaxPendingRecords))
+		errs = append(errs, fmt.Errorf("field MaxPendingRecords must be at least 1, got %d", c.MaxPendingRecords))
 	}
 	if c.UnknownMaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("UnknownMaxAttempts must be at least 1, got %d", c.UnknownMaxAttempts))
+		errs = append(errs, fmt.Errorf("field UnknownMaxAttempts must be at least 1, got %d", c.UnknownMaxAttempts))
 	}
 	return errors.Join(errs...)
 }
