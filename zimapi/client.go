@@ -1,0 +1,273 @@
+package zimapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Request is one receipt call: one reader, one conversation, its sequence
+// numbers.
+type Request struct {
+	Action     Action
+	FromUserID string
+	// ConvID is sent as GroupId for group actions and as ConvId (the peer's
+	// user id) for c2c actions.
+	ConvID string
+	// Seqs are the ConvMsgSeq values, normally 1 to 10. The client sends
+	// what it is given; ZIM enforces the cap (660400102).
+	Seqs []uint64
+}
+
+// Outcome is everything receiptd learns from one call. Class is all the
+// worker needs to decide; the rest is for logs, the DLQ and metrics.
+type Outcome struct {
+	Class Class
+	// Code is ZIM's Code; 0 when no ZIM answer was decoded (then Err is set).
+	Code int64
+	// Message is ZIM's Message, or a short description of the failure.
+	Message string
+	// RequestID is ZIM's RequestId, for ZEGO support.
+	RequestID string
+	// HTTPStatus is the response status; 0 when there was no response.
+	HTTPStatus int
+	// Err is set when no ZIM answer was decoded: transport error, timeout,
+	// caller cancellation, non-2xx, oversized or unparsable body (all
+	// ClassTransient), or a request that could not be sent at all
+	// (ClassSystemic, [ErrInvalidRequest]). It names the action and the
+	// host, never the query string.
+	Err error
+	// ReadTime and DeliveredTime are as returned by ZIM (unit undocumented).
+	ReadTime, DeliveredTime int64
+	// Latency is the time Send took.
+	Latency time.Duration
+}
+
+// Client sends receipt requests to ZIM. It is safe for concurrent use; one
+// Client per process shares its connections. Printing a Client never shows
+// the secret.
+type Client struct {
+	base      string // endpoint without query, then "?"
+	host      string // for error messages
+	appID     uint32
+	appIDText string
+	cred      *credential // behind a pointer so that fmt prints an address
+	timeout   time.Duration
+	maxBody   int64
+	rt        http.RoundTripper
+	owned     *http.Transport // nil when the caller supplied Config.Transport
+
+	now   func() time.Time
+	nonce func() string
+}
+
+type credential struct{ secret Secret }
+
+// NewClient validates cfg, applies defaults and returns a Client. Its error
+// wraps [ErrInvalidConfig] and lists every problem.
+func NewClient(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	u, _ := parseEndpoint(cfg.Endpoint) // validated above
+	c := &Client{
+		base:      u.String() + "?",
+		host:      u.Host,
+		appID:     cfg.AppID,
+		appIDText: strconv.FormatUint(uint64(cfg.AppID), 10),
+		cred:      &credential{secret: cfg.ServerSecret},
+		timeout:   cfg.Timeout,
+		maxBody:   cfg.MaxResponseBytes,
+		now:       time.Now,
+		nonce:     NewNonce,
+	}
+	rt := cfg.Transport
+	if rt == nil {
+		c.owned = newTransport()
+		rt = c.owned
+	}
+	// The round tripper is called directly rather than through an
+	// http.Client: ZIM does not redirect, so a 3xx is a non-2xx answer and
+	// the signed query is never resent elsewhere; and no cookie jar or
+	// header copies for redirects are needed.
+	c.rt = rt
+	return c, nil
+}
+
+// newTransport returns the transport for one busy host: the default
+// MaxIdleConnsPerHost of 2 would close and redial connections whenever more
+// than two calls are in flight.
+func newTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           64,
+		MaxIdleConnsPerHost:    64,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    5 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+}
+
+// Close releases the idle connections of the client's own transport. A
+// transport supplied through Config.Transport is left alone. Send may still
+// be called afterwards; it dials anew.
+func (c *Client) Close() {
+	if c.owned != nil {
+		c.owned.CloseIdleConnections()
+	}
+}
+
+// Format prints the client's endpoint and AppId, never its secret.
+func (c *Client) Format(f fmt.State, _ rune) {
+	if c == nil {
+		_, _ = io.WriteString(f, "zimapi.Client(nil)")
+		return
+	}
+	_, _ = fmt.Fprintf(f, "zimapi.Client{Endpoint: %s, AppID: %d, ServerSecret: %s}",
+		c.base[:len(c.base)-1], c.appID, Redacted)
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Send performs one signed call with a fresh nonce, timestamp and signature,
+// bounded by the client's timeout and by ctx, and returns its outcome. It
+// never panics. When ctx ends first the outcome is ClassTransient with Err
+// wrapping ctx.Err(); the caller is expected to check ctx itself.
+func (c *Client) Send(ctx context.Context, req Request) Outcome {
+	start := time.Now()
+	out := c.send(ctx, req)
+	out.Latency = time.Since(start)
+	return out
+}
+
+func (c *Client) send(ctx context.Context, req Request) Outcome {
+	if ctx == nil {
+		return Outcome{Class: ClassSystemic, Message: "invalid request",
+			Err: fmt.Errorf("zim %s: %w: nil context", req.Action, ErrInvalidRequest)}
+	}
+	if !req.Action.Valid() {
+		return Outcome{Class: ClassSystemic, Message: "invalid request",
+			Err: fmt.Errorf("zim action %q: %w: unknown action", string(req.Action), ErrInvalidRequest)}
+	}
+
+	body := appendBody(make([]byte, 0, 96+len(req.FromUserID)+len(req.ConvID)+12*len(req.Seqs)), req)
+	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, ErrTimeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.signedURL(req.Action), bytes.NewReader(body))
+	if err != nil {
+		return c.failure(ctx, req.Action, 0, err)
+	}
+	hreq.Header["Content-Type"] = []string{"application/json"}
+	hreq.Header["Accept"] = []string{"application/json"}
+	hreq.Header["User-Agent"] = []string{"receiptd"}
+
+	resp, err := c.rt.RoundTrip(hreq)
+	if err != nil {
+		return c.failure(ctx, req.Action, 0, err)
+	}
+	defer resp.Body.Close()
+
+	if resp.ContentLength > c.maxBody {
+		return c.failure(ctx, req.Action, resp.StatusCode,
+			fmt.Errorf("%w: %d bytes announced, limit %d", ErrResponseTooLarge, resp.ContentLength, c.maxBody))
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1)); err != nil {
+		return c.failure(ctx, req.Action, resp.StatusCode, err)
+	}
+	if int64(buf.Len()) > c.maxBody {
+		return c.failure(ctx, req.Action, resp.StatusCode,
+			fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, c.maxBody))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return c.failure(ctx, req.Action, resp.StatusCode, fmt.Errorf("%w: %s", ErrHTTPStatus, resp.Status))
+	}
+	r, err := decodeResponse(buf.Bytes())
+	if err != nil {
+		return c.failure(ctx, req.Action, resp.StatusCode, fmt.Errorf("%w: %w", ErrUnparsableResponse, err))
+	}
+	return Outcome{
+		Class:         Classify(r.Code),
+		Code:          r.Code,
+		Message:       r.Message,
+		RequestID:     r.RequestID,
+		HTTPStatus:    resp.StatusCode,
+		ReadTime:      r.ReadTime,
+		DeliveredTime: r.DeliveredTime,
+	}
+}
+
+// signedURL returns the endpoint with the six public parameters. The values
+// are digits, hex and known action names, so they need no escaping; the
+// nonce is escaped in case a test seam supplies something else.
+func (c *Client) signedURL(a Action) string {
+	ts := c.now().Unix()
+	nonce := c.nonce()
+	sig := Sign(c.appID, nonce, c.cred.secret, ts)
+	b := make([]byte, 0, len(c.base)+160)
+	b = append(b, c.base...)
+	b = append(b, "Action="...)
+	b = append(b, a...)
+	b = append(b, "&AppId="...)
+	b = append(b, c.appIDText...)
+	b = append(b, "&SignatureNonce="...)
+	b = append(b, url.QueryEscape(nonce)...)
+	b = append(b, "&Timestamp="...)
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, "&SignatureVersion="+SignatureVersion+"&Signature="...)
+	b = append(b, sig...)
+	return string(b)
+}
+
+// failure builds the transient outcome of a call that produced no ZIM
+// answer. ctx is the per-request context: when it ended, the cause (the
+// caller's cancellation or the client's own timeout) replaces err, whose
+// text is then only a consequence. *url.Error is unwrapped because its text
+// contains the signed URL.
+func (c *Client) failure(ctx context.Context, a Action, status int, err error) Outcome {
+	msg := "transport error"
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrTimeout):
+		msg = "timeout"
+		err = fmt.Errorf("%w (%s)", ErrTimeout, c.timeout)
+	case ctx.Err() != nil:
+		msg = "caller gave up: " + ctx.Err().Error()
+		err = ctx.Err()
+		if cause != err {
+			err = fmt.Errorf("%w: %w", err, cause)
+		}
+	case errors.Is(err, ErrHTTPStatus):
+		msg = "HTTP " + strconv.Itoa(status)
+	case errors.Is(err, ErrResponseTooLarge):
+		msg = "response too large"
+	case errors.Is(err, ErrUnparsableResponse):
+		msg = "unparsable response"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return Outcome{
+		Class:      ClassTransient,
+		Message:    msg,
+		HTTPStatus: status,
+		Err:        fmt.Errorf("zim %s via %s: %w", a, c.host, err),
+	}
+}

@@ -1,0 +1,94 @@
+package zimapi_test
+
+import (
+	"regexp"
+	"testing"
+
+	"github.com/receiptd/receiptd/zimapi"
+)
+
+func TestSign(t *testing.T) {
+	tests := []struct {
+		name      string
+		appID     uint32
+		nonce     string
+		secret    zimapi.Secret
+		timestamp int64
+		want      string
+	}{
+		{
+			// Published by ZEGO in "Accessing Server APIs".
+			name: "ZEGO vector", appID: 12345, nonce: "4fd24687296dd9f3",
+			secret: "9193cc662a4c0ec135ec71fb57194b38", timestamp: 1615186943,
+			want: "43e5cfcca828314675f91b001390566a",
+		},
+		{
+			// md5("4294967295" + "0000000000000000" + "s" + "0"), by md5sum(1).
+			name: "largest AppId, zero timestamp", appID: 4294967295, nonce: "0000000000000000",
+			secret: "s", timestamp: 0,
+			want: "ef0a22e57ee127f5559632f3b467f90a",
+		},
+		{
+			// md5("1" + "abcdef0123456789" + "sec-ret-" + "9223372036854775807"), by md5sum(1).
+			name: "largest timestamp", appID: 1, nonce: "abcdef0123456789",
+			secret: "sec-ret-", timestamp: 9223372036854775807,
+			want: "145776205249f3b5b1a4022848378a67",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := zimapi.Sign(tt.appID, tt.nonce, tt.secret, tt.timestamp); got != tt.want {
+				t.Errorf("Sign = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewNonceIsFreshHex(t *testing.T) {
+	hex16 := regexp.MustCompile(`^[0-9a-f]{16}$`)
+	seen := make(map[string]bool)
+	for range 10000 {
+		n := zimapi.NewNonce()
+		if !hex16.MatchString(n) {
+			t.Fatalf("nonce %q is not 16 lower-case hex characters", n)
+		}
+		if seen[n] {
+			t.Fatalf("nonce %q repeated", n)
+		}
+		seen[n] = true
+	}
+}
+
+func TestActions(t *testing.T) {
+	tests := []struct {
+		give                        zimapi.Action
+		valid, isGroup, isDelivered bool
+	}{
+		{zimapi.GroupReadReceipt, true, true, false},
+		{zimapi.C2cReadReceipt, true, false, false},
+		{zimapi.GroupDeliveryReceipt, true, true, true},
+		{zimapi.C2cDeliveryReceipt, true, false, true},
+		{"", false, false, false},
+		{"groupreadreceipt", false, false, false},
+		{"SendGroupMessage", false, false, false},
+	}
+	for _, tt := range tests {
+		if got := tt.give.Valid(); got != tt.valid {
+			t.Errorf("%q.Valid() = %v, want %v", tt.give, got, tt.valid)
+		}
+		if got := tt.give.IsGroup(); got != tt.isGroup {
+			t.Errorf("%q.IsGroup() = %v, want %v", tt.give, got, tt.isGroup)
+		}
+		if got := tt.give.IsDelivery(); got != tt.isDelivered {
+			t.Errorf("%q.IsDelivery() = %v, want %v", tt.give, got, tt.isDelivered)
+		}
+	}
+	if got := len(zimapi.Actions()); got != 4 {
+		t.Errorf("Actions() has %d entries, want 4", got)
+	}
+	for _, a := range zimapi.Actions() {
+		if !a.Valid() {
+			t.Errorf("Actions() contains invalid %q", a)
+		}
+	}
+}

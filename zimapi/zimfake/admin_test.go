@@ -1,0 +1,136 @@
+package zimfake_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/receiptd/receiptd/zimapi/zimfake"
+)
+
+// admin sends an admin request and returns status and body.
+func (f *fixture) admin(t *testing.T, method, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAdminAPI(t *testing.T) {
+	f := start(t, nil)
+	for _, seqs := range [][]uint64{{1, 2}, {2, 3}} {
+		if a := f.do(t, f.groupCall(seqs...)); a.Code != 0 {
+			t.Fatalf("answer %+v", a)
+		}
+	}
+
+	t.Run("stats", func(t *testing.T) {
+		status, body := f.admin(t, http.MethodGet, "/_zimfake/stats")
+		var st zimfake.Stats
+		if err := json.Unmarshal([]byte(body), &st); status != 200 || err != nil {
+			t.Fatalf("GET stats: %d %s %v", status, body, err)
+		}
+		if st.AcceptedCalls != 2 || st.AcceptedReceipts != 4 || st.DistinctReceipts != 3 || st.DuplicateReceipts != 1 || st.ByCode[0] != 2 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("receipts", func(t *testing.T) {
+		status, body := f.admin(t, http.MethodGet, "/_zimfake/receipts")
+		if status != 200 {
+			t.Fatalf("GET receipts: %d %s", status, body)
+		}
+		var got []zimfake.DistinctReceipt
+		sc := bufio.NewScanner(strings.NewReader(body))
+		for sc.Scan() {
+			var r zimfake.DistinctReceipt
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Fatalf("line %q: %v", sc.Text(), err)
+			}
+			got = append(got, r)
+		}
+		want := []zimfake.DistinctReceipt{
+			{Action: "GroupReadReceipt", UserID: "alice", ConvID: "team-42", Seq: 1, Count: 1},
+			{Action: "GroupReadReceipt", UserID: "alice", ConvID: "team-42", Seq: 2, Count: 2},
+			{Action: "GroupReadReceipt", UserID: "alice", ConvID: "team-42", Seq: 3, Count: 1},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("receipts %+v, want %+v", got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("receipt %d = %+v, want %+v", i, got[i], want[i])
+			}
+		}
+	})
+
+	t.Run("outage", func(t *testing.T) {
+		if status, body := f.admin(t, http.MethodPost, "/_zimfake/outage?on=true"); status != 200 || !strings.Contains(body, `"outage":true`) {
+			t.Fatalf("POST outage on: %d %s", status, body)
+		}
+		if a := f.do(t, f.groupCall(9)); a.status != http.StatusServiceUnavailable {
+			t.Errorf("during outage: %+v, want HTTP 503", a)
+		}
+		if status, _ := f.admin(t, http.MethodGet, "/_zimfake/stats"); status != 200 {
+			t.Errorf("admin API unavailable during an outage: %d", status)
+		}
+		f.admin(t, http.MethodPost, "/_zimfake/outage?on=false")
+		if a := f.do(t, f.groupCall(9)); a.Code != 0 {
+			t.Errorf("after outage: %+v, want Code 0", a)
+		}
+	})
+
+	t.Run("rps", func(t *testing.T) {
+		if status, body := f.admin(t, http.MethodPost, "/_zimfake/rps?value=1"); status != 200 || !strings.Contains(body, `"rps":1`) {
+			t.Fatalf("POST rps: %d %s", status, body)
+		}
+		f.clock.Advance(5e9) // leave earlier requests behind
+		first, second := f.do(t, f.groupCall(10)), f.do(t, f.groupCall(11))
+		if first.Code != 0 || second.Code != zimfake.CodeRateLimited {
+			t.Errorf("at 1/s: %d then %d, want 0 then 660300005", first.Code, second.Code)
+		}
+	})
+
+	t.Run("reset", func(t *testing.T) {
+		if status, _ := f.admin(t, http.MethodPost, "/_zimfake/reset"); status != 200 {
+			t.Fatalf("POST reset: %d", status)
+		}
+		if st := f.fake.Stats(); st.Calls != 0 || st.AcceptedReceipts != 0 {
+			t.Errorf("after reset: %+v", st)
+		}
+	})
+
+	t.Run("bad requests", func(t *testing.T) {
+		for _, tt := range []struct {
+			method, path string
+			want         int
+		}{
+			{http.MethodGet, "/_zimfake/reset", http.StatusMethodNotAllowed},
+			{http.MethodPost, "/_zimfake/stats", http.StatusMethodNotAllowed},
+			{http.MethodPost, "/_zimfake/outage?on=maybe", http.StatusBadRequest},
+			{http.MethodPost, "/_zimfake/outage", http.StatusBadRequest},
+			{http.MethodPost, "/_zimfake/rps?value=-1", http.StatusBadRequest},
+			{http.MethodPost, "/_zimfake/rps?value=NaN", http.StatusBadRequest},
+			{http.MethodPost, "/_zimfake/rps?value=fast", http.StatusBadRequest},
+			{http.MethodGet, "/_zimfake/nothing", http.StatusNotFound},
+		} {
+			if status, body := f.admin(t, tt.method, tt.path); status != tt.want {
+				t.Errorf("%s %s: %d %s, want %d", tt.method, tt.path, status, body, tt.want)
+			}
+		}
+		if f.fake.Stats().Calls != 0 {
+			t.Errorf("admin requests reached the API handler")
+		}
+	})
+}
