@@ -1,0 +1,285 @@
+package consumer
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+)
+
+// Start offsets for a group with no committed offset on a partition.
+const (
+	StartEarliest = "earliest" // the oldest record still in the log (the default)
+	StartLatest   = "latest"   // the next record produced
+)
+
+// SASL mechanism names accepted by NewSASLMechanism.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// Config configures a Consumer and a DLQWriter. Start from DefaultConfig; a
+// zero duration or size takes its default, a negative one is invalid.
+//
+// Config holds credentials (SASL). Its String and GoString methods redact
+// them, so printing a Config is safe; printing its SASL field directly is not.
+type Config struct {
+	Brokers  []string // host:port of one or more bootstrap brokers
+	Topic    string   // the source topic of read events
+	DLQTopic string   // the dead-letter topic
+	GroupID  string   // the consumer group
+	ClientID string   // the Kafka client id, default "receiptd"
+
+	// StartOffset is where the group starts on a partition it has never
+	// committed: StartEarliest (default) or StartLatest. It is also the
+	// reset policy when a committed offset is out of range.
+	StartOffset string
+	// AutoCreateTopics lets the brokers create a missing topic; when false a
+	// missing source or dead-letter topic is an error at start.
+	AutoCreateTopics bool
+
+	CommitInterval    time.Duration // how often done offsets are committed, default 1s
+	SessionTimeout    time.Duration // default 30s
+	HeartbeatInterval time.Duration // default 3s; it also bounds how fast a rebalance is noticed
+	// RebalanceTimeout bounds how long the coordinator waits for members to
+	// rejoin; it must exceed RebalanceDrainTimeout plus a commit. Default 30s.
+	RebalanceTimeout time.Duration
+	JoinGroupBackoff time.Duration // wait after a failed join, default 5s
+	// PartitionWatchInterval is how often the group looks for new
+	// partitions of the topic, default 5s.
+	PartitionWatchInterval time.Duration
+
+	FetchMaxWait     time.Duration // longest a fetch waits for data, default 500ms
+	FetchMaxBytes    int           // most bytes per fetch, default 1 MiB
+	ReadBatchTimeout time.Duration // longest read of one fetched batch, default 2s
+	DialTimeout      time.Duration // default 10s
+	DLQWriteTimeout  time.Duration // bound on one dead-letter write, default 10s
+
+	// RebalanceDrainTimeout bounds the drain of revoked work at a
+	// rebalance, default 10s.
+	RebalanceDrainTimeout time.Duration
+	// DrainTimeout bounds the drain at shutdown, default 25s.
+	DrainTimeout time.Duration
+
+	TLS  *tls.Config    // nil: plaintext
+	SASL sasl.Mechanism // nil: no SASL; see NewSASLMechanism
+
+	Limits Limits // event validation bounds
+
+	// WorkerID names this process in the receiptd-worker dead-letter
+	// header; default the host name.
+	WorkerID string
+
+	// Logger and ErrorLogger receive kafka-go's own log lines; Logger is
+	// chatty (one line per fetch and write) and suits debug level. Nil
+	// discards them.
+	Logger      kafka.Logger
+	ErrorLogger kafka.Logger
+}
+
+// Defaults of Config.
+const (
+	DefaultClientID               = "receiptd"
+	DefaultCommitInterval         = time.Second
+	DefaultSessionTimeout         = 30 * time.Second
+	DefaultHeartbeatInterval      = 3 * time.Second
+	DefaultRebalanceTimeout       = 30 * time.Second
+	DefaultJoinGroupBackoff       = 5 * time.Second
+	DefaultPartitionWatchInterval = 5 * time.Second
+	DefaultFetchMaxWait           = 500 * time.Millisecond
+	DefaultFetchMaxBytes          = 1 << 20
+	DefaultReadBatchTimeout       = 2 * time.Second
+	DefaultDialTimeout            = 10 * time.Second
+	DefaultDLQWriteTimeout        = 10 * time.Second
+	DefaultRebalanceDrainTimeout  = 10 * time.Second
+	DefaultDrainTimeout           = 25 * time.Second
+)
+
+// DefaultConfig returns a Config with every default filled in. Brokers,
+// Topic, DLQTopic and GroupID have no default.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
+func (c *Config) setDefaults() {
+	setDefault := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
+	}
+	if c.StartOffset == "" {
+		c.StartOffset = StartEarliest
+	}
+	setDefault(&c.CommitInterval, DefaultCommitInterval)
+	setDefault(&c.SessionTimeout, DefaultSessionTimeout)
+	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDefault(&c.RebalanceTimeout, DefaultRebalanceTimeout)
+	setDefault(&c.JoinGroupBackoff, DefaultJoinGroupBackoff)
+	setDefault(&c.PartitionWatchInterval, DefaultPartitionWatchInterval)
+	setDefault(&c.FetchMaxWait, DefaultFetchMaxWait)
+	setDefault(&c.ReadBatchTimeout, DefaultReadBatchTimeout)
+	setDefault(&c.DialTimeout, DefaultDialTimeout)
+	setDefault(&c.DLQWriteTimeout, DefaultDLQWriteTimeout)
+	setDefault(&c.RebalanceDrainTimeout, DefaultRebalanceDrainTimeout)
+	setDefault(&c.DrainTimeout, DefaultDrainTimeout)
+	if c.FetchMaxBytes == 0 {
+		c.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if c.Limits.MaxIDLength == 0 {
+		c.Limits.MaxIDLength = DefaultMaxIDLength
+	}
+	if c.Limits.MaxSeqsPerEvent == 0 {
+		c.Limits.MaxSeqsPerEvent = DefaultMaxSeqsPerEvent
+	}
+	if c.WorkerID == "" {
+		if h, err := os.Hostname(); err == nil {
+			c.WorkerID = h
+		}
+	}
+}
+
+// Validate reports every problem of c, after defaults, as a *ConfigError.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+
+	if len(c.Brokers) == 0 {
+		add("brokers: none given")
+	}
+	for i, b := range c.Brokers {
+		if b == "" {
+			add("brokers[%d]: empty", i)
+		}
+	}
+	if c.Topic == "" {
+		add("topic: empty")
+	}
+	if c.DLQTopic == "" {
+		add("dlq_topic: empty")
+	}
+	if c.Topic != "" && c.Topic == c.DLQTopic {
+		add("dlq_topic: must differ from topic %q", c.Topic)
+	}
+	if c.GroupID == "" {
+		add("group_id: empty")
+	}
+	if c.StartOffset != StartEarliest && c.StartOffset != StartLatest {
+		add("start_offset: %q is not %s or %s", c.StartOffset, StartEarliest, StartLatest)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"commit_interval", c.CommitInterval},
+		{"session_timeout", c.SessionTimeout},
+		{"heartbeat_interval", c.HeartbeatInterval},
+		{"rebalance_timeout", c.RebalanceTimeout},
+		{"join_group_backoff", c.JoinGroupBackoff},
+		{"partition_watch_interval", c.PartitionWatchInterval},
+		{"fetch_max_wait", c.FetchMaxWait},
+		{"read_batch_timeout", c.ReadBatchTimeout},
+		{"dial_timeout", c.DialTimeout},
+		{"dlq_write_timeout", c.DLQWriteTimeout},
+		{"rebalance_drain_timeout", c.RebalanceDrainTimeout},
+		{"drain_timeout", c.DrainTimeout},
+	} {
+		if d.v < 0 {
+			add("%s: %v is negative", d.name, d.v)
+		}
+	}
+	if c.HeartbeatInterval > 0 && c.SessionTimeout > 0 && c.HeartbeatInterval >= c.SessionTimeout {
+		add("heartbeat_interval: %v must be below session_timeout %v", c.HeartbeatInterval, c.SessionTimeout)
+	}
+	if c.RebalanceDrainTimeout > 0 && c.RebalanceTimeout > 0 && c.RebalanceDrainTimeout >= c.RebalanceTimeout {
+		// The drain and the final commit must finish before the coordinator
+		// evicts the member, or the commit is refused and work is redone.
+		add("rebalance_drain_timeout: %v must be below rebalance_timeout %v", c.RebalanceDrainTimeout, c.RebalanceTimeout)
+	}
+	if c.FetchMaxBytes < 0 {
+		add("fetch_max_bytes: %d is negative", c.FetchMaxBytes)
+	}
+	if c.Limits.MaxIDLength < 0 {
+		add("max_id_length: %d is negative", c.Limits.MaxIDLength)
+	}
+	if c.Limits.MaxSeqsPerEvent < 0 {
+		add("max_seqs_per_event: %d is negative", c.Limits.MaxSeqsPerEvent)
+	}
+	if len(p) > 0 {
+		return &ConfigError{Problems: p}
+	}
+	return nil
+}
+
+// String describes c without credentials.
+func (c Config) String() string {
+	sasl := "none"
+	if c.SASL != nil {
+		sasl = c.SASL.Name() + " (credentials redacted)"
+	}
+	return fmt.Sprintf("consumer.Config{Brokers:%v Topic:%q DLQTopic:%q GroupID:%q ClientID:%q StartOffset:%q TLS:%t SASL:%s WorkerID:%q}",
+		c.Brokers, c.Topic, c.DLQTopic, c.GroupID, c.ClientID, c.StartOffset, c.TLS != nil, sasl, c.WorkerID)
+}
+
+// GoString is String, so that %#v redacts credentials too.
+func (c Config) GoString() string { return c.String() }
+
+// NewSASLMechanism returns the SASL mechanism named name (SASLPlain,
+// SASLScramSHA256 or SASLScramSHA512) for user and password. Its errors never
+// contain the password.
+func NewSASLMechanism(name, user, password string) (sasl.Mechanism, error) {
+	algo := scram.SHA256
+	switch name {
+	case SASLPlain:
+		return plain.Mechanism{Username: user, Password: password}, nil
+	case SASLScramSHA256:
+	case SASLScramSHA512:
+		algo = scram.SHA512
+	default:
+		return nil, fmt.Errorf("SASL mechanism %q is not %s, %s or %s", name, SASLPlain, SASLScramSHA256, SASLScramSHA512)
+	}
+	m, err := scram.Mechanism(algo, user, password)
+	if err != nil {
+		// The underlying error quotes the password: never pass it on.
+		return nil, fmt.Errorf("SASL %s: the username or password contains characters SASLprep (RFC 4013) prohibits", name)
+	}
+	return m, nil
+}
+
+func (c *Config) startOffset() int64 {
+	if c.StartOffset == StartLatest {
+		return kafka.LastOffset
+	}
+	return kafka.FirstOffset
+}
+
+func (c *Config) dialer() *kafka.Dialer {
+	return &kafka.Dialer{
+		ClientID:      c.ClientID,
+		Timeout:       c.DialTimeout,
+		DualStack:     true,
+		TLS:           c.TLS,
+		SASLMechanism: c.SASL,
+	}
+}
+
+func (c *Config) transport() *kafka.Transport {
+	return &kafka.Transport{
+		DialTimeout: c.DialTimeout,
+		ClientID:    c.ClientID,
+		TLS:         c.TLS,
+		SASL:        c.SASL,
+	}
+}

@@ -1,0 +1,280 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/worker"
+)
+
+// Every record is handed over and done, invalid ones are dead-lettered with
+// the right headers and do not hold up the records behind them (invariant
+// 10), and the final commits cover every record.
+func TestConsumeEveryRecord(t *testing.T) {
+	const partitions, perPartition = 8, 300
+	cluster := newCluster(t, partitions)
+	addrs := cluster.ListenAddrs()
+	want := produce(t, addrs, partitions, perPartition, func(p, i int) string {
+		switch {
+		case i == 3:
+			return fmt.Sprintf(`{"group_id":"g","conv_msg_seq":[%d,%d]}`, seqID(p, int64(i)), 1)
+		case i%101 == 50:
+			return "not json"
+		}
+		return ""
+	})
+
+	cfg := testConfig(addrs, "every-record")
+	dlq, err := consumer.NewDLQWriter(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dlq.Close() })
+	l := newLedger()
+	pipe := newFakePipeline(l, 1)
+	pipe.dlq = dlq
+	pipe.start(t)
+	obs := newRecorder(l)
+	c, err := consumer.New(cfg, pipe, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := runConsumer(t, ctx, c)
+
+	obs.waitFor(t, 30*time.Second, "every record committed", func() bool {
+		for p, n := range want.perPartition {
+			if off, ok := l.lastCommit(p); !ok || off != n {
+				return false
+			}
+		}
+		return true
+	})
+	if !c.Ready() {
+		t.Error("Ready() = false while consuming")
+	}
+	if lag := c.Lag(); len(lag) != partitions || lag[0] != 0 {
+		t.Errorf("Lag() = %v, want 0 for each of %d partitions", lag, partitions)
+	}
+	cancel()
+	if err := wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if c.Ready() {
+		t.Error("Ready() = true after Run returned")
+	}
+	l.check(t, want)
+	if got := committedOffsets(t, addrs, cfg.GroupID, partitions); !equalOffsets(got, want.perPartition) {
+		t.Errorf("committed offsets = %v, want %v", got, want.perPartition)
+	}
+	if !slices.Contains(pipe.shares, [2]int{partitions, partitions}) {
+		t.Errorf("SetShare calls %v, want one with (%d, %d)", pipe.shares, partitions, partitions)
+	}
+
+	var nInvalid int
+	for _, m := range want.invalid {
+		nInvalid += len(m)
+	}
+	if len(obs.invalid) != nInvalid {
+		t.Errorf("%d InvalidEvent reports, want %d", len(obs.invalid), nInvalid)
+	}
+	checkDeadLetters(t, readDLQ(t, addrs, nInvalid), want)
+}
+
+func equalOffsets(got map[int]int64, want map[int]int64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for p, n := range want {
+		if got[p] != n {
+			return false
+		}
+	}
+	return true
+}
+
+// checkDeadLetters verifies each dead-letter record against the source
+// record it came from (invariant 4).
+func checkDeadLetters(t *testing.T, msgs []kafka.Message, want produced) {
+	t.Helper()
+	seen := map[[2]int64]bool{}
+	for _, m := range msgs {
+		info, err := consumer.ParseDeadLetter(m)
+		if err != nil {
+			t.Errorf("ParseDeadLetter: %v", err)
+			continue
+		}
+		p, off := info.SourcePartition, info.SourceOffset
+		seen[[2]int64{int64(p), off}] = true
+		value, ok := want.invalid[p][off]
+		if !ok {
+			t.Errorf("dead letter for partition %d offset %d, which is a valid record", p, off)
+			continue
+		}
+		if string(m.Value) != value || string(m.Key) != fmt.Sprintf("g%d", p) {
+			t.Errorf("dead letter %d/%d: key %q value %q, want the source's g%d %q", p, off, m.Key, m.Value, p, value)
+		}
+		if len(info.Original) != 1 || info.Original[0].Key != "trace" || string(info.Original[0].Value) != fmt.Sprintf("t-%d-%d", p, off) {
+			t.Errorf("dead letter %d/%d: source headers %v, want the trace header", p, off, info.Original)
+		}
+		if info.Class != worker.FailInvalidEvent || info.SourceTopic != srcTopic || info.Worker != "test-worker" ||
+			info.Message == "" || info.FailedAt.IsZero() || info.ReplayCount != 0 {
+			t.Errorf("dead letter %d/%d: %+v", p, off, info)
+		}
+		ev, decodeErr := consumer.DecodeEvent([]byte(value), consumer.Limits{})
+		if decodeErr == nil || info.Message != decodeErr.Error() || !slices.Equal(info.FailedSeqs, ev.Seqs) {
+			t.Errorf("dead letter %d/%d: message %q seqs %v, want %v %v", p, off, info.Message, info.FailedSeqs, decodeErr, ev.Seqs)
+		}
+	}
+	for p, offs := range want.invalid {
+		for off := range offs {
+			if !seen[[2]int64{int64(p), off}] {
+				t.Errorf("no dead letter for invalid record %d/%d", p, off)
+			}
+		}
+	}
+}
+
+// The commit of a partition stays at its lowest record not done, however
+// many records behind it are done (invariant 1), and moves on once it is.
+func TestCommitStopsAtLowestNotDone(t *testing.T) {
+	const partitions, perPartition = 4, 200
+	cluster := newCluster(t, partitions)
+	addrs := cluster.ListenAddrs()
+	want := produce(t, addrs, partitions, perPartition, nil)
+
+	cfg := testConfig(addrs, "lowest-not-done")
+	l := newLedger()
+	pipe := newFakePipeline(l, 2)
+	pipe.setHold(func(p int, off int64) bool { return p == 2 && off == 57 })
+	pipe.start(t)
+	obs := newRecorder(l)
+	c, err := consumer.New(cfg, pipe, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := runConsumer(t, ctx, c)
+
+	// Everything but the held record gets done; partition 2 must then sit
+	// at 57 while the others reach the end.
+	pipe.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
+		distinct, _ := l.doneCount()
+		return distinct == int(want.total())-1
+	})
+	obs.waitFor(t, 30*time.Second, "commits of the done prefixes", func() bool {
+		for p := range partitions {
+			off, _ := l.lastCommit(p)
+			if (p == 2 && off != 57) || (p != 2 && off != perPartition) {
+				return false
+			}
+		}
+		return true
+	})
+	if got := committedOffsets(t, addrs, cfg.GroupID, partitions); got[2] != 57 {
+		t.Errorf("partition 2 committed at %d with offset 57 not done, want 57", got[2])
+	}
+
+	pipe.setHold(nil)
+	obs.waitFor(t, 30*time.Second, "partition 2 committed to the end", func() bool {
+		off, _ := l.lastCommit(2)
+		return off == perPartition
+	})
+	cancel()
+	if err := wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	l.check(t, want)
+}
+
+// While dead-letter writes fail, the offset of the rejected record stays
+// uncommitted; once a write succeeds the commit moves past it (invariant 1).
+func TestFailedDeadLetterKeepsOffsetUncommitted(t *testing.T) {
+	const partitions, perPartition = 2, 20
+	cluster := newCluster(t, partitions)
+	addrs := cluster.ListenAddrs()
+	want := produce(t, addrs, partitions, perPartition, func(p, i int) string {
+		if p == 1 && i == 5 {
+			return `{"user_id":"","group_id":"g","conv_msg_seq":[1]}`
+		}
+		return ""
+	})
+
+	cfg := testConfig(addrs, "dlq-fails")
+	dlq, err := consumer.NewDLQWriter(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dlq.Close() })
+	failing := &failingDeadLetterer{next: dlq, paused: true}
+	l := newLedger()
+	pipe := newFakePipeline(l, 3)
+	pipe.dlq = failing
+	pipe.start(t)
+	obs := newRecorder(l)
+	c, err := consumer.New(cfg, pipe, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := runConsumer(t, ctx, c)
+
+	obs.waitFor(t, 30*time.Second, "partition 1 committed up to the rejected record", func() bool {
+		off, _ := l.lastCommit(1)
+		return off == 5
+	})
+	pipe.waitFor(t, 30*time.Second, "a failed dead-letter write", func() bool { return pipe.dlqFails >= 3 })
+	// Everything behind the rejected record is done; a few more commit
+	// ticks must not move past it.
+	pipe.waitFor(t, 30*time.Second, "records behind the rejected one done", func() bool {
+		distinct, _ := l.doneCount()
+		return distinct == int(want.total())-1
+	})
+	ticks := obs.tickCount()
+	obs.waitFor(t, 30*time.Second, "more commit ticks", func() bool { return obs.ticks > ticks+3 })
+	if got := committedOffsets(t, addrs, cfg.GroupID, partitions); got[1] != 5 {
+		t.Errorf("partition 1 committed at %d while its record 5 is not dead-lettered, want 5", got[1])
+	}
+
+	failing.mu.Lock()
+	failing.paused = false
+	failing.mu.Unlock()
+	obs.waitFor(t, 30*time.Second, "partition 1 committed to the end", func() bool {
+		off, _ := l.lastCommit(1)
+		return off == perPartition
+	})
+	cancel()
+	if err := wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	l.check(t, want)
+	checkDeadLetters(t, readDLQ(t, addrs, 1), want)
+}
+
+// failingDeadLetterer fails every write while paused, then writes through
+// next.
+type failingDeadLetterer struct {
+	next   worker.DeadLetterer
+	mu     sync.Mutex
+	paused bool
+}
+
+func (f *failingDeadLetterer) DeadLetter(ctx context.Context, letters []worker.DeadLetter) error {
+	f.mu.Lock()
+	fail := f.paused
+	f.mu.Unlock()
+	if fail {
+		return errors.New("dead-letter topic unavailable")
+	}
+	return f.next.DeadLetter(ctx, letters)
+}

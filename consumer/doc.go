@@ -1,0 +1,24 @@
+// Package consumer consumes receiptd's source topic at least once and writes
+// dead letters durably.
+//
+// A [Consumer] is a member of a kafka-go consumer group. For every generation
+// it fetches each owned partition with its own partition reader, started at
+// the committed offset; decodes and validates each record ([DecodeEvent]);
+// hands valid ones to the [Pipeline] (the worker) and rejects invalid ones,
+// which the worker dead-letters. A per-partition tracker follows every
+// fetched record until the worker reports it done through [Completer], and
+// the consumer commits, per partition, the offset of the lowest record not
+// yet done: every Config.CommitInterval and when the generation ends, after a
+// bounded drain and before the member rejoins. Records never done are never
+// committed, so a crash or a rebalance redelivers them (duplicates, never
+// loss).
+//
+// Commits per partition never move backwards, with one exception that is
+// always reported ([Observer].OffsetReset): a committed offset beyond the end
+// of the log (the topic was recreated or lost data) is reset per
+// Config.StartOffset, and the reset position is committed.
+//
+// A [DLQWriter] writes dead letters to the dead-letter topic with the source
+// record's key, value and headers and receiptd's headers ([ParseDeadLetter]
+// reads them back); it returns nil only once all in-sync replicas have them.
+package consumer

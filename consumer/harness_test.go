@@ -1,0 +1,601 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/worker"
+)
+
+const (
+	srcTopic = "events"
+	dlqTopic = "events-dlq"
+)
+
+// newCluster starts an in-process Kafka with the source topic (partitions
+// partitions) and a one-partition dead-letter topic.
+func newCluster(t testing.TB, partitions int32, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	opts = append([]kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.SeedTopics(partitions, srcTopic),
+		kfake.SeedTopics(1, dlqTopic),
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+	}, opts...)
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// testConfig returns a consumer configuration with short timeouts.
+func testConfig(addrs []string, group string) consumer.Config {
+	return consumer.Config{
+		Brokers:                addrs,
+		Topic:                  srcTopic,
+		DLQTopic:               dlqTopic,
+		GroupID:                group,
+		CommitInterval:         20 * time.Millisecond,
+		SessionTimeout:         3 * time.Second,
+		HeartbeatInterval:      100 * time.Millisecond,
+		RebalanceTimeout:       8 * time.Second,
+		JoinGroupBackoff:       100 * time.Millisecond,
+		PartitionWatchInterval: time.Second,
+		FetchMaxWait:           200 * time.Millisecond,
+		ReadBatchTimeout:       time.Second,
+		DialTimeout:            5 * time.Second,
+		DLQWriteTimeout:        5 * time.Second,
+		RebalanceDrainTimeout:  3 * time.Second,
+		DrainTimeout:           3 * time.Second,
+		WorkerID:               "test-worker",
+	}
+}
+
+// seqID is the conv_msg_seq a test record carries: it names the record's
+// partition and offset, so that receipts can be traced back to records.
+func seqID(partition int, offset int64) uint64 { return uint64(partition)<<32 | uint64(offset+1) }
+
+// produced describes the records a test wrote to the source topic.
+type produced struct {
+	perPartition map[int]int64 // records per partition (offsets 0..n-1)
+	invalid      map[int]map[int64]string
+}
+
+func (p produced) total() int64 {
+	var n int64
+	for _, c := range p.perPartition {
+		n += c
+	}
+	return n
+}
+
+// produce writes n records to each partition; invalid(p, i) returns a
+// non-empty value to write an invalid record instead of a valid one.
+func produce(t testing.TB, addrs []string, partitions, n int, invalid func(p, i int) string) produced {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0), kgo.DefaultProduceTopic(srcTopic))
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer cl.Close()
+	out := produced{perPartition: map[int]int64{}, invalid: map[int]map[int64]string{}}
+	var recs []*kgo.Record
+	for p := range partitions {
+		out.invalid[p] = map[int64]string{}
+		for i := range n {
+			v := fmt.Sprintf(`{"type":"group_read","user_id":"u%d","group_id":"g%d","conv_msg_seq":[%d]}`, i%7, p, seqID(p, int64(i)))
+			if invalid != nil {
+				if bad := invalid(p, i); bad != "" {
+					v = bad
+					out.invalid[p][int64(i)] = bad
+				}
+			}
+			recs = append(recs, &kgo.Record{Partition: int32(p), Key: fmt.Appendf(nil, "g%d", p), Value: []byte(v),
+				Headers: []kgo.RecordHeader{{Key: "trace", Value: fmt.Appendf(nil, "t-%d-%d", p, i)}}})
+		}
+		out.perPartition[p] = int64(n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return out
+}
+
+// ledger is the ground truth shared by every pipeline and observer of a
+// test: which records were done, how often, and every commit seen. It checks
+// invariants 1 and 2 at every commit.
+type ledger struct {
+	mu         sync.Mutex
+	done       map[int]map[int64]int // partition -> offset -> times done
+	contiguous map[int]int64         // partition -> lowest offset never done
+	committed  map[int]int64         // partition -> last commit seen
+	commits    int
+	violations []string
+	changed    chan struct{}
+}
+
+func newLedger() *ledger {
+	return &ledger{done: map[int]map[int64]int{}, contiguous: map[int]int64{}, committed: map[int]int64{},
+		changed: make(chan struct{})}
+}
+
+// waitFor waits until cond holds under the ledger's lock.
+func (l *ledger) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		ok, ch := cond(), l.changed
+		l.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+	}
+}
+
+func (l *ledger) markDone(partition int, offset int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done[partition] == nil {
+		l.done[partition] = map[int64]int{}
+	}
+	l.done[partition][offset]++
+	for l.done[partition][l.contiguous[partition]] > 0 {
+		l.contiguous[partition]++
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// commit checks a commit against invariant 1 (everything below it is done)
+// and invariant 2 (it does not move backwards).
+func (l *ledger) commit(c consumer.Committed) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.commits++
+	for p, off := range c.Offsets {
+		if off > l.contiguous[p] {
+			l.violations = append(l.violations, fmt.Sprintf("generation %d committed partition %d at %d, but offset %d is not done",
+				c.GenerationID, p, off, l.contiguous[p]))
+		}
+		if last, ok := l.committed[p]; ok && off < last {
+			l.violations = append(l.violations, fmt.Sprintf("generation %d moved partition %d back from %d to %d",
+				c.GenerationID, p, last, off))
+		}
+		l.committed[p] = off
+	}
+}
+
+func (l *ledger) doneCount() (distinct, total int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.doneCountLocked()
+}
+
+func (l *ledger) doneCountLocked() (distinct, total int) {
+	for _, offs := range l.done {
+		for _, n := range offs {
+			distinct++
+			total += n
+		}
+	}
+	return distinct, total
+}
+
+func (l *ledger) lastCommit(p int) (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	off, ok := l.committed[p]
+	return off, ok
+}
+
+// check reports every invariant violation seen and that every record was
+// done at least once.
+func (l *ledger) check(t *testing.T, want produced) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, v := range l.violations {
+		t.Error(v)
+	}
+	for p, n := range want.perPartition {
+		if l.contiguous[p] < n {
+			t.Errorf("partition %d: offset %d of %d records was never done", p, l.contiguous[p], n)
+		}
+	}
+}
+
+// recorder is an Observer that feeds commits to a ledger and keeps events.
+type recorder struct {
+	consumer.NopObserver
+	l *ledger
+
+	mu      sync.Mutex
+	joined  []consumer.Joined
+	drained []consumer.Drained
+	resets  []consumer.OffsetReset
+	skipped []consumer.RecordsSkipped
+	invalid []consumer.InvalidEvent
+	failed  []consumer.CommitFailed
+	ticks   int // Lag reports: one per commit tick
+	changed chan struct{}
+}
+
+func newRecorder(l *ledger) *recorder { return &recorder{l: l, changed: make(chan struct{})} }
+
+func (r *recorder) event(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f()
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *recorder) Committed(c consumer.Committed) {
+	r.l.commit(c)
+	r.event(func() {})
+}
+func (r *recorder) Joined(j consumer.Joined)   { r.event(func() { r.joined = append(r.joined, j) }) }
+func (r *recorder) Drained(d consumer.Drained) { r.event(func() { r.drained = append(r.drained, d) }) }
+func (r *recorder) OffsetReset(o consumer.OffsetReset) {
+	r.event(func() { r.resets = append(r.resets, o) })
+}
+func (r *recorder) RecordsSkipped(s consumer.RecordsSkipped) {
+	r.event(func() { r.skipped = append(r.skipped, s) })
+}
+func (r *recorder) InvalidEvent(e consumer.InvalidEvent) {
+	r.event(func() { r.invalid = append(r.invalid, e) })
+}
+func (r *recorder) Lag(consumer.Lag) { r.event(func() { r.ticks++ }) }
+
+func (r *recorder) tickCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ticks
+}
+
+func (r *recorder) CommitFailed(f consumer.CommitFailed) {
+	r.event(func() { r.failed = append(r.failed, f) })
+}
+
+// waitFor waits until cond, evaluated under the recorder's lock after every
+// event, holds, or fails the test after timeout.
+func (r *recorder) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		ok, ch := cond(), r.changed
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+	}
+}
+
+// fakePipeline stands in for the worker: it admits records up to a bound,
+// completes them in a shuffled order from its own goroutine, writes rejected
+// records through a DeadLetterer (retrying until it succeeds, like the
+// worker), and honours Drain's contract.
+type fakePipeline struct {
+	l      *ledger
+	dlq    worker.DeadLetterer // nil: rejected records are done at once
+	bound  int                 // most records pending; 0: unbounded
+	window int                 // records completed together in shuffled order
+	pace   time.Duration       // simulated processing time per window
+	rng    *rand.Rand          // used by run only
+
+	mu         sync.Mutex
+	changed    chan struct{}
+	queue      []*worker.Record
+	pending    map[*worker.Record]*worker.Failure
+	hold       func(partition int, offset int64) bool // records it must not complete yet
+	paused     bool
+	blocked    int // calls waiting for room
+	maxBlocked int
+	submitted  int
+	dlqFails   int
+	shares     [][2]int
+	drains     []time.Duration // the deadline each Drain was given
+}
+
+func newFakePipeline(l *ledger, seed uint64) *fakePipeline {
+	return &fakePipeline{l: l, window: 16, rng: rand.New(rand.NewPCG(seed, 7)),
+		changed: make(chan struct{}), pending: map[*worker.Record]*worker.Failure{}}
+}
+
+func (f *fakePipeline) signalLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// start runs the pipeline's completion loop until the test ends.
+func (f *fakePipeline) start(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { f.run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func (f *fakePipeline) Submit(ctx context.Context, rec *worker.Record) error {
+	return f.admit(ctx, rec, nil)
+}
+
+func (f *fakePipeline) Reject(ctx context.Context, rec *worker.Record, fl worker.Failure) error {
+	return f.admit(ctx, rec, &fl)
+}
+
+func (f *fakePipeline) admit(ctx context.Context, rec *worker.Record, fl *worker.Failure) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.submitted++
+	for f.bound > 0 && len(f.pending) >= f.bound {
+		f.blocked++
+		f.maxBlocked = max(f.maxBlocked, f.blocked)
+		f.signalLocked()
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-ch:
+		}
+		f.mu.Lock()
+		f.blocked--
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	f.pending[rec] = fl
+	f.queue = append(f.queue, rec)
+	f.signalLocked()
+	return nil
+}
+
+func (f *fakePipeline) Drain(ctx context.Context) []*worker.Record {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if dl, ok := ctx.Deadline(); ok {
+		f.drains = append(f.drains, time.Until(dl))
+	}
+	for len(f.pending) > 0 && ctx.Err() == nil {
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-ch:
+		}
+		f.mu.Lock()
+	}
+	var left []*worker.Record
+	for rec := range f.pending {
+		left = append(left, rec)
+	}
+	clear(f.pending)
+	f.queue = nil
+	f.signalLocked()
+	return left
+}
+
+func (f *fakePipeline) SetShare(owned, total int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shares = append(f.shares, [2]int{owned, total})
+}
+
+func (f *fakePipeline) setHold(hold func(partition int, offset int64) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hold = hold
+	f.signalLocked()
+}
+
+func (f *fakePipeline) setPaused(p bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.paused = p
+	f.signalLocked()
+}
+
+// waitFor waits until cond holds under the pipeline's lock.
+func (f *fakePipeline) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		f.mu.Lock()
+		ok, ch := cond(), f.changed
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+	}
+}
+
+// run completes queued records, a shuffled window at a time, until ctx ends.
+func (f *fakePipeline) run(ctx context.Context) {
+	for {
+		f.mu.Lock()
+		batch := f.takeLocked()
+		ch := f.changed
+		f.mu.Unlock()
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				continue
+			}
+		}
+		f.rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+		if f.pace > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(f.pace):
+			}
+		}
+		for _, rec := range batch {
+			if !f.complete(ctx, rec) {
+				return
+			}
+		}
+	}
+}
+
+// takeLocked removes up to window completable records from the queue.
+func (f *fakePipeline) takeLocked() []*worker.Record {
+	if f.paused {
+		return nil
+	}
+	var batch, keep []*worker.Record
+	for _, rec := range f.queue {
+		_, p, off, _ := consumer.Origin(rec)
+		if len(batch) < f.window && (f.hold == nil || !f.hold(p, off)) {
+			batch = append(batch, rec)
+		} else {
+			keep = append(keep, rec)
+		}
+	}
+	f.queue = keep
+	return batch
+}
+
+// complete finishes one record: dead-letters it first if it was rejected.
+// It reports false when ctx ended.
+func (f *fakePipeline) complete(ctx context.Context, rec *worker.Record) bool {
+	f.mu.Lock()
+	fl, ok := f.pending[rec]
+	f.mu.Unlock()
+	if !ok {
+		return true // forgotten by Drain
+	}
+	if fl != nil && f.dlq != nil {
+		if err := f.dlq.DeadLetter(ctx, []worker.DeadLetter{{Record: rec, Failure: *fl}}); err != nil {
+			// Retry later, as the worker does, and let other records pass.
+			f.mu.Lock()
+			f.dlqFails++
+			if _, ok := f.pending[rec]; ok {
+				f.queue = append(f.queue, rec)
+			}
+			f.signalLocked()
+			f.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(5 * time.Millisecond):
+				return true
+			}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.pending[rec]; !ok {
+		return true
+	}
+	_, p, off, _ := consumer.Origin(rec)
+	f.l.markDone(p, off)
+	consumer.Completer{}.Done(rec)
+	delete(f.pending, rec)
+	f.signalLocked()
+	return true
+}
+
+// runConsumer starts c.Run on ctx and returns a function that waits for it
+// to return and yields its error.
+func runConsumer(t *testing.T, ctx context.Context, c *consumer.Consumer) func() error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	var once sync.Once
+	var err error
+	wait := func() error {
+		once.Do(func() {
+			select {
+			case err = <-errc:
+			case <-time.After(60 * time.Second):
+				err = fmt.Errorf("Run did not return within 60s")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = wait() })
+	return wait
+}
+
+// committedOffsets reads the group's committed offsets from the brokers.
+func committedOffsets(t *testing.T, addrs []string, group string, partitions int) map[int]int64 {
+	t.Helper()
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
+	ps := make([]int, partitions)
+	for i := range ps {
+		ps[i] = i
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{srcTopic: ps}})
+	if err != nil {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	if res.Error != nil {
+		t.Fatalf("offset fetch: %v", res.Error)
+	}
+	out := map[int]int64{}
+	for _, p := range res.Topics[srcTopic] {
+		if p.Error != nil {
+			t.Fatalf("offset fetch partition %d: %v", p.Partition, p.Error)
+		}
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out
+}
+
+// readDLQ reads n records from the dead-letter topic.
+func readDLQ(t *testing.T, addrs []string, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: addrs, Topic: dlqTopic, Partition: 0, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("read dead-letter topic after %d of %d records: %v", len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -1,0 +1,373 @@
+package consumer_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/receiptd/receiptd/consumer"
+)
+
+// SIGTERM: fetching stops, the pipeline is drained within DrainTimeout, the
+// done prefix is committed, the member leaves the group and Run returns nil;
+// what could not be drained stays uncommitted and is consumed by the next
+// member (invariant 5).
+func TestShutdownDrainsCommitsAndLeaves(t *testing.T) {
+	const partitions, perPartition = 4, 100
+	cluster := newCluster(t, partitions)
+	addrs := cluster.ListenAddrs()
+	want := produce(t, addrs, partitions, perPartition, nil)
+
+	cfg := testConfig(addrs, "shutdown")
+	cfg.DrainTimeout = 500 * time.Millisecond
+	l := newLedger()
+	pipe := newFakePipeline(l, 4)
+	pipe.setHold(func(p int, off int64) bool { return p == 1 && off == 30 })
+	pipe.start(t)
+	obs := newRecorder(l)
+	c, err := consumer.New(cfg, pipe, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := runConsumer(t, ctx, c)
+	pipe.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
+		distinct, _ := l.doneCount()
+		return distinct == int(want.total())-1
+	})
+
+	cancel()
+	if err := wait(); err != nil {
+		t.Fatalf("Run after shutdown = %v, want nil", err)
+	}
+	if n := len(obs.drained); n != 1 || obs.drained[0].Reason != consumer.RevokeShutdown || obs.drained[0].Abandoned != 1 {
+		t.Errorf("drains %+v, want one shutdown drain abandoning the held record", obs.drained)
+	}
+	if d := pipe.drains; len(d) != 1 || d[0] > cfg.DrainTimeout || d[0] < cfg.DrainTimeout/2 {
+		t.Errorf("Drain deadlines %v, want one of about %v", d, cfg.DrainTimeout)
+	}
+	got := committedOffsets(t, addrs, cfg.GroupID, partitions)
+	for p := range partitions {
+		wantOff := int64(perPartition)
+		if p == 1 {
+			wantOff = 30
+		}
+		if got[p] != wantOff {
+			t.Errorf("partition %d committed at %d, want %d", p, got[p], wantOff)
+		}
+	}
+	if state := groupState(t, addrs, cfg.GroupID); state != "Empty" {
+		t.Errorf("group state after shutdown = %q, want Empty (the member left)", state)
+	}
+
+	// The next member resumes exactly at the held record.
+	pipe2 := newFakePipeline(l, 5)
+	pipe2.start(t)
+	var mu sync.Mutex
+	seen := map[int][]int64{}
+	pipe2.setHold(func(p int, off int64) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen[p]) == 0 || seen[p][len(seen[p])-1] != off {
+			seen[p] = append(seen[p], off)
+		}
+		return false
+	})
+	obs2 := newRecorder(l)
+	c2, err := consumer.New(cfg, pipe2, obs2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	wait2 := runConsumer(t, ctx2, c2)
+	obs2.waitFor(t, 30*time.Second, "partition 1 committed to the end", func() bool {
+		off, _ := l.lastCommit(1)
+		return off == perPartition
+	})
+	cancel2()
+	if err := wait2(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || len(seen[1]) == 0 || seen[1][0] != 30 {
+		t.Errorf("the next member consumed %v, want partition 1 from offset 30 only", firstOffsets(seen))
+	}
+	l.check(t, want)
+}
+
+func firstOffsets(seen map[int][]int64) map[int]int64 {
+	out := map[int]int64{}
+	for p, offs := range seen {
+		if len(offs) > 0 {
+			out[p] = offs[0]
+		}
+	}
+	return out
+}
+
+func groupState(t *testing.T, addrs []string, group string) string {
+	t.Helper()
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cl.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil || len(res.Groups) != 1 || res.Groups[0].Error != nil {
+		t.Fatalf("describe group %q: %v %+v", group, err, res)
+	}
+	return res.Groups[0].GroupState
+}
+
+// kill -9 at random points: each consumer is abandoned without draining or
+// committing, a new one takes over the group, and in the end every record is
+// done (invariant 6). Duplicates are bounded by the uncommitted window.
+func TestCrashLosesNothing(t *testing.T) {
+	const partitions, perPartition, rounds = 8, 1500, 6
+	cluster := newCluster(t, partitions)
+	addrs := cluster.ListenAddrs()
+	want := produce(t, addrs, partitions, perPartition, func(p, i int) string {
+		if i%250 == 17 {
+			return "{}"
+		}
+		return ""
+	})
+	total := int(want.total())
+	cfg := testConfig(addrs, "crash")
+	dlq, err := consumer.NewDLQWriter(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dlq.Close() })
+	l := newLedger()
+	rng := rand.New(rand.NewPCG(42, 42))
+
+	for round := range rounds {
+		pipe := newFakePipeline(l, uint64(round))
+		pipe.dlq = dlq
+		pipe.bound = 200 + rng.IntN(800)
+		pipe.window = 1 + rng.IntN(64)
+		pipeCtx, stopPipe := context.WithCancel(context.Background())
+		var pipeWG sync.WaitGroup
+		pipeWG.Go(func() { pipe.run(pipeCtx) })
+
+		obs := newRecorder(l)
+		c, err := consumer.New(cfg, pipe, obs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancelCause(context.Background())
+		wait := runConsumer(t, ctx, c)
+
+		last := round == rounds-1
+		if last {
+			obs.waitFor(t, 60*time.Second, "every record committed", func() bool {
+				for p, n := range want.perPartition {
+					if off, _ := l.lastCommit(p); off != n {
+						return false
+					}
+				}
+				return true
+			})
+			cancel(nil)
+		} else {
+			distinct, _ := l.doneCount()
+			target := distinct + 1 + rng.IntN((total-distinct)/(rounds-round))
+			pipe.waitFor(t, 60*time.Second, "progress before the crash", func() bool {
+				d, _ := l.doneCount()
+				return d >= target
+			})
+			// The process dies: the worker stops with the consumer.
+			cancel(consumer.ErrAbandon)
+			stopPipe()
+		}
+		if err := wait(); err != nil {
+			t.Fatalf("round %d: Run = %v", round, err)
+		}
+		stopPipe()
+		pipeWG.Wait()
+		if !last && len(obs.drained) != 0 {
+			t.Errorf("round %d: abandoned consumer drained: %+v", round, obs.drained)
+		}
+	}
+	l.check(t, want)
+	distinct, done := l.doneCount()
+	t.Logf("crash test: %d records, %d crashes, %d completions, %d duplicates (%.1f%%)",
+		distinct, rounds-1, done, done-distinct, 100*float64(done-distinct)/float64(distinct))
+	if got := committedOffsets(t, addrs, cfg.GroupID, partitions); !equalOffsets(got, want.perPartition) {
+		t.Errorf("committed offsets = %v, want %v", got, want.perPartition)
+	}
+}
+
+// Two members share the group, one leaves, another joins, all mid-stream:
+// nothing is lost, no commit passes undone work, and no commit moves
+// backwards, which a stale commit after a rejoin would do (invariant 7).
+func TestRebalanceMidStream(t *testing.T) {
+	const partitions, perPartition = 8, 2000
+	cluster := newCluster(t, partitions)
+	addrs := cluster.ListenAddrs()
+	want := produce(t, addrs, partitions, perPartition, nil)
+	total := int(want.total())
+	cfg := testConfig(addrs, "rebalance")
+	l := newLedger()
+
+	type member struct {
+		pipe   *fakePipeline
+		obs    *recorder
+		cancel context.CancelFunc
+		wait   func() error
+	}
+	start := func(seed uint64) *member {
+		pipe := newFakePipeline(l, seed)
+		pipe.bound = 300
+		pipe.window = 8
+		pipe.pace = time.Millisecond // slow enough that rebalances land mid-stream
+		pipe.start(t)
+		obs := newRecorder(l)
+		c, err := consumer.New(cfg, pipe, obs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		return &member{pipe: pipe, obs: obs, cancel: cancel, wait: runConsumer(t, ctx, c)}
+	}
+	progress := func(n int, what string) {
+		t.Helper()
+		l.waitFor(t, 60*time.Second, what, func() bool {
+			d, _ := l.doneCountLocked()
+			return d >= n
+		})
+	}
+	lastJoined := func(m *member) consumer.Joined {
+		m.obs.mu.Lock()
+		defer m.obs.mu.Unlock()
+		if len(m.obs.joined) == 0 {
+			return consumer.Joined{}
+		}
+		return m.obs.joined[len(m.obs.joined)-1]
+	}
+
+	a := start(1)
+	progress(total/5, "member A's progress")
+	b := start(2)
+	b.obs.waitFor(t, 30*time.Second, "B owning partitions", func() bool {
+		return len(b.obs.joined) > 0 && len(b.obs.joined[len(b.obs.joined)-1].Partitions) > 0
+	})
+	jb := lastJoined(b)
+	a.obs.waitFor(t, 30*time.Second, "A in B's generation", func() bool {
+		return len(a.obs.joined) > 0 && a.obs.joined[len(a.obs.joined)-1].GenerationID == jb.GenerationID
+	})
+	if ja := lastJoined(a); len(ja.Partitions)+len(jb.Partitions) != partitions || len(ja.Partitions) == 0 {
+		t.Errorf("A owns %v and B %v, want the %d partitions split between them", ja.Partitions, jb.Partitions, partitions)
+	}
+	progress(total/2, "progress with two members")
+	a.cancel() // A leaves
+	if err := a.wait(); err != nil {
+		t.Fatalf("A: %v", err)
+	}
+	c := start(3)
+	c.obs.waitFor(t, 30*time.Second, "C owning partitions", func() bool {
+		return len(c.obs.joined) > 0 && len(c.obs.joined[len(c.obs.joined)-1].Partitions) > 0
+	})
+	b.obs.waitFor(t, 60*time.Second, "every record committed", func() bool {
+		for p, n := range want.perPartition {
+			if off, _ := l.lastCommit(p); off != n {
+				return false
+			}
+		}
+		return true
+	})
+	b.cancel()
+	c.cancel()
+	for _, m := range []*member{b, c} {
+		if err := m.wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.check(t, want)
+	rebalances, abandoned, commitFailures := 0, 0, 0
+	for _, m := range []*member{a, b, c} {
+		for _, d := range m.obs.drained {
+			if d.Reason == consumer.RevokeRebalance {
+				rebalances++
+			}
+			abandoned += d.Abandoned
+		}
+		commitFailures += len(m.obs.failed)
+	}
+	if rebalances < 2 {
+		t.Errorf("%d rebalance drains, want at least 2 (B joining, A leaving, C joining)", rebalances)
+	}
+	distinct, done := l.doneCount()
+	t.Logf("rebalance test: %d records, %d rebalance drains, %d duplicates", distinct, rebalances, done-distinct)
+	// A drain that finished everything, followed by a commit that
+	// succeeded, leaves nothing for the next owner to redo.
+	if abandoned == 0 && commitFailures == 0 && done != distinct {
+		t.Errorf("%d records done twice although every drain finished and every commit succeeded", done-distinct)
+	}
+}
+
+// Back-pressure: when the pipeline is full every fetcher blocks in Submit
+// with one record in hand; the consumer buffers nothing else and fetching
+// pauses (invariant 8).
+func TestBackPressureHoldsThePendingBound(t *testing.T) {
+	const partitions, perPartition, bound = 8, 100, 50
+	cluster := newCluster(t, partitions)
+	addrs := cluster.ListenAddrs()
+	want := produce(t, addrs, partitions, perPartition, nil)
+	cfg := testConfig(addrs, "backpressure")
+	l := newLedger()
+	pipe := newFakePipeline(l, 6)
+	pipe.bound = bound
+	pipe.setPaused(true)
+	pipe.start(t)
+	obs := newRecorder(l)
+	c, err := consumer.New(cfg, pipe, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := runConsumer(t, ctx, c)
+
+	pipe.waitFor(t, 30*time.Second, "every fetcher blocked on a full pipeline", func() bool {
+		return pipe.blocked == partitions
+	})
+	pipe.mu.Lock()
+	pending, submitted, maxBlocked := len(pipe.pending), pipe.submitted, pipe.maxBlocked
+	pipe.mu.Unlock()
+	if pending != bound || submitted != bound+partitions || maxBlocked != partitions {
+		t.Errorf("pending %d, submit calls %d, most blocked %d; want %d, %d, %d",
+			pending, submitted, maxBlocked, bound, bound+partitions, partitions)
+	}
+	var lag int64
+	for _, n := range c.Lag() {
+		lag += n
+	}
+	if want := want.total() - int64(bound+partitions); lag != want {
+		t.Errorf("total lag %d, want %d (fetching paused)", lag, want)
+	}
+
+	pipe.setPaused(false)
+	obs.waitFor(t, 30*time.Second, "every record committed", func() bool {
+		for p, n := range want.perPartition {
+			if off, _ := l.lastCommit(p); off != n {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if pipe.maxBlocked > partitions {
+		t.Errorf("%d Submit calls blocked at once, want at most one per partition (%d)", pipe.maxBlocked, partitions)
+	}
+	l.check(t, want)
+}

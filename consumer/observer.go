@@ -1,0 +1,156 @@
+package consumer
+
+import "time"
+
+// Observer receives the consumer's lifecycle events, for logs and metrics.
+// Methods are called synchronously from the consumer's goroutines, possibly
+// concurrently, and must return quickly. Embed NopObserver to implement only
+// some of them.
+type Observer interface {
+	// Joined: the member got a new generation and its partitions.
+	Joined(Joined)
+	// GroupError: joining or syncing the group failed; kafka-go retries
+	// after Config.JoinGroupBackoff.
+	GroupError(err error)
+	// Revoked: the generation ended; fetching has stopped.
+	Revoked(Revoked)
+	// Drained: the revoked work was drained, or the drain timed out.
+	Drained(Drained)
+	// Committed: offsets were committed.
+	Committed(Committed)
+	// CommitFailed: a commit failed; it is retried at the next tick.
+	CommitFailed(CommitFailed)
+	// FetchError: a partition fetch failed; the fetcher retries with backoff.
+	FetchError(FetchError)
+	// OffsetReset: a partition's offset was out of range and was reset.
+	OffsetReset(OffsetReset)
+	// RecordsSkipped: a fetcher's first record came after the offset it
+	// started from: the offsets between were deleted by retention before
+	// they were consumed, compacted away, or held transaction markers.
+	RecordsSkipped(RecordsSkipped)
+	// InvalidEvent: a record broke an event rule and goes to the dead-letter topic.
+	InvalidEvent(InvalidEvent)
+	// DLQWriteFailed: a dead-letter write failed; the caller retries it.
+	DLQWriteFailed(DLQWriteFailed)
+	// Lag: records not yet fetched per owned partition, reported every
+	// commit interval.
+	Lag(Lag)
+}
+
+// Joined describes a new generation.
+type Joined struct {
+	GenerationID int32
+	MemberID     string
+	Topic        string
+	Partitions   []int // owned partitions, ascending
+	Total        int   // partitions of the topic
+}
+
+// RevokeReason says why a generation ended.
+type RevokeReason string
+
+// Revoke reasons.
+const (
+	RevokeRebalance RevokeReason = "rebalance" // the group rebalances; the member rejoins
+	RevokeShutdown  RevokeReason = "shutdown"  // Run's context ended; the member leaves
+	RevokeAbandon   RevokeReason = "abandon"   // Run's context ended with ErrAbandon: no drain, no commit
+)
+
+// Revoked describes the end of a generation.
+type Revoked struct {
+	GenerationID int32
+	Partitions   []int
+	Reason       RevokeReason
+	Outstanding  int // records fetched and not yet done
+}
+
+// Drained describes a drain of revoked work.
+type Drained struct {
+	GenerationID int32
+	Reason       RevokeReason
+	Done         int // records finished during the drain
+	Abandoned    int // records left unfinished and uncommitted: they will be redelivered
+	Duration     time.Duration
+}
+
+// Committed lists the offsets of one successful commit: the next offset to
+// consume per partition.
+type Committed struct {
+	GenerationID int32
+	Topic        string
+	Offsets      map[int]int64
+}
+
+// CommitFailed describes a failed commit.
+type CommitFailed struct {
+	GenerationID int32
+	Topic        string
+	Offsets      map[int]int64
+	Err          error
+}
+
+// FetchError describes a failed fetch of one partition.
+type FetchError struct {
+	Topic     string
+	Partition int
+	Offset    int64 // the offset the fetcher asked for; negative if not yet known
+	Err       error
+	RetryIn   time.Duration
+}
+
+// OffsetReset describes an out-of-range offset and what was done about it.
+type OffsetReset struct {
+	Topic       string
+	Partition   int
+	Offset      int64  // the offset asked for
+	LogStart    int64  // the partition's first offset
+	LogEnd      int64  // the partition's last stable offset (its end for committed data)
+	ResetTo     int64  // where consumption resumes
+	StartOffset string // the reset policy applied: earliest or latest
+}
+
+// RecordsSkipped describes offsets that were never delivered: [From, To).
+type RecordsSkipped struct {
+	Topic     string
+	Partition int
+	From, To  int64
+}
+
+// InvalidEvent describes a record that broke an event rule.
+type InvalidEvent struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Reason    string
+}
+
+// DLQWriteFailed describes a failed dead-letter write.
+type DLQWriteFailed struct {
+	Topic   string // the dead-letter topic
+	Records int
+	Err     error
+}
+
+// Lag is the number of records behind the high-water mark per owned
+// partition, as of the last record fetched from it; partitions with nothing
+// fetched yet are absent.
+type Lag struct {
+	Topic      string
+	Partitions map[int]int64
+}
+
+// NopObserver ignores every event. Embed it to implement part of Observer.
+type NopObserver struct{}
+
+func (NopObserver) Joined(Joined)                 {}
+func (NopObserver) GroupError(error)              {}
+func (NopObserver) Revoked(Revoked)               {}
+func (NopObserver) Drained(Drained)               {}
+func (NopObserver) Committed(Committed)           {}
+func (NopObserver) CommitFailed(CommitFailed)     {}
+func (NopObserver) FetchError(FetchError)         {}
+func (NopObserver) OffsetReset(OffsetReset)       {}
+func (NopObserver) RecordsSkipped(RecordsSkipped) {}
+func (NopObserver) InvalidEvent(InvalidEvent)     {}
+func (NopObserver) DLQWriteFailed(DLQWriteFailed) {}
+func (NopObserver) Lag(Lag)                       {}

@@ -1,0 +1,170 @@
+package consumer
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/receiptd/receiptd/worker"
+)
+
+// Completer tells the consumer that a record is done. Pass Completer{} to
+// worker.New: its Done marks the record's offset done in the tracker of the
+// partition it came from, so that the next commit may move past it. Done
+// ignores records that did not come from a Consumer.
+type Completer struct{}
+
+// Done implements worker.Completer. It takes no lock the Worker could wait
+// for and never calls back into the Worker.
+func (Completer) Done(rec *worker.Record) {
+	if s, ok := rec.Ref.(*source); ok && s != nil {
+		s.markDone()
+	}
+}
+
+// Origin returns the topic, partition and offset of the source record rec
+// was made from; ok is false if rec did not come from a Consumer.
+func Origin(rec *worker.Record) (topic string, partition int, offset int64, ok bool) {
+	s, ok := rec.Ref.(*source)
+	if !ok || s == nil {
+		return "", 0, 0, false
+	}
+	return s.t.topic, s.t.partition, s.offset, true
+}
+
+// source is one fetched record: the worker.Record handed to the Pipeline
+// (whose Ref points back here) and the Kafka message it came from.
+type source struct {
+	rec    worker.Record
+	msg    kafka.Message // cleared once done, so that a done record holds no payload
+	offset int64
+	t      *tracker
+	done   atomic.Bool
+}
+
+func (s *source) markDone() {
+	if s.done.Swap(true) {
+		return
+	}
+	s.msg = kafka.Message{}
+	s.t.outstanding.Add(-1)
+}
+
+// tracker follows the records of one partition fetched in one generation and
+// computes the offset that may be committed: the lowest offset not done, or
+// the offset after the last record fetched when all are done.
+//
+// The fetcher registers records in offset order; Done may arrive from any
+// goroutine in any order; the generation's supervisor commits.
+type tracker struct {
+	topic       string
+	partition   int
+	lag         atomic.Int64 // -1 until a record is fetched
+	outstanding atomic.Int64 // registered and not done
+
+	mu        sync.Mutex
+	queue     []*source // registered records, in offset order, from head
+	head      int
+	next      int64 // offset after the last registered record; -1 while unknown
+	committed int64 // last committed offset; -1 before the first commit
+	epoch     int   // bumped by rebase, so that a commit in flight cannot record a stale offset
+}
+
+func newTracker(topic string, partition int, committed int64) *tracker {
+	t := &tracker{topic: topic, partition: partition, next: -1, committed: -1}
+	if committed >= 0 {
+		t.next, t.committed = committed, committed
+	}
+	t.lag.Store(-1)
+	return t
+}
+
+// register records a fetched message and returns its source, or nil when the
+// offset is below one already registered (kafka-go never delivers that; the
+// duplicate is dropped rather than breaking the offset order).
+func (t *tracker) register(msg kafka.Message) *source {
+	s := &source{msg: msg, offset: msg.Offset, t: t}
+	s.rec.Ref = s
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.next >= 0 && msg.Offset < t.next {
+		return nil
+	}
+	t.queue = append(t.queue, s)
+	t.next = msg.Offset + 1
+	t.outstanding.Add(1)
+	return s
+}
+
+// setStart sets the offset consumption starts from when the partition had no
+// committed offset, so that the start is committed even before any record
+// arrives. It has no effect once a record is registered.
+func (t *tracker) setStart(offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.queue) == 0 && t.next < 0 {
+		t.next = offset
+	}
+}
+
+// rebase restarts the partition at offset after an offset reset: it forgets
+// what was committed so that the reset position is committed even if it is
+// lower. The caller ensures nothing is outstanding.
+func (t *tracker) rebase(offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.queue)
+	t.queue, t.head = t.queue[:0], 0
+	t.next, t.committed = offset, -1
+	t.epoch++
+}
+
+// commitPoint returns the offset below which every registered record is
+// done, and false when nothing is known yet. It releases done records.
+func (t *tracker) commitPoint() (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	off, ok := t.commitPointLocked()
+	return off, ok
+}
+
+func (t *tracker) commitPointLocked() (int64, bool) {
+	for t.head < len(t.queue) && t.queue[t.head].done.Load() {
+		t.queue[t.head] = nil
+		t.head++
+	}
+	// Reuse the queue's space once the live part is small.
+	if t.head > 0 && t.head >= len(t.queue)/2 {
+		n := copy(t.queue, t.queue[t.head:])
+		clear(t.queue[n:])
+		t.queue, t.head = t.queue[:n], 0
+	}
+	if t.head < len(t.queue) {
+		return t.queue[t.head].offset, true
+	}
+	if t.next >= 0 {
+		return t.next, true
+	}
+	return 0, false
+}
+
+// toCommit returns the offset to commit, if it is above the last commit.
+func (t *tracker) toCommit() (offset int64, epoch int, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	off, known := t.commitPointLocked()
+	if !known || off <= t.committed {
+		return 0, 0, false
+	}
+	return off, t.epoch, true
+}
+
+// committedAt records a successful commit of offset made at epoch.
+func (t *tracker) committedAt(offset int64, epoch int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if epoch == t.epoch && offset > t.committed {
+		t.committed = offset
+	}
+}
