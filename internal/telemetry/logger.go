@@ -7,6 +7,8 @@ package telemetry
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"go.uber.org/zap"
@@ -17,17 +19,21 @@ import (
 // writing to stderr, with ISO 8601 times. Sampling is off: at 3 a.m. every
 // failed call matters, and the API's rate limit bounds their number.
 func NewLogger(level string) (*zap.Logger, error) {
+	return NewLoggerTo(os.Stderr, level)
+}
+
+// NewLoggerTo is NewLogger writing to w.
+func NewLoggerTo(w io.Writer, level string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.Sampling = nil
-	cfg.EncoderConfig.TimeKey = "time"
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	cfg.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
-	return cfg.Build()
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "time"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeDuration = zapcore.StringDurationEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel), zap.ErrorOutput(zapcore.Lock(os.Stderr))), nil
 }
 
 // KafkaLoggers adapts l for kafka-go's Logger (chatty: debug) and

@@ -14,7 +14,7 @@ import (
 
 // LagSource reports consumer lag per partition.
 type LagSource interface {
-	Lag() map[int]int64
+	PartitionLag() map[int]int64
 }
 
 // Summary logs one line every interval with what an operator scans for:
@@ -80,7 +80,7 @@ func (s Summary) log(prev worker.Stats, prevAt time.Time) (worker.Stats, time.Ti
 		fields = append(fields, zap.Any("rate_per_sec", rates))
 	}
 	if s.Lag != nil {
-		lag := s.Lag.Lag()
+		lag := s.Lag.PartitionLag()
 		var total int64
 		byPartition := make(map[string]int64, len(lag))
 		for _, p := range slices.Sorted(maps.Keys(lag)) {

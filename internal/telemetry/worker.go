@@ -31,10 +31,8 @@ type WorkerObserver struct {
 	latency     *prometheus.HistogramVec
 }
 
-// NewWorkerObserver registers the worker's metrics on reg. The counters
-// that Stats already keeps are read at scrape time, so there is one source
-// of truth for the summary line and for /metrics.
-func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer, src WorkerSource, rates RateSource) *WorkerObserver {
+// NewWorkerObserver registers the per-call metrics on reg.
+func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer) *WorkerObserver {
 	o := &WorkerObserver{
 		log: log,
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -50,7 +48,13 @@ func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer, src WorkerSou
 		}, []string{"action"}),
 	}
 	reg.MustRegister(o.calls, o.seqsPerCall, o.latency)
+	return o
+}
 
+// RegisterWorkerMetrics registers the metrics that the worker's Stats and
+// the rate budget already keep; they are read at scrape time, so the
+// summary line and /metrics share one source of truth. rates may be nil.
+func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, rates RateSource) {
 	stat := func(f func(worker.Stats) float64) func() float64 {
 		return func() float64 { return f(src.Stats()) }
 	}
@@ -89,7 +93,6 @@ func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer, src WorkerSou
 				func() float64 { return rates.Ceiling(name) }, prometheus.Labels{"action": name})
 		}
 	}
-	return o
 }
 
 // OnCall counts every call and logs every one that did not succeed.
@@ -174,4 +177,3 @@ func boolFloat(b bool) float64 {
 func durationField(key string, d time.Duration) zap.Field {
 	return zap.Duration(key, d.Round(time.Millisecond))
 }
-

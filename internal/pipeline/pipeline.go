@@ -1,0 +1,302 @@
+// Package pipeline assembles receiptd from its parts (the consumer, the
+// worker, the ZIM client, the rate budget and telemetry) from one
+// config.Config, and runs them in the order the delivery invariants need:
+// the worker outlives the consumer, so that at shutdown the consumer can
+// stop fetching, drain the worker, commit and leave the group before the
+// worker stops.
+package pipeline
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/internal/config"
+	"github.com/receiptd/receiptd/internal/telemetry"
+	"github.com/receiptd/receiptd/internal/zimsender"
+	"github.com/receiptd/receiptd/retry"
+	"github.com/receiptd/receiptd/worker"
+	"github.com/receiptd/receiptd/zimapi"
+)
+
+// Options are what a Pipeline needs beyond its Config.
+type Options struct {
+	Config config.Config
+	Log    *zap.Logger
+	// Registry receives the metrics; nil makes a new one with the Go and
+	// process collectors.
+	Registry *prometheus.Registry
+	// HTTPListener, when set, serves /metrics, /healthz and /readyz instead
+	// of listening on Config.HTTP.Listen.
+	HTTPListener net.Listener
+	// WorkerID names this process in dead-letter headers; default the
+	// host name.
+	WorkerID string
+	// OnDone, when set, is called for every record done, with the worker's
+	// lock held: it must be quick. The demo and the benchmark measure
+	// latency with it.
+	OnDone func(*worker.Record)
+}
+
+// Pipeline is one receiptd worker process's machinery.
+type Pipeline struct {
+	cfg      config.Config
+	log      *zap.Logger
+	reg      *prometheus.Registry
+	listener net.Listener
+
+	zim      *zimapi.Client
+	budget   *retry.Budget
+	dlq      *consumer.DLQWriter
+	worker   *worker.Worker
+	consumer *consumer.Consumer
+	cobs     *telemetry.ConsumerObserver
+}
+
+// New builds a Pipeline. It does not touch the network.
+func New(opts Options) (*Pipeline, error) {
+	cfg := opts.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	p := &Pipeline{cfg: cfg, log: log, reg: reg, listener: opts.HTTPListener}
+
+	zim, err := zimapi.NewClient(zimapi.Config{
+		Endpoint:         cfg.ZIM.Endpoint,
+		AppID:            cfg.ZIM.AppID,
+		ServerSecret:     zimapi.Secret(cfg.ZIM.ServerSecret.Value()),
+		Timeout:          cfg.ZIM.RequestTimeout,
+		MaxResponseBytes: int64(cfg.ZIM.MaxResponseBytes),
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.zim = zim
+	buckets := make([]string, 0, len(worker.Actions))
+	for _, a := range worker.Actions {
+		buckets = append(buckets, a.String())
+	}
+	p.budget, err = retry.NewBudget(retry.BudgetConfig{
+		RPS:               float64(cfg.ZIM.RateLimitRPS),
+		Buckets:           buckets,
+		Shared:            cfg.ZIM.RateLimitShared,
+		ShareByPartitions: cfg.ZIM.RateShare == config.RateSharePartitions,
+	})
+	if err != nil {
+		zim.Close()
+		return nil, err
+	}
+
+	ccfg, err := ConsumerConfig(cfg, log, opts.WorkerID)
+	if err != nil {
+		zim.Close()
+		return nil, err
+	}
+	p.cobs = telemetry.NewConsumerObserver(log.Named("consumer"), reg)
+	p.dlq, err = consumer.NewDLQWriter(ccfg, p.cobs)
+	if err != nil {
+		zim.Close()
+		return nil, err
+	}
+	var done worker.Completer = consumer.Completer{}
+	if opts.OnDone != nil {
+		done = hookedCompleter{next: done, hook: opts.OnDone}
+	}
+	p.worker, err = worker.New(WorkerConfig(cfg), zimsender.New(zim), p.dlq, done, p.budget,
+		telemetry.NewWorkerObserver(log.Named("worker"), reg))
+	if err != nil {
+		p.closeClients()
+		return nil, err
+	}
+	telemetry.RegisterWorkerMetrics(reg, p.worker, p.budget)
+	p.consumer, err = consumer.New(ccfg, p.worker, p.cobs)
+	if err != nil {
+		p.closeClients()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Worker returns the pipeline's worker, for its stats.
+func (p *Pipeline) Worker() *worker.Worker { return p.worker }
+
+// Lag returns the consumer lag per owned partition.
+func (p *Pipeline) Lag() map[int]int64 { return p.cobs.PartitionLag() }
+
+// Budget returns the rate budget.
+func (p *Pipeline) Budget() *retry.Budget { return p.budget }
+
+// Registry returns the metrics registry.
+func (p *Pipeline) Registry() *prometheus.Registry { return p.reg }
+
+// Run runs the pipeline until ctx ends, then shuts down in order: stop
+// fetching, drain within shutdown.drain_timeout, commit, leave the group,
+// stop the worker. It returns nil after a clean shutdown, or the error that
+// stopped the consumer.
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.closeClients()
+	// The worker, telemetry and HTTP run on a context of their own, so that
+	// they keep serving while the consumer drains after ctx ended.
+	bg, stopBackground := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = p.worker.Run(bg) })
+	wg.Go(func() {
+		telemetry.Summary{Log: p.log.Named("summary"), Interval: p.cfg.Log.SummaryInterval,
+			Worker: p.worker, Lag: p.cobs, Rates: p.budget}.Run(bg)
+	})
+	httpErr := make(chan error, 1)
+	if p.listener != nil || p.cfg.HTTP.Listen != "" {
+		h := telemetry.Handler(p.reg, p.cobs.Ready, func() (bool, string) {
+			return p.worker.Ready(), "dispatch paused: ZIM rejects receiptd's configuration (see the error log)"
+		})
+		wg.Go(func() {
+			var err error
+			if p.listener != nil {
+				err = telemetry.ServeListener(bg, p.listener, h)
+			} else {
+				err = telemetry.Serve(bg, p.cfg.HTTP.Listen, h)
+			}
+			httpErr <- err
+		})
+	}
+
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	var runErr error
+	consumerDone := make(chan struct{})
+	go func() {
+		defer close(consumerDone)
+		runErr = p.consumer.Run(runCtx)
+	}()
+	select {
+	case <-consumerDone:
+	case err := <-httpErr:
+		// The operator asked for endpoints receiptd cannot serve: stop
+		// cleanly rather than run blind.
+		stopRun(err)
+		<-consumerDone
+		if runErr == nil {
+			runErr = err
+		}
+	}
+	stopRun(nil)
+	stopBackground()
+	wg.Wait()
+	if runErr != nil {
+		p.log.Error("receiptd stopped", zap.Error(runErr))
+		return runErr
+	}
+	st := p.worker.Stats()
+	p.log.Info("shutdown complete", zap.Uint64("records_done", st.RecordsDone),
+		zap.Uint64("receipts_acknowledged", st.SeqsAcked), zap.Uint64("calls", st.Calls))
+	return nil
+}
+
+func (p *Pipeline) closeClients() {
+	if p.dlq != nil {
+		if err := p.dlq.Close(); err != nil {
+			p.log.Warn("closing the dead-letter writer", zap.Error(err))
+		}
+	}
+	if p.zim != nil {
+		p.zim.Close()
+	}
+}
+
+type hookedCompleter struct {
+	next worker.Completer
+	hook func(*worker.Record)
+}
+
+func (h hookedCompleter) Done(r *worker.Record) {
+	h.next.Done(r)
+	h.hook(r)
+}
+
+// WorkerConfig maps the configuration to the worker's.
+func WorkerConfig(cfg config.Config) worker.Config {
+	w := cfg.Worker
+	return worker.Config{
+		MaxSeqsPerCall:     w.MaxSeqsPerCall,
+		Linger:             w.Linger,
+		MaxInFlight:        w.MaxInFlight,
+		MaxPendingRecords:  w.MaxPendingRecords,
+		UnknownMaxAttempts: w.UnknownMaxAttempts,
+		Backoff:            retry.Policy{Initial: w.BackoffInitial, Max: w.BackoffMax},
+		SystemicBackoff:    retry.Policy{Initial: w.SystemicBackoffInitial, Max: w.SystemicBackoffMax},
+	}
+}
+
+// ConsumerConfig maps the configuration to the consumer's, loading TLS
+// files and building the SASL mechanism.
+func ConsumerConfig(cfg config.Config, log *zap.Logger, workerID string) (consumer.Config, error) {
+	k := cfg.Kafka
+	info, errs := telemetry.KafkaLoggers(log)
+	c := consumer.Config{
+		Brokers: k.Brokers, Topic: k.Topic, DLQTopic: k.DLQTopic, GroupID: k.GroupID, ClientID: k.ClientID,
+		StartOffset: k.StartOffset, AutoCreateTopics: k.AutoCreateTopics,
+		CommitInterval: k.CommitInterval, SessionTimeout: k.SessionTimeout, HeartbeatInterval: k.HeartbeatInterval,
+		RebalanceTimeout: k.RebalanceTimeout, JoinGroupBackoff: k.JoinGroupBackoff,
+		FetchMaxWait: k.FetchMaxWait, FetchMaxBytes: k.FetchMaxBytes, ReadBatchTimeout: k.ReadBatchTimeout,
+		DialTimeout: k.DialTimeout, DLQWriteTimeout: k.DLQWriteTimeout,
+		RebalanceDrainTimeout: cfg.Shutdown.RebalanceDrainTimeout, DrainTimeout: cfg.Shutdown.DrainTimeout,
+		Limits:   consumer.Limits{MaxIDLength: cfg.Events.MaxIDLength, MaxSeqsPerEvent: cfg.Events.MaxSeqsPerEvent},
+		WorkerID: workerID,
+		Logger:   kafka.LoggerFunc(info), ErrorLogger: kafka.LoggerFunc(errs),
+	}
+	var err error
+	if c.TLS, err = TLSConfig(k.TLS); err != nil {
+		return c, err
+	}
+	if k.SASL.Mechanism != "" {
+		if c.SASL, err = consumer.NewSASLMechanism(k.SASL.Mechanism, k.SASL.Username, k.SASL.Password.Value()); err != nil {
+			return c, fmt.Errorf("kafka.sasl: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// TLSConfig builds the Kafka TLS configuration; nil when TLS is off.
+func TLSConfig(t config.TLSConfig) (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // an explicit operator choice
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka.tls.ca_file %s: no PEM certificate found", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
