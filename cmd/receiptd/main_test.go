@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// runCLI runs receiptd with args and returns its exit code and outputs.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, streams{out: &out, errOut: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string // substring of stdout
+		wantErr  string // substring of stderr
+	}{
+		{"no command", nil, exitUsage, "", "Usage: receiptd <command>"},
+		{"help", []string{"help"}, exitOK, "Commands:", ""},
+		{"unknown command", []string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
+		{"version", []string{"version"}, exitOK, "receiptd ", ""},
+		{"bad flag prints the command's usage", []string{"run", "--bogus"}, exitUsage, "", "Usage: receiptd run"},
+		{"stray argument", []string{"run", "extra"}, exitUsage, "", `unexpected argument "extra"`},
+		{"flag help exits 0", []string{"check", "-h"}, exitOK, "", "Usage: receiptd check"},
+		{"dlq without subcommand", []string{"dlq"}, exitUsage, "", "inspect"},
+		{"dlq unknown subcommand", []string{"dlq", "purge"}, exitUsage, "", `unknown subcommand "purge"`},
+		{"dlq replay bad class", []string{"dlq", "replay", "--class", "sad"}, exitUsage, "", `--class "sad"`},
+		{"dlq replay bad rate and limit", []string{"dlq", "replay", "--rate", "0", "--limit", "-1"}, exitUsage, "", "--limit -1"},
+		{"dlq inspect bad since", []string{"dlq", "inspect", "--since", "yesterday"}, exitUsage, "", "--since"},
+		{"zimfake bad app id", []string{"zimfake", "--app-id", "0", "--secret", "s"}, exitUsage, "", "--app-id 0"},
+		{"zimfake bad rate", []string{"zimfake", "--secret", "s", "--transient-rate", "2"}, exitUsage, "", "transient rate"},
+		{"demo bad events", []string{"demo", "--events", "0"}, exitUsage, "", "must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, out, errOut)
+			}
+			if !strings.Contains(out, tt.wantOut) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantOut, out)
+			}
+			if !strings.Contains(errOut, tt.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, errOut)
+			}
+		})
+	}
+}
+
+// A config with three mistakes prints all three and exits 2.
+func TestRunListsEveryConfigProblem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	yaml := `kafka:
+  topic: message-read
+  heartbeat_interval: 40s
+  rebalance_timout: 30s
+worker:
+  linger: soon
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RECEIPTD_ZIM_APP_ID", "1234567")
+	t.Setenv("RECEIPTD_ZIM_SERVER_SECRET", "0123456789abcdef0123456789abcdef")
+	code, _, errOut := runCLI(t, "run", "--config", path)
+	if code != exitUsage {
+		t.Fatalf("exit code = %d, want 2\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "has 3 problem(s)") {
+		t.Errorf("stderr does not announce 3 problems:\n%s", errOut)
+	}
+	for _, want := range []string{"rebalance_timout", "worker.linger", "kafka.heartbeat_interval (40s)"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not name %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "0123456789abcdef") {
+		t.Error("the server secret appears in the error output")
+	}
+}
+
+// The shipped config.yaml needs exactly the app id and the secret.
+func TestRunWithShippedConfigAsksForCredentials(t *testing.T) {
+	t.Setenv("RECEIPTD_ZIM_APP_ID", "")
+	code, _, errOut := runCLI(t, "check", "--config", "../../config.yaml")
+	if code != exitUsage || !strings.Contains(errOut, "zim.app_id") || !strings.Contains(errOut, "zim.server_secret") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 2 naming zim.app_id and zim.server_secret", code, errOut)
+	}
+}
+
+func TestUnknownEnvIsReported(t *testing.T) {
+	got := unknownEnv([]string{
+		"RECEIPTD_KAFKA_BROKERS=a:9092", "RECEIPTD_KAFKA_BROKER=a:9092", "RECEIPTD_CONFIG=/x",
+		"HOME=/root", "RECEIPTD_ZIM_SECRET=s", "RECEIPTD_E2E_BROKERS=x",
+	})
+	if want := []string{"RECEIPTD_KAFKA_BROKER", "RECEIPTD_ZIM_SECRET"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("unknownEnv = %v, want %v", got, want)
+	}
+}
