@@ -57,7 +57,6 @@ func (c recordingCompleter) Done(rec *worker.Record) {
 type stack struct {
 	c          *consumer.Consumer
 	w          *worker.Worker
-	obs        *recorder
 	stopWorker func()
 	wait       func() error
 	cancel     context.CancelCauseFunc
