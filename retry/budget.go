@@ -12,6 +12,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// maxWindowGrants bounds the grants remembered per bucket for the window.
+const maxWindowGrants = 4096
+
 // ErrUnknownBucket is returned by Wait for a bucket name the Budget was not
 // built with.
 var ErrUnknownBucket = errors.New("unknown rate bucket")
@@ -161,11 +164,17 @@ func (b *Budget) SetShare(owned, total int) {
 
 // setCeiling recomputes bk's ceiling and window from the share. b.mu held.
 func (b *Budget) setCeiling(bk *bucket, now time.Time) {
-	perSecond := math.Floor(b.cfg.RPS*b.share + 1e-9)
+	r := b.cfg.RPS * b.share
+	perSecond := math.Floor(r + 1e-9)
 	n, window := int(perSecond), time.Second
-	if perSecond < 1 && b.cfg.RPS*b.share > 0 {
+	switch {
+	case perSecond < 1 && r > 0:
 		// Below one request per second: one request per 1/rate seconds.
-		n, window = 1, time.Duration(float64(time.Second)/(b.cfg.RPS*b.share))
+		n, window = 1, time.Duration(float64(time.Second)/r)
+	case n > maxWindowGrants:
+		// Far above any API limit (benchmarks): a shorter window keeps the
+		// ring small and the same cap per second.
+		n, window = maxWindowGrants, time.Duration(float64(time.Second)*maxWindowGrants/perSecond)
 	}
 	bk.window = window
 	bk.ceiling = 0

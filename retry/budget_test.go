@@ -306,3 +306,16 @@ func TestPolicyGrowsToMaxAndNeverStops(t *testing.T) {
 		t.Errorf("after Reset the delay is %v, want the initial 100ms", d)
 	}
 }
+
+func TestBudgetVeryHighRateStaysWithinIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 1e6})
+		got := drive(t, b, actions[0], 100*time.Millisecond)
+		if m := maxInWindow(got, time.Second); m > 1e6 {
+			t.Errorf("%d grants within one second at 1e6/s", m)
+		}
+		if len(got) < 90000 {
+			t.Errorf("%d grants in 100ms at 1e6/s, want about 100000", len(got))
+		}
+	})
+}
