@@ -39,7 +39,11 @@ passed, 1 when a check failed, 2 when the configuration is invalid.`, s)
 		return code
 	}
 	c := checker{s: s, timeout: *timeout}
-	c.ok("config", fmt.Sprintf("%s is valid (app %d, topic %s, group %s)", orDash(configPath(*path)), cfg.ZIM.AppID, cfg.Kafka.Topic, cfg.Kafka.GroupID))
+	source := configPath(*path)
+	if source == "" {
+		source = "defaults and RECEIPTD_* variables"
+	}
+	c.ok("config", fmt.Sprintf("%s: valid (app %d, topic %s, group %s)", source, cfg.ZIM.AppID, cfg.Kafka.Topic, cfg.Kafka.GroupID))
 	c.kafka(ctx, cfg)
 	c.zim(ctx, cfg, *skipZIM)
 	if c.failed {
@@ -56,11 +60,11 @@ type checker struct {
 	failed  bool
 }
 
-func (c *checker) ok(what, detail string) { fmt.Fprintf(c.s.out, "ok    %-14s %s\n", what, detail) }
+func (c *checker) ok(what, detail string) { fmt.Fprintf(c.s.out, "ok    %-16s %s\n", what, detail) }
 
 func (c *checker) fail(what string, err error) {
 	c.failed = true
-	fmt.Fprintf(c.s.out, "FAIL  %-14s %v\n", what, err)
+	fmt.Fprintf(c.s.out, "FAIL  %-16s %v\n", what, err)
 }
 
 func (c *checker) kafka(ctx context.Context, cfg config.Config) {
