@@ -103,8 +103,7 @@ func TestTLSAndSASL(t *testing.T) {
 	for _, mech := range []string{consumer.SASLPlain, consumer.SASLScramSHA256, consumer.SASLScramSHA512} {
 		t.Run(mech, func(t *testing.T) {
 			const user, password = "receiptd", "s3cret-pw"
-			cluster := newCluster(t, 2, kfake.TLS(serverTLS), kfake.EnableSASL(), kfake.Superuser(mech, user, password))
-			addrs := cluster.ListenAddrs()
+			addrs := newCluster(t, 2, kfake.TLS(serverTLS), kfake.EnableSASL(), kfake.Superuser(mech, user, password)).ListenAddrs()
 			m, err := consumer.NewSASLMechanism(mech, user, password)
 			if err != nil {
 				t.Fatal(err)
@@ -115,33 +114,12 @@ func TestTLSAndSASL(t *testing.T) {
 			// Produce through the dead-letter writer's own transport: a
 			// plaintext producer could not reach this cluster.
 			want := produceSecure(t, cfg, 2, 20)
-			dlq, err := consumer.NewDLQWriter(cfg, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = dlq.Close() })
 			l := newLedger()
 			pipe := newFakePipeline(l, 1)
-			pipe.dlq = dlq
-			pipe.start(t)
-			obs := newRecorder(l)
-			c, err := consumer.New(cfg, pipe, obs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			wait := runConsumer(t, ctx, c)
-			obs.waitFor(t, 30*time.Second, "every record committed", func() bool {
-				for p, n := range want.perPartition {
-					if off, _ := l.lastCommit(p); off != n {
-						return false
-					}
-				}
-				return true
-			})
-			cancel()
-			if err := wait(); err != nil {
+			pipe.dlq = newDLQWriter(t, cfg, nil)
+			obs, r := startOnFake(t, cfg, pipe)
+			obs.waitAllCommitted(t, 30*time.Second, want)
+			if err := r.stop(); err != nil {
 				t.Fatal(err)
 			}
 			l.check(t, want)

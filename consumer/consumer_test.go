@@ -20,9 +20,7 @@ import (
 // 10), and the final commits cover every record.
 func TestConsumeEveryRecord(t *testing.T) {
 	const partitions, perPartition = 8, 300
-	cluster := newCluster(t, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(t, addrs, partitions, perPartition, func(p, i int) string {
+	addrs, want := seededCluster(t, partitions, perPartition, func(p, i int) string {
 		switch {
 		case i == 3:
 			return fmt.Sprintf(`{"group_id":"g","conv_msg_seq":[%d,%d]}`, seqID(p, int64(i)), 1)
@@ -33,42 +31,22 @@ func TestConsumeEveryRecord(t *testing.T) {
 	})
 
 	cfg := testConfig(addrs, "every-record")
-	dlq, err := consumer.NewDLQWriter(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dlq.Close() })
 	l := newLedger()
 	pipe := newFakePipeline(l, 1)
-	pipe.dlq = dlq
-	pipe.start(t)
-	obs := newRecorder(l)
-	c, err := consumer.New(cfg, pipe, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	wait := runConsumer(t, ctx, c)
+	pipe.dlq = newDLQWriter(t, cfg, nil)
+	obs, r := startOnFake(t, cfg, pipe)
 
-	obs.waitFor(t, 30*time.Second, "every record committed", func() bool {
-		for p, n := range want.perPartition {
-			if off, ok := l.lastCommit(p); !ok || off != n {
-				return false
-			}
-		}
-		return true
-	})
-	if !c.Ready() {
+	obs.waitAllCommitted(t, 30*time.Second, want)
+	if !r.c.Ready() {
 		t.Error("Ready() = false while consuming")
 	}
-	if lag := c.Lag(); len(lag) != partitions || lag[0] != 0 {
+	if lag := r.c.Lag(); len(lag) != partitions || lag[0] != 0 {
 		t.Errorf("Lag() = %v, want 0 for each of %d partitions", lag, partitions)
 	}
-	cancel()
-	if err := wait(); err != nil {
+	if err := r.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if c.Ready() {
+	if r.c.Ready() {
 		t.Error("Ready() = true after Run returned")
 	}
 	l.check(t, want)
@@ -147,23 +125,13 @@ func checkDeadLetters(t *testing.T, msgs []kafka.Message, want produced) {
 // many records behind it are done (invariant 1), and moves on once it is.
 func TestCommitStopsAtLowestNotDone(t *testing.T) {
 	const partitions, perPartition = 4, 200
-	cluster := newCluster(t, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(t, addrs, partitions, perPartition, nil)
+	addrs, want := seededCluster(t, partitions, perPartition, nil)
 
 	cfg := testConfig(addrs, "lowest-not-done")
 	l := newLedger()
 	pipe := newFakePipeline(l, 2)
 	pipe.setHold(func(p int, off int64) bool { return p == 2 && off == 57 })
-	pipe.start(t)
-	obs := newRecorder(l)
-	c, err := consumer.New(cfg, pipe, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	wait := runConsumer(t, ctx, c)
+	obs, r := startOnFake(t, cfg, pipe)
 
 	// Everything but the held record gets done; partition 2 must then sit
 	// at 57 while the others reach the end.
@@ -185,12 +153,8 @@ func TestCommitStopsAtLowestNotDone(t *testing.T) {
 	}
 
 	pipe.setHold(nil)
-	obs.waitFor(t, 30*time.Second, "partition 2 committed to the end", func() bool {
-		off, _ := l.lastCommit(2)
-		return off == perPartition
-	})
-	cancel()
-	if err := wait(); err != nil {
+	obs.waitCommitted(t, 30*time.Second, "partition 2 committed to the end", 2, perPartition)
+	if err := r.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	l.check(t, want)
@@ -200,9 +164,7 @@ func TestCommitStopsAtLowestNotDone(t *testing.T) {
 // uncommitted; once a write succeeds the commit moves past it (invariant 1).
 func TestFailedDeadLetterKeepsOffsetUncommitted(t *testing.T) {
 	const partitions, perPartition = 2, 20
-	cluster := newCluster(t, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(t, addrs, partitions, perPartition, func(p, i int) string {
+	addrs, want := seededCluster(t, partitions, perPartition, func(p, i int) string {
 		if p == 1 && i == 5 {
 			return `{"user_id":"","group_id":"g","conv_msg_seq":[1]}`
 		}
@@ -210,29 +172,13 @@ func TestFailedDeadLetterKeepsOffsetUncommitted(t *testing.T) {
 	})
 
 	cfg := testConfig(addrs, "dlq-fails")
-	dlq, err := consumer.NewDLQWriter(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dlq.Close() })
-	failing := &failingDeadLetterer{next: dlq, paused: true}
+	failing := &failingDeadLetterer{next: newDLQWriter(t, cfg, nil), paused: true}
 	l := newLedger()
 	pipe := newFakePipeline(l, 3)
 	pipe.dlq = failing
-	pipe.start(t)
-	obs := newRecorder(l)
-	c, err := consumer.New(cfg, pipe, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	wait := runConsumer(t, ctx, c)
+	obs, r := startOnFake(t, cfg, pipe)
 
-	obs.waitFor(t, 30*time.Second, "partition 1 committed up to the rejected record", func() bool {
-		off, _ := l.lastCommit(1)
-		return off == 5
-	})
+	obs.waitCommitted(t, 30*time.Second, "partition 1 committed up to the rejected record", 1, 5)
 	pipe.waitFor(t, 30*time.Second, "a failed dead-letter write", func() bool { return pipe.dlqFails >= 3 })
 	// Everything behind the rejected record is done; a few more commit
 	// ticks must not move past it.
@@ -249,12 +195,8 @@ func TestFailedDeadLetterKeepsOffsetUncommitted(t *testing.T) {
 	failing.mu.Lock()
 	failing.paused = false
 	failing.mu.Unlock()
-	obs.waitFor(t, 30*time.Second, "partition 1 committed to the end", func() bool {
-		off, _ := l.lastCommit(1)
-		return off == perPartition
-	})
-	cancel()
-	if err := wait(); err != nil {
+	obs.waitCommitted(t, 30*time.Second, "partition 1 committed to the end", 1, perPartition)
+	if err := r.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	l.check(t, want)

@@ -19,14 +19,9 @@ import (
 // fresh receiptd headers (not a second set), its replay count carried over,
 // and its own headers, key and value unchanged.
 func TestDeadLetterOfAReplayedRecord(t *testing.T) {
-	cluster := newCluster(t, 1)
-	addrs := cluster.ListenAddrs()
+	addrs := newCluster(t, 1).ListenAddrs()
 	cfg := testConfig(addrs, "replayed")
-	dlq, err := consumer.NewDLQWriter(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dlq.Close() })
+	dlq := newDLQWriter(t, cfg, nil)
 
 	// A first dead letter, replayed to the source topic.
 	first := kafka.Message{Key: []byte("k"), Value: []byte(`{"user_id":"a","group_id":"g","conv_msg_seq":[5,6]}`),
@@ -139,18 +134,13 @@ func consumeRecords(t *testing.T, cfg consumer.Config, msgs ...kafka.Message) []
 	cfg.GroupID = fmt.Sprintf("%s-read-%d", cfg.GroupID, consumed.Load())
 	pipe := newFakePipeline(newLedger(), 1)
 	pipe.setPaused(true)
-	c, err := consumer.New(cfg, pipe, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancelCause(context.Background())
-	wait := runConsumer(t, runCtx, c)
+	r := startConsumer(t, cfg, pipe, nil)
 	pipe.waitFor(t, 20*time.Second, "the records", func() bool { return len(pipe.queue) == end })
 	pipe.mu.Lock()
 	recs := slices.Clone(pipe.queue[end-len(msgs):])
 	pipe.mu.Unlock()
-	stop(consumer.ErrAbandon)
-	if err := wait(); err != nil {
+	r.cancel(consumer.ErrAbandon)
+	if err := r.wait(); err != nil {
 		t.Fatal(err)
 	}
 	return recs
@@ -189,13 +179,9 @@ func TestDeadLetterWriteFailureIsAnError(t *testing.T) {
 	cfg.DLQWriteTimeout = 300 * time.Millisecond
 	obs := newRecorder(newLedger())
 	var failed []consumer.DLQWriteFailed
-	dlq, err := consumer.NewDLQWriter(cfg, dlqObserver{obs, &failed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dlq.Close() })
+	dlq := newDLQWriter(t, cfg, dlqObserver{obs, &failed})
 	cluster.Close() // no broker answers any more
-	err = dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: worker.Failure{Class: worker.FailInvalidEvent}}})
+	err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: worker.Failure{Class: worker.FailInvalidEvent}}})
 	if err == nil || !strings.Contains(err.Error(), dlqTopic) {
 		t.Fatalf("DeadLetter with no broker = %v, want an error naming the topic", err)
 	}

@@ -55,11 +55,9 @@ func (c recordingCompleter) Done(rec *worker.Record) {
 
 // stack is one receiptd process: consumer, worker, ZIM client, DLQ writer.
 type stack struct {
-	c          *consumer.Consumer
+	*running
 	w          *worker.Worker
 	stopWorker func()
-	wait       func() error
-	cancel     context.CancelCauseFunc
 }
 
 func startStack(t testing.TB, cfg consumer.Config, wcfg worker.Config, client *zimapi.Client, l *ledger, obs consumer.Observer) *stack {
@@ -84,33 +82,7 @@ func startStack(t testing.TB, cfg consumer.Config, wcfg worker.Config, client *z
 		})
 	}
 	t.Cleanup(stopWorker)
-	c, err := consumer.New(cfg, w, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	s := &stack{c: c, w: w, stopWorker: stopWorker, cancel: cancel}
-	s.wait = runConsumerTB(t, ctx, c)
-	return s
-}
-
-func runConsumerTB(t testing.TB, ctx context.Context, c *consumer.Consumer) func() error {
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(ctx) }()
-	var once sync.Once
-	var err error
-	wait := func() error {
-		once.Do(func() {
-			select {
-			case err = <-errc:
-			case <-time.After(60 * time.Second):
-				err = fmt.Errorf("Run did not return within 60s")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = wait() })
-	return wait
+	return &stack{running: startConsumer(t, cfg, w, obs), w: w, stopWorker: stopWorker}
 }
 
 // failDLQProduces makes the broker refuse the next n produce requests to the
@@ -177,17 +149,9 @@ func TestEndToEndThroughWorker(t *testing.T) {
 	obs := newRecorder(l)
 	began := time.Now()
 	s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond, DeadLetterBackoff: fastRetry}, client, l, obs)
-	obs.waitFor(t, 60*time.Second, "every record committed", func() bool {
-		for p, n := range want.perPartition {
-			if off, _ := l.lastCommit(p); off != n {
-				return false
-			}
-		}
-		return true
-	})
+	obs.waitAllCommitted(t, 60*time.Second, want)
 	elapsed := time.Since(began)
-	s.cancel(nil)
-	if err := s.wait(); err != nil {
+	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
 	s.stopWorker()
@@ -263,9 +227,7 @@ func checkE2EDeadLetters(t *testing.T, msgs []kafka.Message, want produced, reje
 // counted by the simulator.
 func TestCrashEndToEnd(t *testing.T) {
 	const partitions, perPartition, rounds = 8, 1500, 5
-	cluster := newCluster(t, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(t, addrs, partitions, perPartition, nil)
+	addrs, want := seededCluster(t, partitions, perPartition, nil)
 	total := int(want.total())
 	sim, client := newZIM(t, zimfake.Config{Latency: zimfake.UniformLatency(0, 3*time.Millisecond), TransientRate: 0.02, Seed: 9})
 	cfg := testConfig(addrs, "crash-e2e")
@@ -276,22 +238,10 @@ func TestCrashEndToEnd(t *testing.T) {
 		s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond, MaxPendingRecords: 500 + rng.IntN(2000),
 			Backoff: fastRetry}, client, l, obs)
 		if round == rounds-1 {
-			obs.waitFor(t, 60*time.Second, "every record committed", func() bool {
-				for p, n := range want.perPartition {
-					if off, _ := l.lastCommit(p); off != n {
-						return false
-					}
-				}
-				return true
-			})
+			obs.waitAllCommitted(t, 60*time.Second, want)
 			s.cancel(nil)
 		} else {
-			distinct, _ := l.doneCount()
-			target := distinct + 1 + rng.IntN((total-distinct)/(rounds-round))
-			l.waitFor(t, 60*time.Second, "progress before the crash", func() bool {
-				d, _ := l.doneCountLocked()
-				return d >= target
-			})
+			l.waitCrashPoint(t, rng, total, rounds, round)
 			s.cancel(consumer.ErrAbandon)
 			s.stopWorker()
 		}
@@ -317,25 +267,15 @@ func TestCrashEndToEnd(t *testing.T) {
 // the worker is full the consumer stops fetching (invariant 8).
 func TestPendingBoundEndToEnd(t *testing.T) {
 	const partitions, perPartition, bound = 4, 1000, 100
-	cluster := newCluster(t, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(t, addrs, partitions, perPartition, nil)
+	addrs, want := seededCluster(t, partitions, perPartition, nil)
 	_, client := newZIM(t, zimfake.Config{Latency: zimfake.FixedLatency(2 * time.Millisecond)})
 	cfg := testConfig(addrs, "bound-e2e")
 	l := newLedger()
 	obs := &boundObserver{recorder: newRecorder(l), bound: bound}
 	s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond, MaxPendingRecords: bound, MaxInFlight: 1}, client, l, obs)
 	obs.w.Store(s.w)
-	obs.waitFor(t, 60*time.Second, "every record committed", func() bool {
-		for p, n := range want.perPartition {
-			if off, _ := l.lastCommit(p); off != n {
-				return false
-			}
-		}
-		return true
-	})
-	s.cancel(nil)
-	if err := s.wait(); err != nil {
+	obs.waitAllCommitted(t, 60*time.Second, want)
+	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
 	l.check(t, want)
@@ -380,9 +320,7 @@ func (o *boundObserver) Lag(lag consumer.Lag) {
 // records per iteration (a new consumer group each time).
 func BenchmarkEndToEnd(b *testing.B) {
 	const partitions, perPartition = 8, 2500
-	cluster := newCluster(b, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(b, addrs, partitions, perPartition, nil)
+	addrs, want := seededCluster(b, partitions, perPartition, nil)
 	_, client := newZIM(b, zimfake.Config{})
 	var elapsed time.Duration
 	n := 0
@@ -393,17 +331,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 		obs := newRecorder(l)
 		began := time.Now()
 		s := startStack(b, cfg, worker.Config{Linger: 5 * time.Millisecond}, client, l, obs)
-		obs.waitFor(b, 60*time.Second, "every record committed", func() bool {
-			for p, n := range want.perPartition {
-				if off, _ := l.lastCommit(p); off != n {
-					return false
-				}
-			}
-			return true
-		})
+		obs.waitAllCommitted(b, 60*time.Second, want)
 		elapsed += time.Since(began)
-		s.cancel(nil)
-		if err := s.wait(); err != nil {
+		if err := s.stop(); err != nil {
 			b.Fatal(err)
 		}
 		s.stopWorker()

@@ -39,6 +39,15 @@ func newCluster(t testing.TB, partitions int32, opts ...kfake.Opt) *kfake.Cluste
 	return c
 }
 
+// seededCluster starts a cluster as newCluster does and writes n records to
+// each partition as produce does; it returns the brokers' addresses and what
+// was written.
+func seededCluster(t testing.TB, partitions, n int, invalid func(p, i int) string) ([]string, produced) {
+	t.Helper()
+	addrs := newCluster(t, int32(partitions)).ListenAddrs()
+	return addrs, produce(t, addrs, partitions, n, invalid)
+}
+
 // testConfig returns a consumer configuration with short timeouts.
 func testConfig(addrs []string, group string) consumer.Config {
 	return consumer.Config{
@@ -115,33 +124,52 @@ func produce(t testing.TB, addrs []string, partitions, n int, invalid func(p, i 
 	return out
 }
 
-// ledger is the ground truth shared by every pipeline and observer of a
-// test: which records were done, how often, and every commit seen. It checks
-// invariants 1 and 2 at every commit.
-type ledger struct {
-	mu         sync.Mutex
-	done       map[int]map[int64]int // partition -> offset -> times done
-	contiguous map[int]int64         // partition -> lowest offset never done
-	committed  map[int]int64         // partition -> last commit seen
-	commits    int
-	violations []string
-	changed    chan struct{}
+// notifier is a mutex whose holders announce every change to the state it
+// guards, so that tests wait for a condition on that state without polling.
+// Its zero value is ready to use.
+type notifier struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed at the next change; nil until someone waits
 }
 
-func newLedger() *ledger {
-	return &ledger{done: map[int]map[int64]int{}, contiguous: map[int]int64{}, committed: map[int]int64{},
-		changed: make(chan struct{})}
+// changedLocked returns a channel closed at the next change.
+func (n *notifier) changedLocked() <-chan struct{} {
+	if n.changed == nil {
+		n.changed = make(chan struct{})
+	}
+	return n.changed
 }
 
-// waitFor waits until cond holds under the ledger's lock.
-func (l *ledger) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// signalLocked announces a change.
+func (n *notifier) signalLocked() {
+	if n.changed != nil {
+		close(n.changed)
+		n.changed = nil
+	}
+}
+
+// waitChangeLocked releases the lock until the next change or until ctx
+// ends, and takes it again.
+func (n *notifier) waitChangeLocked(ctx context.Context) {
+	ch := n.changedLocked()
+	n.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-ch:
+	}
+	n.mu.Lock()
+}
+
+// waitFor waits until cond, evaluated under the lock after every change,
+// holds, or fails the test after timeout.
+func (n *notifier) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
-		l.mu.Lock()
-		ok, ch := cond(), l.changed
-		l.mu.Unlock()
+		n.mu.Lock()
+		ok, ch := cond(), n.changedLocked()
+		n.mu.Unlock()
 		if ok {
 			return
 		}
@@ -151,6 +179,23 @@ func (l *ledger) waitFor(t testing.TB, timeout time.Duration, what string, cond 
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 	}
+}
+
+// ledger is the ground truth shared by every pipeline and observer of a
+// test: which records were done, how often, and every commit seen. It checks
+// invariants 1 and 2 at every commit.
+type ledger struct {
+	notifier // guards the fields below
+
+	done       map[int]map[int64]int // partition -> offset -> times done
+	contiguous map[int]int64         // partition -> lowest offset never done
+	committed  map[int]int64         // partition -> last commit seen
+	commits    int
+	violations []string
+}
+
+func newLedger() *ledger {
+	return &ledger{done: map[int]map[int64]int{}, contiguous: map[int]int64{}, committed: map[int]int64{}}
 }
 
 func (l *ledger) markDone(partition int, offset int64) {
@@ -163,8 +208,7 @@ func (l *ledger) markDone(partition int, offset int64) {
 	for l.done[partition][l.contiguous[partition]] > 0 {
 		l.contiguous[partition]++
 	}
-	close(l.changed)
-	l.changed = make(chan struct{})
+	l.signalLocked()
 }
 
 // commit checks a commit against invariant 1 (everything below it is done)
@@ -202,11 +246,40 @@ func (l *ledger) doneCountLocked() (distinct, total int) {
 	return distinct, total
 }
 
+// waitDistinct waits until at least n distinct records are done.
+func (l *ledger) waitDistinct(t testing.TB, timeout time.Duration, what string, n int) {
+	t.Helper()
+	l.waitFor(t, timeout, what, func() bool {
+		d, _ := l.doneCountLocked()
+		return d >= n
+	})
+}
+
+// waitCrashPoint waits until a random number of further records is done, up
+// to about an even share of those left for each round left, so that crashes
+// land at random points spread over the whole log.
+func (l *ledger) waitCrashPoint(t testing.TB, rng *rand.Rand, total, rounds, round int) {
+	t.Helper()
+	distinct, _ := l.doneCount()
+	l.waitDistinct(t, 60*time.Second, "progress before the crash", distinct+1+rng.IntN((total-distinct)/(rounds-round)))
+}
+
 func (l *ledger) lastCommit(p int) (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	off, ok := l.committed[p]
 	return off, ok
+}
+
+// committedAll reports whether every partition of want is committed to its
+// end.
+func (l *ledger) committedAll(want produced) bool {
+	for p, n := range want.perPartition {
+		if off, ok := l.lastCommit(p); !ok || off != n {
+			return false
+		}
+	}
+	return true
 }
 
 // check reports every invariant violation seen and that every record was
@@ -230,7 +303,8 @@ type recorder struct {
 	consumer.NopObserver
 	l *ledger
 
-	mu      sync.Mutex
+	notifier // guards the fields below
+
 	joined  []consumer.Joined
 	drained []consumer.Drained
 	resets  []consumer.OffsetReset
@@ -238,17 +312,15 @@ type recorder struct {
 	invalid []consumer.InvalidEvent
 	failed  []consumer.CommitFailed
 	ticks   int // Lag reports: one per commit tick
-	changed chan struct{}
 }
 
-func newRecorder(l *ledger) *recorder { return &recorder{l: l, changed: make(chan struct{})} }
+func newRecorder(l *ledger) *recorder { return &recorder{l: l} }
 
 func (r *recorder) event(f func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f()
-	close(r.changed)
-	r.changed = make(chan struct{})
+	r.signalLocked()
 }
 
 func (r *recorder) Committed(c consumer.Committed) {
@@ -278,25 +350,20 @@ func (r *recorder) CommitFailed(f consumer.CommitFailed) {
 	r.event(func() { r.failed = append(r.failed, f) })
 }
 
-// waitFor waits until cond, evaluated under the recorder's lock after every
-// event, holds, or fails the test after timeout.
-func (r *recorder) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// waitCommitted waits until partition p is committed at off.
+func (r *recorder) waitCommitted(t testing.TB, timeout time.Duration, what string, p int, off int64) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		r.mu.Lock()
-		ok, ch := cond(), r.changed
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-	}
+	r.waitFor(t, timeout, what, func() bool {
+		got, _ := r.l.lastCommit(p)
+		return got == off
+	})
+}
+
+// waitAllCommitted waits until every partition of want is committed to its
+// end.
+func (r *recorder) waitAllCommitted(t testing.TB, timeout time.Duration, want produced) {
+	t.Helper()
+	r.waitFor(t, timeout, "every record committed", func() bool { return r.l.committedAll(want) })
 }
 
 // fakePipeline stands in for the worker: it admits records up to a bound,
@@ -311,8 +378,8 @@ type fakePipeline struct {
 	pace   time.Duration       // simulated processing time per window
 	rng    *rand.Rand          // used by run only
 
-	mu         sync.Mutex
-	changed    chan struct{}
+	notifier // guards the fields below
+
 	queue      []*worker.Record
 	pending    map[*worker.Record]*worker.Failure
 	hold       func(partition int, offset int64) bool // records it must not complete yet
@@ -327,20 +394,18 @@ type fakePipeline struct {
 
 func newFakePipeline(l *ledger, seed uint64) *fakePipeline {
 	return &fakePipeline{l: l, window: 16, rng: rand.New(rand.NewPCG(seed, 7)),
-		changed: make(chan struct{}), pending: map[*worker.Record]*worker.Failure{}}
+		pending: map[*worker.Record]*worker.Failure{}}
 }
 
-func (f *fakePipeline) signalLocked() {
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
-// start runs the pipeline's completion loop until the test ends.
-func (f *fakePipeline) start(t *testing.T) {
+// start runs the pipeline's completion loop until stop is called or the test
+// ends; stop returns once the loop has.
+func (f *fakePipeline) start(t testing.TB) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { f.run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return stop
 }
 
 func (f *fakePipeline) Submit(ctx context.Context, rec *worker.Record) error {
@@ -359,13 +424,7 @@ func (f *fakePipeline) admit(ctx context.Context, rec *worker.Record, fl *worker
 		f.blocked++
 		f.maxBlocked = max(f.maxBlocked, f.blocked)
 		f.signalLocked()
-		ch := f.changed
-		f.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-ch:
-		}
-		f.mu.Lock()
+		f.waitChangeLocked(ctx)
 		f.blocked--
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -384,13 +443,7 @@ func (f *fakePipeline) Drain(ctx context.Context) []*worker.Record {
 		f.drains = append(f.drains, time.Until(dl))
 	}
 	for len(f.pending) > 0 && ctx.Err() == nil {
-		ch := f.changed
-		f.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-ch:
-		}
-		f.mu.Lock()
+		f.waitChangeLocked(ctx)
 	}
 	var left []*worker.Record
 	for rec := range f.pending {
@@ -422,32 +475,12 @@ func (f *fakePipeline) setPaused(p bool) {
 	f.signalLocked()
 }
 
-// waitFor waits until cond holds under the pipeline's lock.
-func (f *fakePipeline) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		f.mu.Lock()
-		ok, ch := cond(), f.changed
-		f.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-	}
-}
-
 // run completes queued records, a shuffled window at a time, until ctx ends.
 func (f *fakePipeline) run(ctx context.Context) {
 	for {
 		f.mu.Lock()
 		batch := f.takeLocked()
-		ch := f.changed
+		ch := f.changedLocked()
 		f.mu.Unlock()
 		if len(batch) == 0 {
 			select {
@@ -533,7 +566,7 @@ func (f *fakePipeline) complete(ctx context.Context, rec *worker.Record) bool {
 
 // runConsumer starts c.Run on ctx and returns a function that waits for it
 // to return and yields its error.
-func runConsumer(t *testing.T, ctx context.Context, c *consumer.Consumer) func() error {
+func runConsumer(t testing.TB, ctx context.Context, c *consumer.Consumer) func() error {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(ctx) }()
@@ -553,12 +586,66 @@ func runConsumer(t *testing.T, ctx context.Context, c *consumer.Consumer) func()
 	return wait
 }
 
+// running is a consumer started by startConsumer.
+type running struct {
+	c      *consumer.Consumer
+	cancel context.CancelCauseFunc // ends Run; consumer.ErrAbandon as the cause crashes it
+	wait   func() error            // waits for Run to return and yields its error
+}
+
+// startConsumer runs a consumer of cfg that hands records to p, until it is
+// cancelled or the test ends.
+func startConsumer(t testing.TB, cfg consumer.Config, p consumer.Pipeline, obs consumer.Observer) *running {
+	t.Helper()
+	c, err := consumer.New(cfg, p, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	r := &running{c: c, cancel: cancel, wait: runConsumer(t, ctx, c)}
+	t.Cleanup(func() { cancel(nil) }) // runs before runConsumer's wait
+	return r
+}
+
+// startOnFake starts pipe's completion loop and a consumer that hands records
+// to it, observed by a new recorder on pipe's ledger.
+func startOnFake(t testing.TB, cfg consumer.Config, pipe *fakePipeline) (*recorder, *running) {
+	t.Helper()
+	pipe.start(t)
+	obs := newRecorder(pipe.l)
+	return obs, startConsumer(t, cfg, pipe, obs)
+}
+
+// stop shuts the consumer down and returns Run's error.
+func (r *running) stop() error {
+	r.cancel(nil)
+	return r.wait()
+}
+
+// newDLQWriter returns a dead-letter writer for cfg, closed when the test
+// ends.
+func newDLQWriter(t testing.TB, cfg consumer.Config, obs consumer.Observer) *consumer.DLQWriter {
+	t.Helper()
+	dlq, err := consumer.NewDLQWriter(cfg, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dlq.Close() })
+	return dlq
+}
+
+// kafkaClient returns a kafka-go client for addrs; its connections are
+// closed when the test ends.
+func kafkaClient(t testing.TB, addrs []string) *kafka.Client {
+	tr := &kafka.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
+}
+
 // committedOffsets reads the group's committed offsets from the brokers.
 func committedOffsets(t *testing.T, addrs []string, group string, partitions int) map[int]int64 {
 	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
+	cl := kafkaClient(t, addrs)
 	ps := make([]int, partitions)
 	for i := range ps {
 		ps[i] = i

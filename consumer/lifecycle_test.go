@@ -18,30 +18,20 @@ import (
 // member (invariant 5).
 func TestShutdownDrainsCommitsAndLeaves(t *testing.T) {
 	const partitions, perPartition = 4, 100
-	cluster := newCluster(t, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(t, addrs, partitions, perPartition, nil)
+	addrs, want := seededCluster(t, partitions, perPartition, nil)
 
 	cfg := testConfig(addrs, "shutdown")
 	cfg.DrainTimeout = 500 * time.Millisecond
 	l := newLedger()
 	pipe := newFakePipeline(l, 4)
 	pipe.setHold(func(p int, off int64) bool { return p == 1 && off == 30 })
-	pipe.start(t)
-	obs := newRecorder(l)
-	c, err := consumer.New(cfg, pipe, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	wait := runConsumer(t, ctx, c)
+	obs, r := startOnFake(t, cfg, pipe)
 	pipe.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
 		distinct, _ := l.doneCount()
 		return distinct == int(want.total())-1
 	})
 
-	cancel()
-	if err := wait(); err != nil {
+	if err := r.stop(); err != nil {
 		t.Fatalf("Run after shutdown = %v, want nil", err)
 	}
 	if n := len(obs.drained); n != 1 || obs.drained[0].Reason != consumer.RevokeShutdown || obs.drained[0].Abandoned != 1 {
@@ -66,7 +56,6 @@ func TestShutdownDrainsCommitsAndLeaves(t *testing.T) {
 
 	// The next member resumes exactly at the held record.
 	pipe2 := newFakePipeline(l, 5)
-	pipe2.start(t)
 	var mu sync.Mutex
 	seen := map[int][]int64{}
 	pipe2.setHold(func(p int, off int64) bool {
@@ -77,19 +66,9 @@ func TestShutdownDrainsCommitsAndLeaves(t *testing.T) {
 		}
 		return false
 	})
-	obs2 := newRecorder(l)
-	c2, err := consumer.New(cfg, pipe2, obs2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	wait2 := runConsumer(t, ctx2, c2)
-	obs2.waitFor(t, 30*time.Second, "partition 1 committed to the end", func() bool {
-		off, _ := l.lastCommit(1)
-		return off == perPartition
-	})
-	cancel2()
-	if err := wait2(); err != nil {
+	obs2, r2 := startOnFake(t, cfg, pipe2)
+	obs2.waitCommitted(t, 30*time.Second, "partition 1 committed to the end", 1, perPartition)
+	if err := r2.stop(); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -112,9 +91,7 @@ func firstOffsets(seen map[int][]int64) map[int]int64 {
 
 func groupState(t *testing.T, addrs []string, group string) string {
 	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
+	cl := kafkaClient(t, addrs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := cl.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
@@ -129,9 +106,7 @@ func groupState(t *testing.T, addrs []string, group string) string {
 // done (invariant 6). Duplicates are bounded by the uncommitted window.
 func TestCrashLosesNothing(t *testing.T) {
 	const partitions, perPartition, rounds = 8, 1500, 6
-	cluster := newCluster(t, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(t, addrs, partitions, perPartition, func(p, i int) string {
+	addrs, want := seededCluster(t, partitions, perPartition, func(p, i int) string {
 		if i%250 == 17 {
 			return "{}"
 		}
@@ -139,11 +114,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	})
 	total := int(want.total())
 	cfg := testConfig(addrs, "crash")
-	dlq, err := consumer.NewDLQWriter(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dlq.Close() })
+	dlq := newDLQWriter(t, cfg, nil)
 	l := newLedger()
 	rng := rand.New(rand.NewPCG(42, 42))
 
@@ -152,45 +123,24 @@ func TestCrashLosesNothing(t *testing.T) {
 		pipe.dlq = dlq
 		pipe.bound = 200 + rng.IntN(800)
 		pipe.window = 1 + rng.IntN(64)
-		pipeCtx, stopPipe := context.WithCancel(context.Background())
-		var pipeWG sync.WaitGroup
-		pipeWG.Go(func() { pipe.run(pipeCtx) })
-
+		stopPipe := pipe.start(t)
 		obs := newRecorder(l)
-		c, err := consumer.New(cfg, pipe, obs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancelCause(context.Background())
-		wait := runConsumer(t, ctx, c)
+		r := startConsumer(t, cfg, pipe, obs)
 
 		last := round == rounds-1
 		if last {
-			obs.waitFor(t, 60*time.Second, "every record committed", func() bool {
-				for p, n := range want.perPartition {
-					if off, _ := l.lastCommit(p); off != n {
-						return false
-					}
-				}
-				return true
-			})
-			cancel(nil)
+			obs.waitAllCommitted(t, 60*time.Second, want)
+			r.cancel(nil)
 		} else {
-			distinct, _ := l.doneCount()
-			target := distinct + 1 + rng.IntN((total-distinct)/(rounds-round))
-			pipe.waitFor(t, 60*time.Second, "progress before the crash", func() bool {
-				d, _ := l.doneCount()
-				return d >= target
-			})
+			l.waitCrashPoint(t, rng, total, rounds, round)
 			// The process dies: the worker stops with the consumer.
-			cancel(consumer.ErrAbandon)
+			r.cancel(consumer.ErrAbandon)
 			stopPipe()
 		}
-		if err := wait(); err != nil {
+		if err := r.wait(); err != nil {
 			t.Fatalf("round %d: Run = %v", round, err)
 		}
 		stopPipe()
-		pipeWG.Wait()
 		if !last && len(obs.drained) != 0 {
 			t.Errorf("round %d: abandoned consumer drained: %+v", round, obs.drained)
 		}
@@ -209,39 +159,23 @@ func TestCrashLosesNothing(t *testing.T) {
 // backwards, which a stale commit after a rejoin would do (invariant 7).
 func TestRebalanceMidStream(t *testing.T) {
 	const partitions, perPartition = 8, 2000
-	cluster := newCluster(t, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(t, addrs, partitions, perPartition, nil)
+	addrs, want := seededCluster(t, partitions, perPartition, nil)
 	total := int(want.total())
 	cfg := testConfig(addrs, "rebalance")
 	l := newLedger()
 
 	type member struct {
-		pipe   *fakePipeline
-		obs    *recorder
-		cancel context.CancelFunc
-		wait   func() error
+		*running
+		pipe *fakePipeline
+		obs  *recorder
 	}
 	start := func(seed uint64) *member {
 		pipe := newFakePipeline(l, seed)
 		pipe.bound = 300
 		pipe.window = 8
 		pipe.pace = time.Millisecond // slow enough that rebalances land mid-stream
-		pipe.start(t)
-		obs := newRecorder(l)
-		c, err := consumer.New(cfg, pipe, obs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		return &member{pipe: pipe, obs: obs, cancel: cancel, wait: runConsumer(t, ctx, c)}
-	}
-	progress := func(n int, what string) {
-		t.Helper()
-		l.waitFor(t, 60*time.Second, what, func() bool {
-			d, _ := l.doneCountLocked()
-			return d >= n
-		})
+		obs, r := startOnFake(t, cfg, pipe)
+		return &member{running: r, pipe: pipe, obs: obs}
 	}
 	lastJoined := func(m *member) consumer.Joined {
 		m.obs.mu.Lock()
@@ -253,7 +187,7 @@ func TestRebalanceMidStream(t *testing.T) {
 	}
 
 	a := start(1)
-	progress(total/5, "member A's progress")
+	l.waitDistinct(t, 60*time.Second, "member A's progress", total/5)
 	b := start(2)
 	b.obs.waitFor(t, 30*time.Second, "B owning partitions", func() bool {
 		return len(b.obs.joined) > 0 && len(b.obs.joined[len(b.obs.joined)-1].Partitions) > 0
@@ -265,25 +199,17 @@ func TestRebalanceMidStream(t *testing.T) {
 	if ja := lastJoined(a); len(ja.Partitions)+len(jb.Partitions) != partitions || len(ja.Partitions) == 0 {
 		t.Errorf("A owns %v and B %v, want the %d partitions split between them", ja.Partitions, jb.Partitions, partitions)
 	}
-	progress(total/2, "progress with two members")
-	a.cancel() // A leaves
-	if err := a.wait(); err != nil {
+	l.waitDistinct(t, 60*time.Second, "progress with two members", total/2)
+	if err := a.stop(); err != nil { // A leaves
 		t.Fatalf("A: %v", err)
 	}
 	c := start(3)
 	c.obs.waitFor(t, 30*time.Second, "C owning partitions", func() bool {
 		return len(c.obs.joined) > 0 && len(c.obs.joined[len(c.obs.joined)-1].Partitions) > 0
 	})
-	b.obs.waitFor(t, 60*time.Second, "every record committed", func() bool {
-		for p, n := range want.perPartition {
-			if off, _ := l.lastCommit(p); off != n {
-				return false
-			}
-		}
-		return true
-	})
-	b.cancel()
-	c.cancel()
+	b.obs.waitAllCommitted(t, 60*time.Second, want)
+	b.cancel(nil)
+	c.cancel(nil)
 	for _, m := range []*member{b, c} {
 		if err := m.wait(); err != nil {
 			t.Fatal(err)
@@ -317,23 +243,13 @@ func TestRebalanceMidStream(t *testing.T) {
 // pauses (invariant 8).
 func TestBackPressureHoldsThePendingBound(t *testing.T) {
 	const partitions, perPartition, bound = 8, 100, 50
-	cluster := newCluster(t, partitions)
-	addrs := cluster.ListenAddrs()
-	want := produce(t, addrs, partitions, perPartition, nil)
+	addrs, want := seededCluster(t, partitions, perPartition, nil)
 	cfg := testConfig(addrs, "backpressure")
 	l := newLedger()
 	pipe := newFakePipeline(l, 6)
 	pipe.bound = bound
 	pipe.setPaused(true)
-	pipe.start(t)
-	obs := newRecorder(l)
-	c, err := consumer.New(cfg, pipe, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	wait := runConsumer(t, ctx, c)
+	obs, r := startOnFake(t, cfg, pipe)
 
 	pipe.waitFor(t, 30*time.Second, "every fetcher blocked on a full pipeline", func() bool {
 		return pipe.blocked == partitions
@@ -346,7 +262,7 @@ func TestBackPressureHoldsThePendingBound(t *testing.T) {
 			pending, submitted, maxBlocked, bound, bound+partitions, partitions)
 	}
 	var lag int64
-	for _, n := range c.Lag() {
+	for _, n := range r.c.Lag() {
 		lag += n
 	}
 	if want := want.total() - int64(bound+partitions); lag != want {
@@ -354,16 +270,8 @@ func TestBackPressureHoldsThePendingBound(t *testing.T) {
 	}
 
 	pipe.setPaused(false)
-	obs.waitFor(t, 30*time.Second, "every record committed", func() bool {
-		for p, n := range want.perPartition {
-			if off, _ := l.lastCommit(p); off != n {
-				return false
-			}
-		}
-		return true
-	})
-	cancel()
-	if err := wait(); err != nil {
+	obs.waitAllCommitted(t, 30*time.Second, want)
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 	if pipe.maxBlocked > partitions {

@@ -16,8 +16,7 @@ import (
 )
 
 func TestMissingTopicIsAClearError(t *testing.T) {
-	cluster := newCluster(t, 1)
-	addrs := cluster.ListenAddrs()
+	addrs := newCluster(t, 1).ListenAddrs()
 	tests := []struct {
 		name      string
 		topic     string
@@ -74,30 +73,19 @@ func TestOffsetOutOfRangeIsReset(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.start, func(t *testing.T) {
-			cluster := newCluster(t, 1)
-			addrs := cluster.ListenAddrs()
-			produce(t, addrs, 1, 10, nil)
+			addrs, _ := seededCluster(t, 1, 10, nil)
 			cfg := testConfig(addrs, "oor-"+tt.start)
 			cfg.StartOffset = tt.start
 			commitOffset(t, addrs, cfg.GroupID, 0, 500)
 
 			l := newLedger()
 			pipe := newFakePipeline(l, 1)
-			pipe.start(t)
-			obs := newRecorder(l)
-			c, err := consumer.New(cfg, pipe, obs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			wait := runConsumer(t, ctx, c)
+			obs, r := startOnFake(t, cfg, pipe)
 			obs.waitFor(t, 30*time.Second, "the reset committed", func() bool {
 				off, _ := l.lastCommit(0)
 				return len(obs.resets) == 1 && off == 10
 			})
-			cancel()
-			if err := wait(); err != nil {
+			if err := r.stop(); err != nil {
 				t.Fatal(err)
 			}
 			want := consumer.OffsetReset{Topic: srcTopic, Partition: 0, Offset: 500, LogStart: 0, LogEnd: 10,
@@ -118,30 +106,16 @@ func TestOffsetOutOfRangeIsReset(t *testing.T) {
 // Records deleted before they were consumed are reported, with the range
 // lost.
 func TestRecordsLostToRetentionAreReported(t *testing.T) {
-	cluster := newCluster(t, 1)
-	addrs := cluster.ListenAddrs()
-	produce(t, addrs, 1, 10, nil)
+	addrs, _ := seededCluster(t, 1, 10, nil)
 	cfg := testConfig(addrs, "retention")
 	commitOffset(t, addrs, cfg.GroupID, 0, 2)
 	deleteRecordsBefore(t, addrs, 0, 5)
 
 	l := newLedger()
 	pipe := newFakePipeline(l, 1)
-	pipe.start(t)
-	obs := newRecorder(l)
-	c, err := consumer.New(cfg, pipe, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	wait := runConsumer(t, ctx, c)
-	obs.waitFor(t, 30*time.Second, "records 5..9 committed", func() bool {
-		off, _ := l.lastCommit(0)
-		return off == 10
-	})
-	cancel()
-	if err := wait(); err != nil {
+	obs, r := startOnFake(t, cfg, pipe)
+	obs.waitCommitted(t, 30*time.Second, "records 5..9 committed", 0, 10)
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 	want := consumer.RecordsSkipped{Topic: srcTopic, Partition: 0, From: 2, To: 5}
@@ -152,42 +126,22 @@ func TestRecordsLostToRetentionAreReported(t *testing.T) {
 
 // Partitions added to the topic are picked up, and the rate share follows.
 func TestNewPartitionsArePickedUp(t *testing.T) {
-	cluster := newCluster(t, 2)
-	addrs := cluster.ListenAddrs()
+	addrs := newCluster(t, 2).ListenAddrs()
 	cfg := testConfig(addrs, "grow")
 	cfg.PartitionWatchInterval = 200 * time.Millisecond
 	l := newLedger()
 	pipe := newFakePipeline(l, 1)
-	pipe.start(t)
-	obs := newRecorder(l)
-	c, err := consumer.New(cfg, pipe, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	wait := runConsumer(t, ctx, c)
+	obs, r := startOnFake(t, cfg, pipe)
 	obs.waitFor(t, 30*time.Second, "the first generation", func() bool { return len(obs.joined) > 0 })
 
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
-	res, err := cl.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{
+	res, err := kafkaClient(t, addrs).CreatePartitions(t.Context(), &kafka.CreatePartitionsRequest{
 		Topics: []kafka.TopicPartitionsConfig{{Name: srcTopic, Count: 4}}})
 	if err != nil || res.Errors[srcTopic] != nil {
 		t.Fatalf("create partitions: %v %v", err, res)
 	}
 	want := produce(t, addrs, 4, 5, nil)
-	obs.waitFor(t, 30*time.Second, "all 4 partitions committed", func() bool {
-		for p := range 4 {
-			if off, _ := l.lastCommit(p); off != 5 {
-				return false
-			}
-		}
-		return true
-	})
-	cancel()
-	if err := wait(); err != nil {
+	obs.waitFor(t, 30*time.Second, "all 4 partitions committed", func() bool { return l.committedAll(want) })
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 	last := obs.joined[len(obs.joined)-1]
@@ -204,9 +158,7 @@ func TestNewPartitionsArePickedUp(t *testing.T) {
 
 func commitOffset(t *testing.T, addrs []string, group string, partition int, offset int64) {
 	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
+	cl := kafkaClient(t, addrs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := cl.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
@@ -285,19 +237,9 @@ func TestFetchErrorsAreRetried(t *testing.T) {
 	pipe := newFakePipeline(l, 1)
 	pipe.start(t)
 	obs := &fetchErrors{recorder: newRecorder(l)}
-	c, err := consumer.New(cfg, pipe, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	wait := runConsumer(t, ctx, c)
-	obs.waitFor(t, 30*time.Second, "every record committed", func() bool {
-		off, _ := l.lastCommit(0)
-		return off == 20
-	})
-	cancel()
-	if err := wait(); err != nil {
+	r := startConsumer(t, cfg, pipe, obs)
+	obs.waitCommitted(t, 30*time.Second, "every record committed", 0, 20)
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 	l.check(t, want)
