@@ -1,0 +1,49 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// fastRPS is the rate limit, per action, of scenarios that are not about
+// the rate limit: high enough that the pipeline, not the budget, sets the
+// pace.
+const fastRPS = 2000
+
+// Realistic traffic through one worker: every receipt the traffic must
+// produce reaches ZIM, exactly; the dead-letter topic holds exactly the
+// malformed records (invalid_event) and the ones ZIM rejects (rejected,
+// 660400103/660400104), once each, with their source coordinates and the
+// source record's key and value.
+func TestRealisticTraffic(t *testing.T) {
+	needBroker(t)
+	start := time.Now()
+	_, seed := testRand(t)
+	const events = 100_000
+	w := newWorkload(t, realisticTraffic(seed), events)
+	b := newBroker(t)
+	n := b.newTopics(t)
+	zo := w.failing()
+	zo.RPS = fastRPS
+	z := startZimfake(t, zo)
+
+	b.produce(t, n.Source, w.records)
+	p := startWorker(t, "worker", n, z, fastRPS, nil)
+	p.waitJoined(t, 1, joinTimeout)
+	waitCaughtUp(t, b, n, z, 5*time.Minute)
+	processed := time.Since(start)
+
+	d := checkReceipts(t, z, w)
+	src := b.readAll(t, n.Source, sourcePartitions)
+	// One worker run without crashes, rebalances or failed calls: a
+	// receipt reaches ZIM twice only where the traffic holds it twice.
+	checkDuplicates(t, d, w, src, [][]int64{noCommits()})
+	dl := checkDeadLetters(t, b, n, w, src, true)
+	stopWorker(t, p, 30*time.Second)
+	st := z.stats(t)
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+		extra: fmt.Sprintf("receipts_expected=%d malformed=%d rejected=%d ideal_calls=%d %s processed_in=%s",
+			w.tally.Receipts(), w.tally.Malformed(), w.tally.Rejected(), w.tally.IdealCalls(10), summarizeCalls(st),
+			processed.Round(100*time.Millisecond))}.log(t)
+}
