@@ -208,6 +208,14 @@ func (c Config) Validate() error {
 		// evicts the member, or the commit is refused and work is redone.
 		add("rebalance_drain_timeout: %v must be below rebalance_timeout %v", c.RebalanceDrainTimeout, c.RebalanceTimeout)
 	}
+	if c.RebalanceDrainTimeout > 0 && c.HeartbeatInterval > 0 && c.HeartbeatInterval < c.SessionTimeout &&
+		c.RebalanceDrainTimeout+c.HeartbeatInterval >= c.SessionTimeout {
+		// kafka-go sends no heartbeat once a generation has ended, so a drain
+		// that outlasts the session gets the member evicted and its final
+		// commit refused.
+		add("rebalance_drain_timeout: %v plus heartbeat_interval %v must be below session_timeout %v",
+			c.RebalanceDrainTimeout, c.HeartbeatInterval, c.SessionTimeout)
+	}
 	if c.FetchMaxBytes < 0 {
 		add("fetch_max_bytes: %d is negative", c.FetchMaxBytes)
 	}

@@ -65,7 +65,7 @@ func testConfig(addrs []string, group string) consumer.Config {
 		ReadBatchTimeout:       time.Second,
 		DialTimeout:            5 * time.Second,
 		DLQWriteTimeout:        5 * time.Second,
-		RebalanceDrainTimeout:  3 * time.Second,
+		RebalanceDrainTimeout:  2 * time.Second,
 		DrainTimeout:           3 * time.Second,
 		WorkerID:               "test-worker",
 	}

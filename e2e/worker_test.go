@@ -38,9 +38,8 @@ func startWorker(t *testing.T, name string, n names, z *zimFake, rps int, extra 
 		"RECEIPTD_KAFKA_SESSION_TIMEOUT":    "6s",
 		"RECEIPTD_KAFKA_HEARTBEAT_INTERVAL": "1s",
 		// A member sends no heartbeats while it drains revoked partitions
-		// at a rebalance, so the drain must end well within the session
-		// timeout; with the default 10 s the coordinator would evict
-		// members that are alive and draining.
+		// at a rebalance, so the drain must end within the session timeout
+		// (receiptd refuses a configuration where it would not).
 		"RECEIPTD_SHUTDOWN_REBALANCE_DRAIN_TIMEOUT": "3s",
 		"RECEIPTD_KAFKA_JOIN_GROUP_BACKOFF":         "1s",
 		"RECEIPTD_KAFKA_COMMIT_INTERVAL":            "500ms",

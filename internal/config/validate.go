@@ -123,7 +123,7 @@ func (c Config) validateKafka(ck *checker) {
 	}
 	ck.oneOf("kafka.start_offset", k.StartOffset, StartOffsetEarliest, StartOffsetLatest)
 	ck.positive("kafka.commit_interval", k.CommitInterval)
-	if s := k.SessionTimeout; s < 6*time.Second || s > 5*time.Minute {
+	if s := k.SessionTimeout; s < minSessionTimeout || s > maxSessionTimeout {
 		ck.addf([]string{"kafka.session_timeout"},
 			"kafka.session_timeout (%s) must be between 6s and 5m (the brokers' default group.min.session.timeout.ms and group.max.session.timeout.ms)", formatDuration(s))
 	}
@@ -273,8 +273,25 @@ func (c Config) validateShutdown(ck *checker) {
 		ck.addf([]string{"kafka.rebalance_timeout", "shutdown.rebalance_drain_timeout"},
 			"kafka.rebalance_timeout (%s) must be greater than shutdown.rebalance_drain_timeout (%s), or the group evicts a member still draining",
 			formatDuration(c.Kafka.RebalanceTimeout), formatDuration(s.RebalanceDrainTimeout))
+		return
+	}
+	// kafka-go stops heartbeating when a generation ends, so the drain of the
+	// revoked work must end before the session expires: otherwise the group
+	// evicts a live member, refuses its final commit and rebalances again.
+	if k := c.Kafka; s.RebalanceDrainTimeout > 0 && k.HeartbeatInterval > 0 && k.HeartbeatInterval < k.SessionTimeout &&
+		k.SessionTimeout >= minSessionTimeout && s.RebalanceDrainTimeout+k.HeartbeatInterval >= k.SessionTimeout {
+		ck.addf([]string{"kafka.session_timeout", "shutdown.rebalance_drain_timeout"},
+			"shutdown.rebalance_drain_timeout (%s) plus kafka.heartbeat_interval (%s) must be less than kafka.session_timeout (%s): no heartbeat is sent while revoked work drains, and a member silent for a whole session is evicted before it can commit",
+			formatDuration(s.RebalanceDrainTimeout), formatDuration(k.HeartbeatInterval), formatDuration(k.SessionTimeout))
 	}
 }
+
+// The brokers' default group.min.session.timeout.ms and
+// group.max.session.timeout.ms.
+const (
+	minSessionTimeout = 6 * time.Second
+	maxSessionTimeout = 5 * time.Minute
+)
 
 // envOf names the environment variable of a key.
 func envOf(key string) string { return envName(key) }

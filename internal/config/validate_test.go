@@ -60,6 +60,7 @@ func TestValidateRules(t *testing.T) {
 		{"session timeout bounds", func(c *config.Config) {
 			c.Kafka.SessionTimeout = 6 * time.Second
 			c.Kafka.HeartbeatInterval = time.Second
+			c.Shutdown.RebalanceDrainTimeout = 4 * time.Second
 		}, nil},
 		{"heartbeat zero", func(c *config.Config) { c.Kafka.HeartbeatInterval = 0 }, []string{"kafka.heartbeat_interval (0s) must be greater than 0"}},
 		{"heartbeat equals session", func(c *config.Config) { c.Kafka.HeartbeatInterval = 30 * time.Second },
@@ -145,6 +146,9 @@ func TestValidateRules(t *testing.T) {
 			[]string{"shutdown.rebalance_drain_timeout (0s) must be greater than 0"}},
 		{"rebalance drain above rebalance timeout", func(c *config.Config) { c.Shutdown.RebalanceDrainTimeout = 40 * time.Second },
 			[]string{"kafka.rebalance_timeout (30s) must be greater than shutdown.rebalance_drain_timeout (40s), or the group evicts a member still draining"}},
+		{"rebalance drain outlasting the session", func(c *config.Config) {
+			c.Kafka.SessionTimeout, c.Kafka.HeartbeatInterval = 10*time.Second, time.Second
+		}, []string{"shutdown.rebalance_drain_timeout (10s) plus kafka.heartbeat_interval (1s) must be less than kafka.session_timeout (10s): no heartbeat is sent while revoked work drains, and a member silent for a whole session is evicted before it can commit"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

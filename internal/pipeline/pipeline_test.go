@@ -50,6 +50,7 @@ func start(t *testing.T, zcfg zimfake.Config, tweak func(*config.Config)) *harne
 	cfg.Worker.SystemicBackoffInitial = 200 * time.Millisecond
 	cfg.Worker.SystemicBackoffMax = time.Second
 	cfg.Shutdown.DrainTimeout = 2 * time.Second
+	cfg.Shutdown.RebalanceDrainTimeout = 3 * time.Second
 	if tweak != nil {
 		tweak(&cfg)
 	}
