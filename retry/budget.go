@@ -59,6 +59,8 @@ type Budget struct {
 
 	mu         sync.Mutex
 	share      float64
+	raiseTo    float64   // a larger share waiting for raiseAt
+	raiseAt    time.Time // zero when no raise is pending
 	pauseUntil time.Time
 	pauses     *backoff.ExponentialBackOff // one episode of rate-limit pauses, guarded by mu
 	changed    chan struct{}               // closed and replaced when share or pause changes
@@ -68,10 +70,9 @@ type bucket struct {
 	name    string
 	lim     *rate.Limiter
 	ceiling float64 // requests/s allowed by the share; 0 stops the bucket
+	n       int     // at most n grants within any window
 	window  time.Duration
-	grants  []time.Time // ring of the last len(grants) grant times
-	next    int         // ring position of the oldest grant
-	filled  int
+	grants  grantLog
 
 	current     float64 // adaptive rate, <= ceiling
 	base        float64 // rate right after the last decrease
@@ -87,7 +88,8 @@ type Grant struct {
 	At    time.Time
 }
 
-// NewBudget returns a Budget with a share of 1.
+// NewBudget returns a Budget. Its share is 1, or 0 until SetShare with
+// ShareByPartitions.
 func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	var errs []error
 	if !(cfg.RPS > 0) || math.IsInf(cfg.RPS, 0) {
@@ -108,10 +110,17 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	if cfg.Pause.Initial == 0 {
 		cfg.Pause.Initial = time.Second
 	}
+	// Shared by partitions, a pod owns nothing until it joins its group; its
+	// first share then counts as a raise and waits one window, like any
+	// pod gaining partitions at a rebalance.
+	share := 1.0
+	if cfg.ShareByPartitions {
+		share = 0
+	}
 	b := &Budget{
 		cfg:     cfg,
 		buckets: make(map[string]*bucket, len(cfg.Buckets)),
-		share:   1,
+		share:   share,
 		pauses:  cfg.Pause.New(),
 		changed: make(chan struct{}),
 	}
@@ -141,6 +150,11 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 // the partitions it owns out of the topic's total. It has no effect unless
 // the Budget was built with ShareByPartitions. A share of zero stops all
 // sending until a larger share is set.
+//
+// A smaller share applies at once, counting the grants already made in
+// the current window. A larger one applies only one window later: at a
+// rebalance the other pods may still have sent at their old, larger shares
+// during the last second, and the server counts those too.
 func (b *Budget) SetShare(owned, total int) {
 	if !b.cfg.ShareByPartitions {
 		return
@@ -151,15 +165,43 @@ func (b *Budget) SetShare(owned, total int) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if share == b.share {
-		return
-	}
-	b.share = share
 	now := time.Now()
+	switch {
+	case share > b.share:
+		b.raiseTo, b.raiseAt = share, now.Add(b.longestWindow())
+		b.notify()
+	case share < b.share:
+		b.raiseAt = time.Time{}
+		b.applyShare(share, now)
+	default:
+		b.raiseAt = time.Time{}
+	}
+}
+
+// applyShare makes share the current share. b.mu held.
+func (b *Budget) applyShare(share float64, now time.Time) {
+	b.share = share
 	for _, bk := range b.all {
 		b.setCeiling(bk, now)
 	}
 	b.notify()
+}
+
+// applyPendingRaise applies a larger share whose delay has passed. b.mu held.
+func (b *Budget) applyPendingRaise(now time.Time) {
+	if !b.raiseAt.IsZero() && !now.Before(b.raiseAt) {
+		b.raiseAt = time.Time{}
+		b.applyShare(b.raiseTo, now)
+	}
+}
+
+// longestWindow is the longest window of any bucket, at least one second. b.mu held.
+func (b *Budget) longestWindow() time.Duration {
+	w := time.Second
+	for _, bk := range b.all {
+		w = max(w, bk.window)
+	}
+	return w
 }
 
 // setCeiling recomputes bk's ceiling and window from the share. b.mu held.
@@ -176,19 +218,10 @@ func (b *Budget) setCeiling(bk *bucket, now time.Time) {
 		// ring small and the same cap per second.
 		n, window = maxWindowGrants, time.Duration(float64(time.Second)*maxWindowGrants/perSecond)
 	}
-	bk.window = window
+	bk.n, bk.window = n, window
 	bk.ceiling = 0
 	if n > 0 {
 		bk.ceiling = float64(n) / window.Seconds()
-	}
-	// Keep the most recent grants so a share change cannot open a burst.
-	old := bk.orderedGrants()
-	bk.grants, bk.next, bk.filled = make([]time.Time, n), 0, 0
-	if len(old) > n {
-		old = old[len(old)-n:]
-	}
-	for _, t := range old {
-		bk.record(t)
 	}
 	if bk.current == 0 || bk.current > bk.ceiling || bk.decreasedAt.IsZero() {
 		bk.current = bk.ceiling
@@ -199,32 +232,32 @@ func (b *Budget) setCeiling(bk *bucket, now time.Time) {
 	bk.lim.SetLimitAt(now, rate.Limit(bk.current))
 }
 
-func (bk *bucket) orderedGrants() []time.Time {
-	out := make([]time.Time, 0, bk.filled)
-	for i := 0; i < bk.filled; i++ {
-		out = append(out, bk.grants[(bk.next+len(bk.grants)-bk.filled+i)%len(bk.grants)])
-	}
-	return out
+// grantLog holds the times of recent grants, oldest first.
+type grantLog struct {
+	times []time.Time
+	head  int // times[head:] are live
 }
 
-func (bk *bucket) record(t time.Time) {
-	if len(bk.grants) == 0 {
-		return
+func (g *grantLog) add(t time.Time) { g.times = append(g.times, t) }
+
+// since drops the grants at or before cutoff and returns how many remain
+// and the oldest of them.
+func (g *grantLog) since(cutoff time.Time) (int, time.Time) {
+	for g.head < len(g.times) && !g.times[g.head].After(cutoff) {
+		g.head++
 	}
-	bk.grants[bk.next] = t
-	bk.next = (bk.next + 1) % len(bk.grants)
-	if bk.filled < len(bk.grants) {
-		bk.filled++
+	if g.head > 1024 && g.head > len(g.times)/2 {
+		g.times = append(g.times[:0], g.times[g.head:]...)
+		g.head = 0
 	}
+	if g.head == len(g.times) {
+		return 0, time.Time{}
+	}
+	return len(g.times) - g.head, g.times[g.head]
 }
 
-// oldest returns the oldest grant of a full window ring, and whether it is full.
-func (bk *bucket) oldest() (time.Time, bool) {
-	if len(bk.grants) == 0 || bk.filled < len(bk.grants) {
-		return time.Time{}, false
-	}
-	return bk.grants[bk.next], true
-}
+// nth returns the i-th live grant, oldest first.
+func (g *grantLog) nth(i int) time.Time { return g.times[g.head+i] }
 
 // Wait blocks until one request from bucket name may be sent, and returns
 // its Grant. It returns ctx's error if ctx ends first, and ErrUnknownBucket
@@ -240,17 +273,24 @@ func (b *Budget) Wait(ctx context.Context, name string) (Grant, error) {
 		}
 		b.mu.Lock()
 		now := time.Now()
+		b.applyPendingRaise(now)
 		wake := b.changed
 		var delay time.Duration
 		switch {
 		case now.Before(b.pauseUntil):
 			delay = b.pauseUntil.Sub(now)
+		case bk.ceiling == 0 && !b.raiseAt.IsZero():
+			delay = b.raiseAt.Sub(now) // a share is on its way
 		case bk.ceiling == 0:
 			delay = -1 // until the share changes
 		default:
 			b.recover(bk, now)
-			if oldest, full := bk.oldest(); full && now.Sub(oldest) < bk.window {
-				delay = bk.window - now.Sub(oldest)
+			if count, _ := bk.grants.since(now.Add(-bk.window)); count >= bk.n {
+				// Wait until enough grants leave the window for one more.
+				delay = bk.grants.nth(count - bk.n).Add(bk.window).Sub(now)
+				if delay <= 0 {
+					delay = time.Millisecond
+				}
 			} else if !bk.lim.AllowN(now, 1) {
 				missing := 1 - bk.lim.TokensAt(now)
 				delay = time.Duration(missing / float64(bk.lim.Limit()) * float64(time.Second))
@@ -258,7 +298,7 @@ func (b *Budget) Wait(ctx context.Context, name string) (Grant, error) {
 					delay = time.Millisecond
 				}
 			} else {
-				bk.record(now)
+				bk.grants.add(now)
 				g := Grant{b: bk, epoch: bk.epoch, At: now}
 				b.mu.Unlock()
 				return g, nil
@@ -335,7 +375,9 @@ func (b *Budget) Rate(name string) float64 {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.recover(bk, time.Now())
+	now := time.Now()
+	b.applyPendingRaise(now)
+	b.recover(bk, now)
 	return bk.current
 }
 
@@ -348,6 +390,7 @@ func (b *Budget) Ceiling(name string) float64 {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.applyPendingRaise(time.Now())
 	return bk.ceiling
 }
 

@@ -319,3 +319,46 @@ func TestBudgetVeryHighRateStaysWithinIt(t *testing.T) {
 		}
 	})
 }
+
+// At a rebalance the pods' shares change together: two pods that sent at
+// half the budget each drop to a third while a third pod joins. The joining
+// pod must not add its share on top of what the others sent at their old
+// shares during the last second.
+func TestBudgetRebalanceKeepsThePodsWithinRPS(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		newPod := func() *retry.Budget {
+			return newBudget(t, retry.BudgetConfig{RPS: 20, ShareByPartitions: true})
+		}
+		a, b, c := newPod(), newPod(), newPod()
+		a.SetShare(12, 24)
+		b.SetShare(12, 24)
+		var (
+			mu  sync.Mutex
+			all []time.Time
+			wg  sync.WaitGroup
+		)
+		run := func(p *retry.Budget, from, to time.Duration) {
+			wg.Go(func() {
+				time.Sleep(from)
+				got := drive(t, p, actions[0], to-from)
+				mu.Lock()
+				all = append(all, got...)
+				mu.Unlock()
+			})
+		}
+		// A and B fill the last second before the rebalance with 10 grants
+		// each; C starts asking at the rebalance itself.
+		run(a, 10*time.Millisecond, 10*time.Second)
+		run(b, 20*time.Millisecond, 10*time.Second)
+		run(c, 5*time.Second, 10*time.Second)
+		time.Sleep(5 * time.Second) // the rebalance
+		a.SetShare(8, 24)
+		b.SetShare(8, 24)
+		c.SetShare(8, 24)
+		wg.Wait()
+		sortTimes(all)
+		if m := maxInWindow(all, time.Second); m > 20 {
+			t.Errorf("the pods sent %d requests within one second around the rebalance, want at most 20", m)
+		}
+	})
+}
