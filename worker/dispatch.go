@@ -86,8 +86,36 @@ func (w *Worker) dispatch(ctx context.Context, a Action) {
 		}
 		w.stats.inFlight++
 		w.mu.Unlock()
-		w.sends.Add(1)
-		go w.send(ctx, b, g, probe)
+		select {
+		case w.calls <- call{b: b, g: g, probe: probe}:
+		case <-ctx.Done():
+			// Shutting down: the records stay unfinished and uncommitted.
+			w.mu.Lock()
+			w.stats.inFlight--
+			w.mu.Unlock()
+			<-w.inflight
+			return
+		}
+	}
+}
+
+// call is one batch handed from a dispatcher to a caller, with the grant
+// and the probe it is sent under.
+type call struct {
+	b     *batch
+	g     retry.Grant
+	probe bool
+}
+
+// caller makes the calls the dispatchers hand it until ctx ends.
+func (w *Worker) caller(ctx context.Context) {
+	for {
+		select {
+		case c := <-w.calls:
+			w.send(ctx, c.b, c.g, c.probe)
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -163,9 +191,10 @@ func (w *Worker) endProbe(probe bool) {
 
 // send makes one call and acts on its outcome.
 func (w *Worker) send(ctx context.Context, b *batch, g retry.Grant, probe bool) {
-	defer w.sends.Done()
 	res := w.sender.Send(ctx, Request{Key: b.key, Seqs: b.seqs})
-	<-w.inflight
+	// The slot is released when this caller is free again, after acting on
+	// the answer, so that a dispatcher holding a slot always finds a caller.
+	defer func() { <-w.inflight }()
 	if ctx.Err() != nil {
 		// Shutting down: the records stay unfinished and uncommitted.
 		w.mu.Lock()

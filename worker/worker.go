@@ -121,9 +121,9 @@ type Worker struct {
 
 	slots    chan struct{} // one per pending record: the memory bound
 	inflight chan struct{} // one per request under way
+	calls    chan call     // dispatchers hand batches to the callers; unbuffered
 	wake     [len(Actions) + 1]chan struct{}
 	dlqWake  chan struct{}
-	sends    sync.WaitGroup // sender goroutines
 
 	mu       sync.Mutex
 	b        *batcher
@@ -162,6 +162,7 @@ func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, pacer Pace
 		cfg: cfg, sender: sender, dlq: dlq, done: done, pacer: pacer, obs: obs,
 		slots:    make(chan struct{}, cfg.MaxPendingRecords),
 		inflight: make(chan struct{}, cfg.MaxInFlight),
+		calls:    make(chan call),
 		dlqWake:  make(chan struct{}, 1),
 		b:        newBatcher(cfg.MaxSeqsPerCall, cfg.Linger),
 	}
@@ -182,9 +183,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	for _, a := range Actions {
 		wg.Go(func() { w.dispatch(ctx, a) })
 	}
+	// One caller per in-flight slot, for the Worker's life: a goroutine
+	// started per call would grow its stack anew through the HTTP client
+	// on every call.
+	for range w.cfg.MaxInFlight {
+		wg.Go(func() { w.caller(ctx) })
+	}
 	wg.Go(func() { w.deadLetterLoop(ctx) })
 	wg.Wait()
-	w.sends.Wait()
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -56,8 +57,9 @@ type Outcome struct {
 // Client per process shares its connections. Printing a Client never shows
 // the secret.
 type Client struct {
-	base      string // endpoint without query, then "?"
-	host      string // for error messages
+	base      string   // endpoint without query, then "?"
+	endpoint  *url.URL // parsed once; each request copies it and adds its query
+	host      string   // for error messages
 	appID     uint32
 	appIDText string
 	cred      *credential // behind a pointer so that fmt prints an address
@@ -79,9 +81,11 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	u, _ := parseEndpoint(cfg.Endpoint) // validated above
+	u, _ := parseEndpoint(cfg.Endpoint)      // validated above
+	u.Host = strings.TrimSuffix(u.Host, ":") // as http.NewRequest drops an empty port
 	c := &Client{
 		base:      u.String() + "?",
+		endpoint:  u,
 		host:      u.Host,
 		appID:     cfg.AppID,
 		appIDText: strconv.FormatUint(uint64(cfg.AppID), 10),
@@ -168,10 +172,15 @@ func (c *Client) send(ctx context.Context, req Request) Outcome {
 	body := appendBody(make([]byte, 0, 96+len(req.FromUserID)+len(req.ConvID)+12*len(req.Seqs)), req)
 	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, ErrTimeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.signedURL(req.Action), bytes.NewReader(body))
+	// The URL is built, not parsed from text: the endpoint was parsed once
+	// and the query is made of digits, hex and action names.
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
 	if err != nil {
 		return c.failure(ctx, req.Action, 0, err)
 	}
+	u := *c.endpoint
+	u.RawQuery = c.signedQuery(req.Action)
+	hreq.URL, hreq.Host = &u, u.Host
 	hreq.Header["Content-Type"] = []string{"application/json"}
 	hreq.Header["Accept"] = []string{"application/json"}
 	hreq.Header["User-Agent"] = []string{"receiptd"}
@@ -214,15 +223,14 @@ func (c *Client) send(ctx context.Context, req Request) Outcome {
 	}
 }
 
-// signedURL returns the endpoint with the six public parameters. The values
-// are digits, hex and known action names, so they need no escaping; the
-// nonce is escaped in case a test seam supplies something else.
-func (c *Client) signedURL(a Action) string {
+// signedQuery returns the six public parameters. The values are digits,
+// hex and known action names, so they need no escaping; the nonce is
+// escaped in case a test seam supplies something else.
+func (c *Client) signedQuery(a Action) string {
 	ts := c.now().Unix()
 	nonce := c.nonce()
 	sig := Sign(c.appID, nonce, c.cred.secret, ts)
-	b := make([]byte, 0, len(c.base)+160)
-	b = append(b, c.base...)
+	b := make([]byte, 0, 160)
 	b = append(b, "Action="...)
 	b = append(b, a...)
 	b = append(b, "&AppId="...)
