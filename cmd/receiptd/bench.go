@@ -19,7 +19,7 @@ under a backlog at 20 and 200 requests/s, (c) latency at light load, (d) three
 workers sharing one 20/s limit, (e) memory with a growing backlog. Kafka runs
 in-process (or on --brokers, in fresh topics), the ZIM simulator on loopback;
 every worker is a child process whose CPU time and peak RSS the kernel
-reports. Progress goes to stderr, the report to stdout. Takes about ten
+reports. Progress goes to stderr, the report to stdout. Takes about six
 minutes with the defaults; see BENCHMARKS.md.`
 
 func benchCmd(ctx context.Context, args []string, s streams) int {
