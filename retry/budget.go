@@ -15,6 +15,10 @@ import (
 // maxWindowGrants bounds the grants remembered per bucket for the window.
 const maxWindowGrants = 4096
 
+// burstMarginDivisor sets how much longer than the window a grant made
+// without pacing counts: a twentieth, 50ms of a one-second window.
+const burstMarginDivisor = 20
+
 // ErrUnknownBucket is returned by Wait for a bucket name the Budget was not
 // built with.
 var ErrUnknownBucket = errors.New("unknown rate bucket")
@@ -43,9 +47,10 @@ type BudgetConfig struct {
 }
 
 // Budget paces requests so that no bucket ever exceeds its ceiling in any
-// window of one second, however the server counts: a token bucket spreads
-// requests evenly, and a sliding window over the last grants is the hard
-// cap. The ceiling is RPS times this pod's share of the partitions, rounded
+// window of one second, however the server counts: a sliding window over
+// the last grants is the hard cap, and once the window is half full a
+// token bucket spreads requests evenly. Below half, requests leave at once,
+// so that at light load no request waits behind another. The ceiling is RPS times this pod's share of the partitions, rounded
 // down to whole requests per second, so the sum over pods never exceeds RPS.
 //
 // A rate-limit answer halves the bucket's rate and pauses every bucket for a
@@ -178,6 +183,12 @@ func (b *Budget) SetShare(owned, total int) {
 	}
 }
 
+// limit is how many grants bk's window may hold at its current, possibly
+// lowered, rate.
+func (bk *bucket) limit() int {
+	return max(1, min(bk.n, int(bk.current*bk.window.Seconds()+1e-9)))
+}
+
 // applyShare makes share the current share. b.mu held.
 func (b *Budget) applyShare(share float64, now time.Time) {
 	b.share = share
@@ -232,32 +243,38 @@ func (b *Budget) setCeiling(bk *bucket, now time.Time) {
 	bk.lim.SetLimitAt(now, rate.Limit(bk.current))
 }
 
-// grantLog holds the times of recent grants, oldest first.
+// grantLog holds, for each recent grant, the time it leaves the window,
+// earliest first.
 type grantLog struct {
-	times []time.Time
-	head  int // times[head:] are live
+	until []time.Time
+	head  int // until[head:] are live
 }
 
-func (g *grantLog) add(t time.Time) { g.times = append(g.times, t) }
+// add records a grant leaving the window at until. Grants mostly arrive in
+// order; one made at light load leaves a little later than those after it,
+// so it is moved back past them.
+func (g *grantLog) add(until time.Time) {
+	g.until = append(g.until, until)
+	for i := len(g.until) - 1; i > g.head && g.until[i].Before(g.until[i-1]); i-- {
+		g.until[i], g.until[i-1] = g.until[i-1], g.until[i]
+	}
+}
 
-// since drops the grants at or before cutoff and returns how many remain
-// and the oldest of them.
-func (g *grantLog) since(cutoff time.Time) (int, time.Time) {
-	for g.head < len(g.times) && !g.times[g.head].After(cutoff) {
+// live drops the grants that left the window by now and returns how many
+// remain.
+func (g *grantLog) live(now time.Time) int {
+	for g.head < len(g.until) && !g.until[g.head].After(now) {
 		g.head++
 	}
-	if g.head > 1024 && g.head > len(g.times)/2 {
-		g.times = append(g.times[:0], g.times[g.head:]...)
+	if g.head > 1024 && g.head > len(g.until)/2 {
+		g.until = append(g.until[:0], g.until[g.head:]...)
 		g.head = 0
 	}
-	if g.head == len(g.times) {
-		return 0, time.Time{}
-	}
-	return len(g.times) - g.head, g.times[g.head]
+	return len(g.until) - g.head
 }
 
-// nth returns the i-th live grant, oldest first.
-func (g *grantLog) nth(i int) time.Time { return g.times[g.head+i] }
+// nth returns when the i-th live grant, oldest first, leaves the window.
+func (g *grantLog) nth(i int) time.Time { return g.until[g.head+i] }
 
 // Wait blocks until one request from bucket name may be sent, and returns
 // its Grant. It returns ctx's error if ctx ends first, and ErrUnknownBucket
@@ -285,20 +302,32 @@ func (b *Budget) Wait(ctx context.Context, name string) (Grant, error) {
 			delay = -1 // until the share changes
 		default:
 			b.recover(bk, now)
-			if count, _ := bk.grants.since(now.Add(-bk.window)); count >= bk.n {
+			limit := bk.limit()
+			count := bk.grants.live(now)
+			until := now.Add(bk.window)
+			switch {
+			case count >= limit:
 				// Wait until enough grants leave the window for one more.
-				delay = bk.grants.nth(count - bk.n).Add(bk.window).Sub(now)
-				if delay <= 0 {
-					delay = time.Millisecond
-				}
-			} else if !bk.lim.AllowN(now, 1) {
+				delay = bk.grants.nth(count - limit).Sub(now)
+			case count < limit/2:
+				// Light load: the window has room, so requests that became
+				// ready together leave together instead of queueing behind
+				// the token bucket. Such a grant holds its place in the
+				// window a little longer, so that a request sent when it
+				// leaves cannot reach the server within the same second
+				// because the network delayed one and not the other.
+				bk.lim.AllowN(now, 1)
+				until = until.Add(bk.window / burstMarginDivisor)
+			case !bk.lim.AllowN(now, 1):
+				// Near the ceiling: evenly spaced requests.
 				missing := 1 - bk.lim.TokensAt(now)
 				delay = time.Duration(missing / float64(bk.lim.Limit()) * float64(time.Second))
-				if delay <= 0 {
-					delay = time.Millisecond
-				}
-			} else {
-				bk.grants.add(now)
+			}
+			if count >= limit || delay != 0 {
+				delay = max(delay, time.Microsecond) // a positive wait: never spin
+			}
+			if delay == 0 {
+				bk.grants.add(until)
 				g := Grant{b: bk, epoch: bk.epoch, At: now}
 				b.mu.Unlock()
 				return g, nil

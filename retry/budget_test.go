@@ -362,3 +362,66 @@ func TestBudgetRebalanceKeepsThePodsWithinRPS(t *testing.T) {
 		}
 	})
 }
+
+// At light load requests that become ready together leave together; the
+// places they took in the window are given back a little after the
+// window, so a request sent when they leave cannot meet them in the
+// server's second even if the network delays them differently.
+func TestBudgetBurstsAtLightLoadOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 20})
+		time.Sleep(time.Second)
+		t0 := time.Now()
+		var (
+			mu  sync.Mutex
+			all []time.Time
+			wg  sync.WaitGroup
+		)
+		for range 8 {
+			wg.Go(func() {
+				g, err := b.Wait(t.Context(), actions[0])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				all = append(all, g.At)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		for i, at := range all {
+			if !at.Equal(t0) {
+				t.Fatalf("request %d of 8 ready together at light load waited %v", i, at.Sub(t0))
+			}
+		}
+		// Then full demand: the rest of the window is paced, the burst's
+		// places come back only after the window and its margin.
+		all = append(all, drive(t, b, actions[0], 5*time.Second)...)
+		sortTimes(all)
+		if m := maxInWindow(all, time.Second); m > 20 {
+			t.Errorf("%d grants within one second, want at most 20", m)
+		}
+		if m := maxInWindow(all[:countBefore(all, t0.Add(1050*time.Millisecond))], 1050*time.Millisecond); m > 20 {
+			t.Errorf("%d grants within 1.05 s of the burst, want at most 20", m)
+		}
+		// The window is half full after ten grants: the next ones in the
+		// same second are paced one per 50ms.
+		first := all[:countBefore(all, t0.Add(time.Second))]
+		for i := 11; i < len(first); i++ {
+			if d := first[i].Sub(first[i-1]); d < 50*time.Millisecond {
+				t.Fatalf("grants %d and %d only %v apart in a half-full window, want 50ms", i-1, i, d)
+			}
+		}
+	})
+}
+
+func countBefore(ts []time.Time, t time.Time) int {
+	n := 0
+	for _, x := range ts {
+		if x.Before(t) {
+			n++
+		}
+	}
+	return n
+}
