@@ -2,8 +2,12 @@
 
 # receiptd image: a static binary on distroless, running as non-root.
 #
-#   docker build --build-arg VERSION=$(git describe --tags --always) -t receiptd .
+#   docker build --build-arg VERSION=$(git describe --tags --always) \
+#     --build-arg REVISION=$(git rev-parse HEAD) -t receiptd .
 #   docker run --rm receiptd version
+#
+# VERSION and REVISION end up in `receiptd version`, in the start-up log line,
+# in the receiptd_build_info metric and in the image's OCI labels.
 #
 # The image holds no configuration and no secret. Mount config.yaml at
 # /etc/receiptd/config.yaml (or override CMD with just "run" and configure
@@ -26,20 +30,28 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 
 COPY . .
 ARG VERSION=dev
+ARG REVISION=
 ARG TARGETOS
 ARG TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/receiptd ./cmd/receiptd
+    go build -trimpath -ldflags="-s -w \
+      -X github.com/receiptd/receiptd/internal/buildinfo.version=${VERSION} \
+      -X github.com/receiptd/receiptd/internal/buildinfo.revision=${REVISION}" \
+      -o /out/receiptd ./cmd/receiptd
 
 # static-debian12 has CA certificates and tzdata, which the HTTPS calls to
 # ZIM and TLS to Kafka need, and nothing else: no shell, no package manager.
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev
+ARG REVISION=
+ARG SOURCE=https://github.com/receiptd/receiptd
 LABEL org.opencontainers.image.title="receiptd" \
       org.opencontainers.image.description="Sets ZEGOCLOUD ZIM read receipts from Kafka events" \
-      org.opencontainers.image.version="${VERSION}"
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 COPY --from=build /out/receiptd /receiptd
 # nonroot is uid/gid 65532 in distroless; the Kubernetes manifests use the
 # same numbers for runAsUser and fsGroup.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -58,19 +59,46 @@ func run(ctx context.Context, args []string, s streams) int {
 		usage(s.errOut)
 		return exitUsage
 	}
-	name := args[0]
-	if name == "-h" || name == "-help" || name == "--help" || name == "help" {
+	switch name := args[0]; name {
+	case "-h", "-help", "--help":
+		usage(s.out)
+		return exitOK
+	case "-version", "--version":
+		return versionCmd(ctx, nil, s)
+	case "help":
+		return helpCmd(ctx, args[1:], s)
+	}
+	if c, ok := findCommand(args[0]); ok {
+		return c.run(ctx, args[1:], s)
+	}
+	fmt.Fprintf(s.errOut, "receiptd: unknown command %q\n\n", args[0])
+	usage(s.errOut)
+	return exitUsage
+}
+
+// helpCmd is `receiptd help [command [subcommand]]`: the overview, or the
+// help of one command, which is what `receiptd command -h` prints.
+func helpCmd(ctx context.Context, args []string, s streams) int {
+	if len(args) == 0 {
 		usage(s.out)
 		return exitOK
 	}
+	c, ok := findCommand(args[0])
+	if !ok {
+		fmt.Fprintf(s.errOut, "receiptd help: unknown command %q\n\n", args[0])
+		usage(s.errOut)
+		return exitUsage
+	}
+	return c.run(ctx, append(slices.Clone(args[1:]), "-h"), s)
+}
+
+func findCommand(name string) (command, bool) {
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, args[1:], s)
+			return c, true
 		}
 	}
-	fmt.Fprintf(s.errOut, "receiptd: unknown command %q\n\n", name)
-	usage(s.errOut)
-	return exitUsage
+	return command{}, false
 }
 
 func usage(w io.Writer) {
@@ -81,7 +109,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'receiptd <command> -h' for the command's flags.")
+	fmt.Fprintln(w, "Run 'receiptd <command> -h' or 'receiptd help <command>' for the command's flags,")
+	fmt.Fprintln(w, "'receiptd --version' for the version.")
 }
 
 // newFlags returns a FlagSet whose usage names the command and explains it.
@@ -97,16 +126,27 @@ func newFlags(name, synopsis, explanation string, s streams) *flag.FlagSet {
 }
 
 // parse parses args into fs. It returns the exit code to use and false when
-// the command must stop: 0 after -h, 2 after a bad flag (usage printed).
+// the command must stop: 0 after -h (the usage on stdout), 2 after a bad
+// flag or a stray argument (the error and the usage on stderr). Usage
+// printed later, for a bad flag value found after parsing, goes to stderr.
 func parse(fs *flag.FlagSet, args []string, s streams) (int, bool) {
+	// The flag package would print the error and the usage itself, both to
+	// one writer; they are printed here instead, each where it belongs.
+	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
+	fs.SetOutput(s.errOut)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		return exitOK, false // the flag package printed the usage
+		fs.SetOutput(s.out)
+		fs.Usage()
+		fs.SetOutput(s.errOut)
+		return exitOK, false
 	case err != nil:
+		fmt.Fprintf(s.errOut, "receiptd %s: %v\n\n", fs.Name(), err)
+		fs.Usage()
 		return exitUsage, false
 	case fs.NArg() > 0:
-		fmt.Fprintf(s.errOut, "receiptd %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fmt.Fprintf(s.errOut, "receiptd %s: unexpected argument %q\n\n", fs.Name(), fs.Arg(0))
 		fs.Usage()
 		return exitUsage, false
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,7 +36,11 @@ func TestCommandLine(t *testing.T) {
 		{"version", []string{"version"}, exitOK, "receiptd ", ""},
 		{"bad flag prints the command's usage", []string{"run", "--bogus"}, exitUsage, "", "Usage: receiptd run"},
 		{"stray argument", []string{"run", "extra"}, exitUsage, "", `unexpected argument "extra"`},
-		{"flag help exits 0", []string{"check", "-h"}, exitOK, "", "Usage: receiptd check"},
+		{"version flag", []string{"--version"}, exitOK, "kafka-go v0.4.", ""},
+		{"help of a command", []string{"help", "run"}, exitOK, "Usage: receiptd run", ""},
+		{"help of a subcommand", []string{"help", "dlq", "replay"}, exitOK, "Usage: receiptd dlq replay", ""},
+		{"help of an unknown command", []string{"help", "frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
+		{"bad flag value after parsing prints usage", []string{"demo", "--events", "0"}, exitUsage, "", "Usage: receiptd demo"},
 		{"dlq without subcommand", []string{"dlq"}, exitUsage, "", "inspect"},
 		{"dlq unknown subcommand", []string{"dlq", "purge"}, exitUsage, "", `unknown subcommand "purge"`},
 		{"dlq replay bad class", []string{"dlq", "replay", "--class", "sad"}, exitUsage, "", `--class "sad"`},
@@ -59,6 +64,44 @@ func TestCommandLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every command and subcommand: -h prints its help on stdout and exits 0,
+// `receiptd help` prints the same, and a flag it does not know prints the
+// error and the usage on stderr and exits 2.
+func TestEveryCommandHelpAndBadFlag(t *testing.T) {
+	var names [][]string
+	for _, c := range commands() {
+		names = append(names, []string{c.name})
+	}
+	names = append(names, []string{"dlq", "inspect"}, []string{"dlq", "replay"})
+	for _, name := range names {
+		t.Run(strings.Join(name, " "), func(t *testing.T) {
+			wantUsage := "Usage: receiptd " + strings.Join(name, " ")
+			code, out, errOut := runCLI(t, append(slices.Clone(name), "-h")...)
+			if code != exitOK || !strings.HasPrefix(out, wantUsage) || errOut != "" {
+				t.Errorf("-h: exit %d, stdout %q, stderr %q; want 0, the usage on stdout, nothing on stderr", code, firstLine(out), errOut)
+			}
+			code, viaHelp, _ := runCLI(t, append([]string{"help"}, name...)...)
+			if code != exitOK || viaHelp != out {
+				t.Errorf("help %s: exit %d, stdout %q; want 0 and what -h prints", strings.Join(name, " "), code, firstLine(viaHelp))
+			}
+			if len(name) == 1 && name[0] == "dlq" {
+				return // dlq takes a subcommand, not flags
+			}
+			code, out, errOut = runCLI(t, append(slices.Clone(name), "--no-such-flag")...)
+			if code != exitUsage || out != "" || !strings.Contains(errOut, "flag provided but not defined: -no-such-flag") ||
+				!strings.Contains(errOut, wantUsage) {
+				t.Errorf("bad flag: exit %d, stdout %q, stderr %q; want 2, nothing on stdout, the error and the usage on stderr",
+					code, out, errOut)
+			}
+		})
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // A config with three mistakes prints all three and exits 2.

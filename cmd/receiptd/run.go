@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/receiptd/receiptd/internal/buildinfo"
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/pipeline"
 	"github.com/receiptd/receiptd/internal/telemetry"
@@ -52,7 +53,7 @@ variable; see config.yaml.`, s)
 		return exitUsage
 	}
 	defer func() { _ = log.Sync() }()
-	log.Info("starting receiptd", zap.String("version", versionString()), zap.String("config_file", configPath(*path)),
+	log.Info("starting receiptd", zap.String("version", buildinfo.Get().String()), zap.String("config_file", configPath(*path)),
 		zap.Any("config", cfg.Redacted()))
 	for _, name := range unknownEnv(os.Environ()) {
 		log.Warn("environment variable names no config key; it is ignored", zap.String("variable", name))
