@@ -10,9 +10,14 @@ type Class uint8
 const (
 	// ClassSuccess: ZIM set the receipts (Code 0).
 	ClassSuccess Class = iota
-	// ClassRateLimited: too fast for an AppId, group or system limit; back
-	// off, slow down, retry without an attempt cap.
+	// ClassRateLimited: too fast for the AppId or the system as a whole
+	// (660300005, 7, HTTP 429); slow the action's rate down, back off,
+	// retry without an attempt cap.
 	ClassRateLimited
+	// ClassGroupRateLimited: too fast for one group (660300006); back off
+	// that group alone, retry without an attempt cap. The action's rate and
+	// other groups are untouched.
+	ClassGroupRateLimited
 	// ClassTransient: the server or the network is in trouble (busy codes,
 	// transport errors, timeouts, non-2xx, unparsable bodies); back off and
 	// retry, never dead-letter.
@@ -35,14 +40,15 @@ const (
 )
 
 var classNames = [...]string{
-	ClassSuccess:     "success",
-	ClassRateLimited: "rate_limited",
-	ClassTransient:   "transient",
-	ClassResign:      "resign",
-	ClassTooMany:     "too_many",
-	ClassDeadLetter:  "dead_letter",
-	ClassSystemic:    "systemic",
-	ClassUnknown:     "unknown",
+	ClassSuccess:          "success",
+	ClassRateLimited:      "rate_limited",
+	ClassGroupRateLimited: "group_rate_limited",
+	ClassTransient:        "transient",
+	ClassResign:           "resign",
+	ClassTooMany:          "too_many",
+	ClassDeadLetter:       "dead_letter",
+	ClassSystemic:         "systemic",
+	ClassUnknown:          "unknown",
 }
 
 // String returns the class's snake_case name, as used in logs and metrics.
@@ -61,9 +67,9 @@ func (c Class) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 var codeClasses = map[int64]Class{
 	0: ClassSuccess,
 
-	660300005: ClassRateLimited, // AppID-level rate limit
-	660300006: ClassRateLimited, // group-level rate limit
-	7:         ClassRateLimited, // system QPS exceeded
+	660300005: ClassRateLimited,      // AppID-level rate limit
+	660300006: ClassGroupRateLimited, // group-level rate limit
+	7:         ClassRateLimited,      // system QPS exceeded
 
 	1:         ClassTransient, // server busy
 	105001:    ClassTransient, // DB request failed
@@ -114,4 +120,21 @@ func Classify(code int64) Class {
 		return c
 	}
 	return ClassUnknown
+}
+
+// ClassifyStatus maps the HTTP status of an answer that is not 2xx. ZIM
+// answers its own errors with 200 and a Code, so another status comes from
+// something in the way: a redirect, a refused credential or a missing path
+// (a wrong zim.endpoint or a proxy refusing) never heals by retrying and is
+// systemic; 429 is a rate limit; the rest (5xx above all) is transient.
+func ClassifyStatus(status int) Class {
+	switch {
+	case status >= 300 && status < 400,
+		status == 401, status == 403, status == 404, status == 405, status == 407:
+		return ClassSystemic
+	case status == 429:
+		return ClassRateLimited
+	default:
+		return ClassTransient
+	}
 }

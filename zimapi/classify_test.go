@@ -14,7 +14,8 @@ var codeTable = []struct {
 	codes []int64
 }{
 	{zimapi.ClassSuccess, []int64{0}},
-	{zimapi.ClassRateLimited, []int64{660300005, 660300006, 7}},
+	{zimapi.ClassRateLimited, []int64{660300005, 7}},
+	{zimapi.ClassGroupRateLimited, []int64{660300006}},
 	{zimapi.ClassTransient, []int64{1, 105001, 100000015, 660000001, 660000003}},
 	{zimapi.ClassResign, []int64{100000004}},
 	{zimapi.ClassTooMany, []int64{660400102}},
@@ -45,6 +46,7 @@ func TestClassString(t *testing.T) {
 	}{
 		{zimapi.ClassSuccess, "success"},
 		{zimapi.ClassRateLimited, "rate_limited"},
+		{zimapi.ClassGroupRateLimited, "group_rate_limited"},
 		{zimapi.ClassTransient, "transient"},
 		{zimapi.ClassResign, "resign"},
 		{zimapi.ClassTooMany, "too_many"},
@@ -59,6 +61,41 @@ func TestClassString(t *testing.T) {
 		}
 		if b, _ := tt.give.MarshalText(); string(b) != tt.want {
 			t.Errorf("Class(%d).MarshalText() = %q, want %q", tt.give, b, tt.want)
+		}
+	}
+}
+
+// TestClassifyStatus: answers that are not 2xx are classified by their
+// status: configuration problems (wrong endpoint, refused credentials, a
+// proxy refusing) are systemic, 429 is a rate limit, and server trouble is
+// transient.
+func TestClassifyStatus(t *testing.T) {
+	tests := []struct {
+		give int
+		want zimapi.Class
+	}{
+		{301, zimapi.ClassSystemic}, // the endpoint moved; receiptd never follows a redirect
+		{302, zimapi.ClassSystemic},
+		{308, zimapi.ClassSystemic},
+		{400, zimapi.ClassTransient},
+		{401, zimapi.ClassSystemic},
+		{403, zimapi.ClassSystemic},
+		{404, zimapi.ClassSystemic},
+		{405, zimapi.ClassSystemic},
+		{407, zimapi.ClassSystemic},
+		{408, zimapi.ClassTransient},
+		{409, zimapi.ClassTransient},
+		{429, zimapi.ClassRateLimited},
+		{500, zimapi.ClassTransient},
+		{502, zimapi.ClassTransient},
+		{503, zimapi.ClassTransient},
+		{504, zimapi.ClassTransient},
+		{599, zimapi.ClassTransient},
+		{100, zimapi.ClassTransient},
+	}
+	for _, tt := range tests {
+		if got := zimapi.ClassifyStatus(tt.give); got != tt.want {
+			t.Errorf("ClassifyStatus(%d) = %s, want %s", tt.give, got, tt.want)
 		}
 	}
 }

@@ -206,7 +206,21 @@ func (c *Client) send(ctx context.Context, req Request) Outcome {
 			fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, c.maxBody))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return c.failure(ctx, req.Action, resp.StatusCode, fmt.Errorf("%w: %s", ErrHTTPStatus, resp.Status))
+		err := fmt.Errorf("%w: %s", ErrHTTPStatus, resp.Status)
+		if what := describeBody(resp.Header.Get("Content-Type"), buf.Bytes()); what != "" {
+			err = fmt.Errorf("%w with %s", err, what)
+		}
+		return c.failure(ctx, req.Action, resp.StatusCode, err)
+	}
+	if !looksLikeJSON(buf.Bytes()) {
+		// A page from something in the way (a captive portal, a proxy):
+		// say what it is rather than how JSON fails to parse it.
+		what := describeBody(resp.Header.Get("Content-Type"), buf.Bytes())
+		if what == "" {
+			what = "an empty body"
+		}
+		return c.failure(ctx, req.Action, resp.StatusCode,
+			fmt.Errorf("%w: HTTP %d with %s", ErrUnparsableResponse, resp.StatusCode, what))
 	}
 	r, err := decodeResponse(buf.Bytes())
 	if err != nil {
@@ -244,12 +258,14 @@ func (c *Client) signedQuery(a Action) string {
 	return string(b)
 }
 
-// failure builds the transient outcome of a call that produced no ZIM
-// answer. ctx is the per-request context: when it ended, the cause (the
-// caller's cancellation or the client's own timeout) replaces err, whose
-// text is then only a consequence. *url.Error is unwrapped because its text
-// contains the signed URL.
+// failure builds the outcome of a call that produced no ZIM answer:
+// transient, except for an HTTP status that says otherwise
+// ([ClassifyStatus]). ctx is the per-request context: when it ended, the
+// cause (the caller's cancellation or the client's own timeout) replaces
+// err, whose text is then only a consequence. *url.Error is unwrapped
+// because its text contains the signed URL.
 func (c *Client) failure(ctx context.Context, a Action, status int, err error) Outcome {
+	class := ClassTransient
 	msg := "transport error"
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, ErrTimeout):
@@ -262,18 +278,19 @@ func (c *Client) failure(ctx context.Context, a Action, status int, err error) O
 			err = fmt.Errorf("%w: %w", err, cause)
 		}
 	case errors.Is(err, ErrHTTPStatus):
+		class = ClassifyStatus(status)
 		msg = "HTTP " + strconv.Itoa(status)
 	case errors.Is(err, ErrResponseTooLarge):
 		msg = "response too large"
 	case errors.Is(err, ErrUnparsableResponse):
-		msg = "unparsable response"
+		msg = "HTTP " + strconv.Itoa(status) + ": not a ZIM answer"
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	return Outcome{
-		Class:      ClassTransient,
+		Class:      class,
 		Message:    msg,
 		HTTPStatus: status,
 		Err:        fmt.Errorf("zim %s via %s: %w", a, c.host, err),

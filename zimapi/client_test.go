@@ -251,11 +251,6 @@ func TestSendTransportFailuresAreTransient(t *testing.T) {
 	}{
 		{"HTTP 500 with a success body", write(500, `{"Code":0}`), zimapi.ErrHTTPStatus, 500},
 		{"HTTP 503", write(503, "down"), zimapi.ErrHTTPStatus, 503},
-		{"HTTP 429", write(429, ""), zimapi.ErrHTTPStatus, 429},
-		{"HTTP 404", write(404, "not found"), zimapi.ErrHTTPStatus, 404},
-		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "/elsewhere", http.StatusFound)
-		}, zimapi.ErrHTTPStatus, 302},
 		{"oversize with Content-Length", write(200, pad(limit+1)), zimapi.ErrResponseTooLarge, 200},
 		{"oversize chunked", func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = io.WriteString(w, pad(limit + 1)[:limit/2])
@@ -609,4 +604,66 @@ func TestSendStripsSignedURLFromErrors(t *testing.T) {
 		t.Fatalf("Send = %+v, want transient wrapping the transport's error", out)
 	}
 	checkErrorText(t, out.Err, "https://zim-api.zego.im/")
+}
+
+// TestSendNonJSONAnswers: an answer that is not a ZIM answer is classified
+// by its HTTP status and reported with that status and what the body was
+// (an HTML page's title), never as a JSON syntax error.
+func TestSendNonJSONAnswers(t *testing.T) {
+	page := func(status int, title string) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, "<!DOCTYPE html>\n<html><head>\n<title>%s</title></head><body><h1>nope</h1></body></html>", title)
+		}
+	}
+	tests := []struct {
+		name      string
+		handler   http.HandlerFunc
+		wantClass zimapi.Class
+		wantErr   error
+		status    int
+		wantText  []string // in Message or Err
+	}{
+		{"403 page from a proxy", page(403, "403 Forbidden"), zimapi.ClassSystemic, zimapi.ErrHTTPStatus, 403,
+			[]string{"HTTP 403", "403 Forbidden", "text/html"}},
+		{"401 without a body", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(401) }, zimapi.ClassSystemic, zimapi.ErrHTTPStatus, 401,
+			[]string{"HTTP 401"}},
+		{"404 wrong endpoint", page(404, "Not Found"), zimapi.ClassSystemic, zimapi.ErrHTTPStatus, 404,
+			[]string{"HTTP 404", "Not Found"}},
+		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		}, zimapi.ClassSystemic, zimapi.ErrHTTPStatus, 302, []string{"HTTP 302"}},
+		{"429 from a gateway", page(429, "Too Many Requests"), zimapi.ClassRateLimited, zimapi.ErrHTTPStatus, 429,
+			[]string{"HTTP 429", "Too Many Requests"}},
+		{"502 page", page(502, "502 Bad Gateway"), zimapi.ClassTransient, zimapi.ErrHTTPStatus, 502,
+			[]string{"HTTP 502", "502 Bad Gateway"}},
+		{"200 with a captive portal's page", page(200, "Sign in to the network"), zimapi.ClassTransient, zimapi.ErrUnparsableResponse, 200,
+			[]string{"HTTP 200", "Sign in to the network", "text/html"}},
+		{"200 with plain text", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, "upstream connect error")
+		}, zimapi.ClassTransient, zimapi.ErrUnparsableResponse, 200, []string{"HTTP 200", "upstream connect error"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startHandler(t, tt.handler)
+			out := newClient(t, srv.URL, nil).Send(context.Background(), groupRead(1))
+			if out.Class != tt.wantClass || out.HTTPStatus != tt.status || out.Code != 0 || !errors.Is(out.Err, tt.wantErr) {
+				t.Fatalf("Send = %+v, want class %s, status %d, error %v", out, tt.wantClass, tt.status, tt.wantErr)
+			}
+			text := out.Message + " | " + out.Err.Error()
+			for _, want := range tt.wantText {
+				if !strings.Contains(text, want) {
+					t.Errorf("message and error %q lack %q", text, want)
+				}
+			}
+			for _, json := range []string{"invalid character", "looking for beginning"} {
+				if strings.Contains(text, json) {
+					t.Errorf("message and error %q report a JSON syntax error for a page", text)
+				}
+			}
+			checkErrorText(t, out.Err, srv.URL)
+		})
+	}
 }

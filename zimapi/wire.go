@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -170,4 +172,57 @@ func truncate(b []byte, n int) string {
 		return string(b)
 	}
 	return string(b[:n]) + "…"
+}
+
+// looksLikeJSON reports whether body starts like a JSON value that could be
+// a ZIM answer, after white space.
+func looksLikeJSON(body []byte) bool {
+	body = bytes.TrimLeft(body, " \t\r\n")
+	return len(body) > 0 && (body[0] == '{' || body[0] == '[')
+}
+
+// maxSnippet bounds the part of a body that an error quotes.
+const maxSnippet = 80
+
+var (
+	titleTag = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+	// A query string in a quoted page could echo the signed request.
+	queryPart = regexp.MustCompile(`\?\S*`)
+)
+
+// describeBody says in a few words what a body that is not a ZIM answer
+// is, for an operator: its media type and its title or first line, e.g.
+// `text/html page "502 Bad Gateway"`. It returns "" for an empty body.
+func describeBody(contentType string, body []byte) string {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return ""
+	}
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	if mt == "" {
+		mt = "unlabelled"
+	}
+	var text []byte
+	kind := "body"
+	if m := titleTag.FindSubmatch(body); m != nil {
+		text, kind = m[1], "page"
+	} else if !bytes.HasPrefix(body, []byte("<")) {
+		text, _, _ = bytes.Cut(body, []byte("\n"))
+	}
+	snippet := strings.Join(strings.Fields(strings.ToValidUTF8(string(text), "\uFFFD")), " ")
+	snippet = queryPart.ReplaceAllString(snippet, "[query removed]")
+	snippet = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, snippet)
+	if len(snippet) > maxSnippet {
+		snippet = strings.ToValidUTF8(snippet[:maxSnippet], "") + "…"
+	}
+	if snippet == "" {
+		return mt + " " + kind
+	}
+	return fmt.Sprintf("%s %s %q", mt, kind, snippet)
 }
