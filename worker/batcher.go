@@ -25,6 +25,7 @@ const (
 	stateOpen     batchState = iota // absorbing seqs for its key
 	stateFull                       // at the seq cap, waiting for its turn
 	stateRetry                      // failed, waiting for its backoff to pass
+	stateHeld                       // never sent, waiting for its group's hold to end; still absorbing seqs
 	stateInFlight                   // being sent
 )
 
@@ -45,6 +46,7 @@ type batch struct {
 	notBefore    time.Time
 	resigned     bool
 	bo           *backoff.ExponentialBackOff
+	waitingOn    *groupHold // the episode whose probe it waits for
 
 	heapIdx    int
 	prev, next *batch // the open list
@@ -58,8 +60,9 @@ type batcher struct {
 	linger  time.Duration
 	flush   bool // every open batch is ready at once (Drain)
 	lastID  uint64
+	holds   *groupHolds // groups whose batches must wait
 
-	keys   map[Key][]*batch // unsent fresh batches per key, oldest first; only the last may be open
+	keys   map[Key][]*batch // unsent fresh batches per key, oldest first; only the last may absorb
 	queues [len(Actions) + 1]queue
 }
 
@@ -67,11 +70,11 @@ type batcher struct {
 type queue struct {
 	openHead, openTail *batch    // open batches, oldest first
 	full               batchHeap // full batches, oldest first
-	retry              batchHeap // batches waiting to be sent again, earliest due first
+	retry              batchHeap // batches waiting to be sent (again), earliest due first
 }
 
-func newBatcher(maxSeqs int, linger time.Duration) *batcher {
-	bt := &batcher{maxSeqs: maxSeqs, linger: linger}
+func newBatcher(maxSeqs int, linger time.Duration, holds *groupHolds) *batcher {
+	bt := &batcher{maxSeqs: maxSeqs, linger: linger, holds: holds}
 	bt.reset()
 	return bt
 }
@@ -88,7 +91,7 @@ func (bt *batcher) add(it *item, gen uint64, now time.Time) (changed bool) {
 	for _, seq := range it.rec.Seqs {
 		b := findSeq(batches, seq)
 		if b == nil {
-			if n := len(batches); n > 0 && batches[n-1].state == stateOpen {
+			if n := len(batches); n > 0 && bt.absorbs(batches[n-1]) {
 				b = batches[n-1]
 			} else {
 				b = bt.newBatch(key, gen, now)
@@ -96,7 +99,7 @@ func (bt *batcher) add(it *item, gen uint64, now time.Time) (changed bool) {
 				changed = true
 			}
 			b.insert(seq)
-			if len(b.seqs) >= bt.maxSeqs {
+			if len(b.seqs) >= bt.maxSeqs && b.state == stateOpen {
 				bt.markFull(b)
 				changed = true
 			}
@@ -111,6 +114,12 @@ func (bt *batcher) add(it *item, gen uint64, now time.Time) (changed bool) {
 		it.remaining++
 	}
 	return changed
+}
+
+// absorbs reports whether fresh batch b takes more seqs: an open one, or
+// a held one that is not full.
+func (bt *batcher) absorbs(b *batch) bool {
+	return b.state == stateOpen || (b.state == stateHeld && len(b.seqs) < bt.maxSeqs)
 }
 
 // findSeq returns the batch among batches that already holds seq.
@@ -175,30 +184,88 @@ func (bt *batcher) retryAt(b *batch, notBefore time.Time) {
 	heap.Push(&bt.queues[b.key.Action].retry, b)
 }
 
-// pop removes and returns the oldest ready batch of action a, or nil.
-// Ready means full, open for at least linger (or flushing), or due for a
-// retry; among ready batches the one created first leaves first.
-func (bt *batcher) pop(a Action, now time.Time) *batch {
+// ready returns the oldest ready batch of action a, or nil. Ready means
+// full, open for at least linger (or flushing), or due for a (re)try;
+// among ready batches the one created first leaves first. A ready batch
+// whose group is held is moved aside until the hold ends.
+func (bt *batcher) ready(a Action, now time.Time) *batch {
 	q := &bt.queues[a]
-	var best *batch
-	consider := func(b *batch) {
-		if b != nil && (best == nil || older(b, best)) {
-			best = b
+	for {
+		var best *batch
+		consider := func(b *batch) {
+			if b != nil && (best == nil || older(b, best)) {
+				best = b
+			}
+		}
+		if r := q.retry.peek(); r != nil && !r.notBefore.After(now) {
+			consider(r)
+		}
+		consider(q.full.peek())
+		if h := q.openHead; h != nil && (bt.flush || now.Sub(h.created) >= bt.linger) {
+			consider(h)
+		}
+		if best == nil {
+			return nil
+		}
+		until, g, held := bt.holds.wait(best, now)
+		if !held {
+			return best
+		}
+		bt.hold(best, until)
+		if g != nil && best.waitingOn != g {
+			best.waitingOn = g
+			g.waiting = append(g.waiting, best)
 		}
 	}
-	if r := q.retry.peek(); r != nil && !r.notBefore.After(now) {
-		consider(r)
+}
+
+// hold makes b wait until its group's hold ends. A fresh batch keeps
+// absorbing seqs for its key meanwhile, so that the group's receipts leave
+// in as few calls as they can once it may be called again.
+func (bt *batcher) hold(b *batch, until time.Time) {
+	q := &bt.queues[b.key.Action]
+	b.notBefore = until
+	switch b.state {
+	case stateRetry, stateHeld:
+		heap.Fix(&q.retry, b.heapIdx)
+		return
+	case stateFull:
+		heap.Remove(&q.full, b.heapIdx)
+	case stateOpen:
+		q.unlinkOpen(b)
 	}
-	consider(q.full.peek())
-	if h := q.openHead; h != nil && (bt.flush || now.Sub(h.created) >= bt.linger) {
-		consider(h)
+	b.state = stateHeld
+	heap.Push(&q.retry, b)
+}
+
+// release makes the batches waiting for g's probe due at: the probe was
+// answered. Batches that left the wait meanwhile are skipped.
+func (bt *batcher) release(g *groupHold, at time.Time) {
+	for _, b := range g.waiting {
+		if b.waitingOn == g {
+			b.waitingOn = nil
+			bt.hold(b, at)
+		}
 	}
+	g.waiting = nil
+}
+
+// pop removes and returns the oldest ready batch of action a, or nil; see
+// ready.
+func (bt *batcher) pop(a Action, now time.Time) *batch {
+	best := bt.ready(a, now)
 	if best == nil {
 		return nil
 	}
+	bt.holds.sending(best, now)
+	best.waitingOn = nil
+	q := &bt.queues[a]
 	switch best.state {
 	case stateRetry:
 		heap.Remove(&q.retry, best.heapIdx)
+	case stateHeld:
+		heap.Remove(&q.retry, best.heapIdx)
+		bt.forget(best)
 	case stateFull:
 		heap.Remove(&q.full, best.heapIdx)
 		bt.forget(best)
@@ -226,31 +293,26 @@ func (bt *batcher) forget(b *batch) {
 // next reports when action a's next batch becomes ready: ready now, at a
 // later time, or never without a new add (zero time, false).
 func (bt *batcher) next(a Action, now time.Time) (readyNow bool, at time.Time) {
-	q := &bt.queues[a]
-	if q.full.Len() > 0 {
+	if bt.ready(a, now) != nil {
 		return true, now
 	}
+	// Nothing is ready: the full heap is empty, the open head (if any)
+	// waits for its linger and the retry heap for its first due time.
+	q := &bt.queues[a]
 	if h := q.openHead; h != nil {
-		due := h.created.Add(bt.linger)
-		if bt.flush || !due.After(now) {
-			return true, now
-		}
-		at = due
+		at = h.created.Add(bt.linger)
 	}
-	if r := q.retry.peek(); r != nil {
-		due := r.notBefore
-		if !due.After(now) {
-			return true, now
-		}
-		if at.IsZero() || due.Before(at) {
-			at = due
-		}
+	if r := q.retry.peek(); r != nil && (at.IsZero() || r.notBefore.Before(at)) {
+		at = r.notBefore
 	}
 	return false, at
 }
 
 // reset drops every batch: Drain abandoned their items.
 func (bt *batcher) reset() {
+	if bt.holds != nil {
+		bt.holds.forgetBatches()
+	}
 	bt.keys = make(map[Key][]*batch)
 	for i := range bt.queues {
 		bt.queues[i] = queue{full: batchHeap{less: older}, retry: batchHeap{less: dueFirst}}

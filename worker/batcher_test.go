@@ -59,7 +59,7 @@ func TestBatcherAdd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bt := newBatcher(10, time.Second)
+			bt := newBatcher(10, time.Second, nil)
 			var items []*item
 			for _, r := range tt.records {
 				it := &item{rec: r}
@@ -79,7 +79,7 @@ func TestBatcherAdd(t *testing.T) {
 }
 
 func TestBatcherKeysStaySeparate(t *testing.T) {
-	bt := newBatcher(10, 0)
+	bt := newBatcher(10, 0, nil)
 	bt.add(&item{rec: rec(GroupRead, "u", "g", 1)}, 0, t0)
 	bt.add(&item{rec: rec(GroupRead, "u", "h", 1)}, 0, t0)
 	bt.add(&item{rec: rec(GroupRead, "v", "g", 1)}, 0, t0)
@@ -93,7 +93,7 @@ func TestBatcherKeysStaySeparate(t *testing.T) {
 }
 
 func TestBatcherReadiness(t *testing.T) {
-	bt := newBatcher(3, 100*time.Millisecond)
+	bt := newBatcher(3, 100*time.Millisecond, nil)
 	bt.add(&item{rec: rec(GroupRead, "a", "g", 1)}, 0, t0)
 	if ready, at := bt.next(GroupRead, t0); ready || !at.Equal(t0.Add(100*time.Millisecond)) {
 		t.Fatalf("next = %v, %v; want not ready until the linger passes", ready, at)
@@ -124,7 +124,7 @@ func TestBatcherReadiness(t *testing.T) {
 }
 
 func TestBatcherOldestReadyFirst(t *testing.T) {
-	bt := newBatcher(2, 50*time.Millisecond)
+	bt := newBatcher(2, 50*time.Millisecond, nil)
 	// Created in order u1..u4; u2 and u4 fill up, u1 and u3 linger.
 	for i, seqs := range [][]uint64{{1}, {1, 2}, {1}, {1, 2}} {
 		bt.add(&item{rec: rec(C2CRead, string(rune('1'+i)), "peer", seqs...)}, 0, t0.Add(time.Duration(i)*time.Millisecond))
@@ -137,7 +137,7 @@ func TestBatcherOldestReadyFirst(t *testing.T) {
 		t.Errorf("order = %v, want %v (oldest first, full or not)", order, want)
 	}
 	// Before the linger passes only the full ones leave, oldest first.
-	bt = newBatcher(2, time.Hour)
+	bt = newBatcher(2, time.Hour, nil)
 	for i, seqs := range [][]uint64{{1}, {1, 2}, {1}, {1, 2}} {
 		bt.add(&item{rec: rec(C2CRead, string(rune('1'+i)), "peer", seqs...)}, 0, t0.Add(time.Duration(i)*time.Millisecond))
 	}
@@ -151,7 +151,7 @@ func TestBatcherOldestReadyFirst(t *testing.T) {
 }
 
 func TestBatcherRetryWaitsForItsTime(t *testing.T) {
-	bt := newBatcher(10, 0)
+	bt := newBatcher(10, 0, nil)
 	bt.add(&item{rec: rec(GroupRead, "u", "g", 1)}, 0, t0)
 	b := bt.pop(GroupRead, t0)
 	bt.retryAt(b, t0.Add(time.Second))
@@ -167,7 +167,7 @@ func TestBatcherRetryWaitsForItsTime(t *testing.T) {
 }
 
 func TestBatcherFlushIgnoresLinger(t *testing.T) {
-	bt := newBatcher(10, time.Hour)
+	bt := newBatcher(10, time.Hour, nil)
 	bt.add(&item{rec: rec(GroupRead, "u", "g", 1)}, 0, t0)
 	bt.flush = true
 	if b := bt.pop(GroupRead, t0); b == nil {
@@ -195,7 +195,7 @@ func TestSetHelpers(t *testing.T) {
 func BenchmarkBatcherAdd(b *testing.B) {
 	for _, keys := range []int{100, 10000} {
 		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
-			bt := newBatcher(10, time.Hour)
+			bt := newBatcher(10, time.Hour, nil)
 			recs := make([]Record, keys)
 			next := make([]uint64, keys)
 			for k := range recs {

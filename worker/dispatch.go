@@ -74,7 +74,8 @@ func (w *Worker) dispatch(ctx context.Context, a Action) {
 		now := time.Now()
 		b := w.b.pop(a, now)
 		if b == nil {
-			// Drain abandoned the batch while this goroutine waited.
+			// Drain abandoned the batch while this goroutine waited, or its
+			// group's hold began meanwhile.
 			w.mu.Unlock()
 			w.endProbe(probe)
 			<-w.inflight
@@ -232,7 +233,11 @@ func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res Result) (CallEv
 	case class >= numClasses:
 		class = ClassUnknown
 	}
+	// "Twice in a row": any other answer in between starts the count anew.
+	b.resigned = res.Class == ClassResign
 	if w.pacer != nil {
+		// Only the app's limits slow the action; a group's limit is the
+		// group's business (groupHolds).
 		switch class {
 		case ClassRateLimited:
 			ev.RateLimitPause = w.pacer.RateLimited(g)
@@ -240,8 +245,18 @@ func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res Result) (CallEv
 			w.pacer.Succeeded(g)
 		}
 	}
-	if class == ClassRateLimited {
+	switch class {
+	case ClassRateLimited:
 		w.stats.rateLimited++
+	case ClassGroupRateLimited:
+		w.stats.groupRateLimited++
+	}
+	holdEnd := now
+	if g, at := w.holds.answered(b, class, now); g != nil {
+		holdEnd = at
+		w.b.release(g, at)
+		signal(w.wake[GroupRead])
+		signal(w.wake[GroupDelivered])
 	}
 	sys := w.updateSystemic(class, probe, now, res)
 
@@ -260,6 +275,13 @@ func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res Result) (CallEv
 		// The pacer's pause holds every dispatcher; retry at its end.
 		ev.Next, ev.RetryIn = NextRetry, ev.RateLimitPause
 		w.requeue(b, now)
+	case ClassGroupRateLimited:
+		retryAt := holdEnd
+		if _, ok := groupOf(b.key); !ok {
+			retryAt = now.Add(w.backoff(b)) // a c2c key has no group: it alone backs off
+		}
+		ev.Next, ev.RetryIn = NextRetry, retryAt.Sub(now)
+		w.requeue(b, retryAt)
 	case ClassTransient:
 		ev.Next, ev.RetryIn = NextRetry, w.backoff(b)
 		w.requeue(b, now.Add(ev.RetryIn))
@@ -298,9 +320,10 @@ func (w *Worker) updateSystemic(class Class, probe bool, now time.Time, res Resu
 		defer s.notify()
 	}
 	switch class {
-	case ClassSystemic, ClassTransient, ClassResign, ClassUnknown:
+	case ClassSystemic, ClassTransient, ClassResign, ClassUnknown, ClassRateLimited, ClassGroupRateLimited:
 		// Systemic starts or prolongs the pause; the others prove nothing
-		// about receiptd's credentials, so a probe answered with them is
+		// about receiptd's credentials (a gateway may answer them before
+		// it checks the signature), so a probe answered with them is
 		// simply due again later.
 		if class == ClassSystemic && !s.paused {
 			s.paused = true
@@ -313,7 +336,8 @@ func (w *Worker) updateSystemic(class Class, probe bool, now time.Time, res Resu
 			return &SystemicEvent{Paused: true, Result: res, NextProbe: s.probeAt.Sub(now)}
 		}
 	default:
-		// ZIM accepted the signature: whatever paused dispatch is fixed.
+		// Success, a rejected receipt, too many seqs: only a request ZIM
+		// authenticated gets these, so whatever paused dispatch is fixed.
 		if s.paused {
 			s.paused = false
 			s.bo.Reset()

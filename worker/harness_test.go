@@ -89,6 +89,7 @@ type doneLog struct {
 	t     *testing.T
 	mu    sync.Mutex
 	count map[*worker.Record]int
+	at    map[*worker.Record]time.Time
 	order []*worker.Record
 	hook  func(*worker.Record)
 }
@@ -98,8 +99,10 @@ func (d *doneLog) Done(r *worker.Record) {
 	defer d.mu.Unlock()
 	if d.count == nil {
 		d.count = make(map[*worker.Record]int)
+		d.at = make(map[*worker.Record]time.Time)
 	}
 	d.count[r]++
+	d.at[r] = time.Now()
 	if d.count[r] > 1 {
 		d.t.Errorf("record %v reported done %d times", r.Ref, d.count[r])
 	}
@@ -113,6 +116,13 @@ func (d *doneLog) isDone(r *worker.Record) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.count[r] > 0
+}
+
+// doneAt returns when r was reported done, or the zero time.
+func (d *doneLog) doneAt(r *worker.Record) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.at[r]
 }
 
 func (d *doneLog) n() int {
@@ -237,13 +247,14 @@ func results(classes ...worker.Class) func(worker.Request, int) worker.Result {
 }
 
 var codeOf = map[worker.Class]int64{
-	worker.ClassRateLimited: 660300005,
-	worker.ClassTransient:   1,
-	worker.ClassResign:      100000004,
-	worker.ClassTooMany:     660400102,
-	worker.ClassDeadLetter:  660400103,
-	worker.ClassSystemic:    100000005,
-	worker.ClassUnknown:     424242,
+	worker.ClassRateLimited:      660300005,
+	worker.ClassGroupRateLimited: 660300006,
+	worker.ClassTransient:        1,
+	worker.ClassResign:           100000004,
+	worker.ClassTooMany:          660400102,
+	worker.ClassDeadLetter:       660400103,
+	worker.ClassSystemic:         100000005,
+	worker.ClassUnknown:          424242,
 }
 
 func (r *recorder) snapshotCalls() []worker.CallEvent {

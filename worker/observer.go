@@ -78,7 +78,10 @@ type Stats struct {
 	CallsByClass map[Class]uint64
 	SeqsSent     uint64 // seqs in all calls
 	SeqsAcked    uint64 // seqs in successful calls: receipts set
-	RateLimited  uint64 // calls answered with a rate-limit code
+	RateLimited  uint64 // calls answered with an app-level rate-limit code (660300005, 7, HTTP 429)
+	// GroupRateLimited counts calls answered with a group's rate limit
+	// (660300006).
+	GroupRateLimited uint64
 
 	DeadLetterErrors uint64 // failed dead-letter writes
 
@@ -86,6 +89,7 @@ type Stats struct {
 	InFlight      int // calls under way
 	OpenBatches   int // batches still absorbing seqs
 	ReadyBatches  int // full batches waiting for their turn
-	RetryBatches  int // batches waiting to be sent again
+	RetryBatches  int // batches waiting to be sent again, or for their group's hold to end
+	HeldGroups    int // groups held back after their rate-limit answers
 	SystemicPause bool
 }

@@ -37,8 +37,10 @@ func (s *randomSender) Send(ctx context.Context, req worker.Request) worker.Resu
 	switch {
 	case p < 0.55:
 		c = worker.ClassSuccess
-	case p < 0.65:
+	case p < 0.62:
 		c = worker.ClassRateLimited
+	case p < 0.65:
+		c = worker.ClassGroupRateLimited
 	case p < 0.75:
 		c = worker.ClassTransient
 	case p < 0.80:

@@ -68,26 +68,28 @@ type Class uint8
 
 // Outcome classes; see DESIGN.md, "Outcomes".
 const (
-	ClassSuccess     Class = iota // the receipts are set: done
-	ClassRateLimited              // too fast: slow down, pause, retry with no attempt cap
-	ClassTransient                // the server or the network is sick: back off and retry, no attempt cap
-	ClassResign                   // the signature expired: retry at once with a fresh one
-	ClassTooMany                  // more seqs than the API takes: split and retry
-	ClassDeadLetter               // the data is bad: dead-letter the batch's records
-	ClassSystemic                 // receiptd's own configuration is wrong: pause everything, probe
-	ClassUnknown                  // a code nobody documented: bounded retries, then dead-letter
+	ClassSuccess          Class = iota // the receipts are set: done
+	ClassRateLimited                   // too fast for the app: slow the action down, pause, retry with no attempt cap
+	ClassGroupRateLimited              // too fast for one group: back off that group alone, retry with no attempt cap
+	ClassTransient                     // the server or the network is sick: back off and retry, no attempt cap
+	ClassResign                        // the signature expired: retry at once with a fresh one
+	ClassTooMany                       // more seqs than the API takes: split and retry
+	ClassDeadLetter                    // the data is bad: dead-letter the batch's records
+	ClassSystemic                      // receiptd's own configuration is wrong: pause everything, probe
+	ClassUnknown                       // a code nobody documented: bounded retries, then dead-letter
 	numClasses
 )
 
 var classNames = [...]string{
-	ClassSuccess:     "success",
-	ClassRateLimited: "rate_limited",
-	ClassTransient:   "transient",
-	ClassResign:      "resign",
-	ClassTooMany:     "too_many",
-	ClassDeadLetter:  "dead_letter",
-	ClassSystemic:    "systemic",
-	ClassUnknown:     "unknown",
+	ClassSuccess:          "success",
+	ClassRateLimited:      "rate_limited",
+	ClassGroupRateLimited: "group_rate_limited",
+	ClassTransient:        "transient",
+	ClassResign:           "resign",
+	ClassTooMany:          "too_many",
+	ClassDeadLetter:       "dead_letter",
+	ClassSystemic:         "systemic",
+	ClassUnknown:          "unknown",
 }
 
 func (c Class) String() string {

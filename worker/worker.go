@@ -55,7 +55,7 @@ type Config struct {
 	// default of 5.
 	UnknownMaxAttempts int
 	// Backoff spaces retries of one batch after transient and unknown
-	// outcomes.
+	// outcomes, and the holds of a group after its rate-limit answers.
 	Backoff retry.Policy
 	// SystemicBackoff spaces the probes while dispatch is paused for a
 	// systemic outcome; overriding the default of 10s initial, 5m max.
@@ -133,6 +133,7 @@ type Worker struct {
 	idle     chan struct{} // closed when pending reaches zero during Drain
 	dlqQueue []*item
 	sys      systemic
+	holds    *groupHolds
 	stats    counters
 }
 
@@ -141,7 +142,8 @@ type counters struct {
 	deadLettered                      map[FailureClass]uint64
 	calls, seqsSent, seqsAcked        uint64
 	byClass                           [numClasses]uint64
-	rateLimited, dlqErrors            uint64
+	rateLimited, groupRateLimited     uint64
+	dlqErrors                         uint64
 	inFlight                          int
 }
 
@@ -164,8 +166,9 @@ func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, pacer Pace
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 		calls:    make(chan call),
 		dlqWake:  make(chan struct{}, 1),
-		b:        newBatcher(cfg.MaxSeqsPerCall, cfg.Linger),
+		holds:    newGroupHolds(cfg.Backoff),
 	}
+	w.b = newBatcher(cfg.MaxSeqsPerCall, cfg.Linger, w.holds)
 	for i := range w.wake {
 		w.wake[i] = make(chan struct{}, 1)
 	}
@@ -356,6 +359,8 @@ func (w *Worker) Stats() Stats {
 		SeqsSent:         w.stats.seqsSent,
 		SeqsAcked:        w.stats.seqsAcked,
 		RateLimited:      w.stats.rateLimited,
+		GroupRateLimited: w.stats.groupRateLimited,
+		HeldGroups:       w.holds.held(time.Now()),
 		DeadLetterErrors: w.stats.dlqErrors,
 		Pending:          w.pending,
 		InFlight:         w.stats.inFlight,

@@ -40,6 +40,11 @@ func TestOutcomes(t *testing.T) {
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 13),
 		},
 		{
+			name:      "group rate limited retries without a cap",
+			answers:   repeat(worker.ClassGroupRateLimited, 12),
+			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 13),
+		},
+		{
 			name:      "transient retries without a cap",
 			answers:   repeat(worker.ClassTransient, 12),
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 13),

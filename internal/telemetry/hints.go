@@ -8,7 +8,7 @@ var hints = map[int64]string{
 	100000004: "the signature expired: the host clock is probably off by minutes; check NTP",
 	100000005: "the signature is wrong: zim.server_secret does not belong to zim.app_id",
 	660300005: "the AppID's rate limit: another client may share this AppID, or ZEGO lowered the limit; lower zim.rate_limit_rps",
-	660300006: "a group's rate limit; receiptd halves its rate and pauses",
+	660300006: "this group's rate limit: receiptd backs off this group alone; other groups and the action's rate are untouched",
 	660400102: "more than 10 seqs in one call; lower worker.max_seqs_per_call",
 	660400103: "the group does not exist or the reader is not a member; see the DLQ records",
 	660400104: "the user or the peer is not registered; see the DLQ records",

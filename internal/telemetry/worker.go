@@ -70,7 +70,7 @@ func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, rates Ra
 		func(s worker.Stats) float64 { return float64(s.RecordsDone) }, nil)
 	counter("receiptd_receipts_acknowledged_total", "Sequence numbers acknowledged by ZIM.",
 		func(s worker.Stats) float64 { return float64(s.SeqsAcked) }, nil)
-	counter("receiptd_rate_limited_total", "ZIM calls answered with a rate-limit code.",
+	counter("receiptd_rate_limited_total", "ZIM calls answered with an app-level rate-limit code (660300005, 7, HTTP 429).",
 		func(s worker.Stats) float64 { return float64(s.RateLimited) }, nil)
 	counter("receiptd_dead_letter_write_errors_total", "Failed writes to the dead-letter topic (retried).",
 		func(s worker.Stats) float64 { return float64(s.DeadLetterErrors) }, nil)

@@ -47,6 +47,8 @@ func Class(c zimapi.Class) worker.Class {
 		return worker.ClassSuccess
 	case zimapi.ClassRateLimited:
 		return worker.ClassRateLimited
+	case zimapi.ClassGroupRateLimited:
+		return worker.ClassGroupRateLimited
 	case zimapi.ClassTransient:
 		return worker.ClassTransient
 	case zimapi.ClassResign:
