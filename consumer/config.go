@@ -208,13 +208,15 @@ func (c Config) Validate() error {
 		// evicts the member, or the commit is refused and work is redone.
 		add("rebalance_drain_timeout: %v must be below rebalance_timeout %v", c.RebalanceDrainTimeout, c.RebalanceTimeout)
 	}
-	if c.RebalanceDrainTimeout > 0 && c.HeartbeatInterval > 0 && c.HeartbeatInterval < c.SessionTimeout &&
-		c.RebalanceDrainTimeout+c.HeartbeatInterval >= c.SessionTimeout {
-		// kafka-go sends no heartbeat once a generation has ended, so a drain
-		// that outlasts the session gets the member evicted and its final
-		// commit refused.
-		add("rebalance_drain_timeout: %v plus heartbeat_interval %v must be below session_timeout %v",
-			c.RebalanceDrainTimeout, c.HeartbeatInterval, c.SessionTimeout)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"rebalance_drain_timeout", c.RebalanceDrainTimeout}, {"drain_timeout", c.DrainTimeout}} {
+		if d.v > 0 && c.HeartbeatInterval > 0 && c.HeartbeatInterval < c.SessionTimeout &&
+			!DrainFitsSession(d.v, c.HeartbeatInterval, c.SessionTimeout) {
+			add("%s: %v plus heartbeat_interval %v must be below session_timeout %v",
+				d.name, d.v, c.HeartbeatInterval, c.SessionTimeout)
+		}
 	}
 	if c.FetchMaxBytes < 0 {
 		add("fetch_max_bytes: %d is negative", c.FetchMaxBytes)
@@ -229,6 +231,17 @@ func (c Config) Validate() error {
 		return &ConfigError{Problems: p}
 	}
 	return nil
+}
+
+// DrainFitsSession reports whether a drain bounded by drain ends before the
+// group evicts the member. Both drains, of revoked work at a rebalance and of
+// everything at shutdown, run after the generation has ended, and kafka-go
+// sends no heartbeat from then on; the last one may have left a heartbeat
+// interval before. A member silent for a whole session is evicted: its
+// final commit is refused and another member works on its partitions while
+// it still drains them.
+func DrainFitsSession(drain, heartbeat, session time.Duration) bool {
+	return drain+heartbeat < session
 }
 
 // String describes c without credentials.

@@ -73,6 +73,40 @@ func TestDefaultConfig(t *testing.T) {
 	}
 }
 
+// Both drains run after the generation has ended, when kafka-go sends no
+// heartbeat: each must end before the session expires.
+func TestDrainsMustEndWithinTheSession(t *testing.T) {
+	tests := []struct {
+		name             string
+		drain, rebalance time.Duration
+		want             []string
+	}{
+		{"both within", 5 * time.Second, 4 * time.Second, nil},
+		{"shutdown drain too long", 6 * time.Second, 4 * time.Second,
+			[]string{"drain_timeout: 6s plus heartbeat_interval 1s must be below session_timeout 7s"}},
+		{"rebalance drain too long", 5 * time.Second, 6 * time.Second,
+			[]string{"rebalance_drain_timeout: 6s plus heartbeat_interval 1s must be below session_timeout 7s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := consumer.DefaultConfig()
+			cfg.Brokers, cfg.Topic, cfg.DLQTopic, cfg.GroupID = []string{"127.0.0.1:9092"}, "a", "b", "g"
+			cfg.SessionTimeout, cfg.HeartbeatInterval = 7*time.Second, time.Second
+			cfg.DrainTimeout, cfg.RebalanceDrainTimeout = tt.drain, tt.rebalance
+			var got []string
+			var ce *consumer.ConfigError
+			if err := cfg.Validate(); errors.As(err, &ce) {
+				got = ce.Problems
+			} else if err != nil {
+				t.Fatalf("Validate = %v, want a *ConfigError", err)
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("problems %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // The SASL password reaches neither the printed configuration nor errors.
 func TestSASLCredentialsAreNeverPrinted(t *testing.T) {
 	const password = "hunter2-secret"

@@ -66,7 +66,7 @@ func testConfig(addrs []string, group string) consumer.Config {
 		DialTimeout:            5 * time.Second,
 		DLQWriteTimeout:        5 * time.Second,
 		RebalanceDrainTimeout:  2 * time.Second,
-		DrainTimeout:           3 * time.Second,
+		DrainTimeout:           2 * time.Second,
 		WorkerID:               "test-worker",
 	}
 }

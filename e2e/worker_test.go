@@ -41,8 +41,10 @@ func startWorker(t *testing.T, name string, n names, z *zimFake, rps int, extra 
 		// at a rebalance, so the drain must end within the session timeout
 		// (receiptd refuses a configuration where it would not).
 		"RECEIPTD_SHUTDOWN_REBALANCE_DRAIN_TIMEOUT": "3s",
-		"RECEIPTD_KAFKA_JOIN_GROUP_BACKOFF":         "1s",
-		"RECEIPTD_KAFKA_COMMIT_INTERVAL":            "500ms",
+		// The same holds for the drain after SIGTERM.
+		"RECEIPTD_SHUTDOWN_DRAIN_TIMEOUT":   "4s",
+		"RECEIPTD_KAFKA_JOIN_GROUP_BACKOFF": "1s",
+		"RECEIPTD_KAFKA_COMMIT_INTERVAL":    "500ms",
 	}
 	maps.Copy(env, extra)
 	return startProcess(t, name, childEnv(env), "run")

@@ -103,7 +103,7 @@ func TestLoadEnvOverrides(t *testing.T) {
 		{"empty string disables", map[string]string{"RECEIPTD_HTTP_LISTEN": ""}, func(c *config.Config) { c.HTTP.Listen = "" }},
 		{"int", map[string]string{"RECEIPTD_WORKER_MAX_IN_FLIGHT": "16"}, func(c *config.Config) { c.Worker.MaxInFlight = 16 }},
 		{"bool", map[string]string{"RECEIPTD_KAFKA_AUTO_CREATE_TOPICS": "true"}, func(c *config.Config) { c.Kafka.AutoCreateTopics = true }},
-		{"duration", map[string]string{"RECEIPTD_SHUTDOWN_DRAIN_TIMEOUT": "40s"}, func(c *config.Config) { c.Shutdown.DrainTimeout = 40 * time.Second }},
+		{"duration", map[string]string{"RECEIPTD_SHUTDOWN_DRAIN_TIMEOUT": "15s"}, func(c *config.Config) { c.Shutdown.DrainTimeout = 15 * time.Second }},
 		{"list", map[string]string{"RECEIPTD_KAFKA_BROKERS": "k1:9092, k2:9092,,"}, func(c *config.Config) { c.Kafka.Brokers = []string{"k1:9092", "k2:9092"} }},
 		{"uint32", map[string]string{"RECEIPTD_ZIM_APP_ID": "4294967295"}, func(c *config.Config) { c.ZIM.AppID = 4294967295 }},
 		{"enum normalised", map[string]string{"RECEIPTD_LOG_LEVEL": " Debug "}, func(c *config.Config) { c.Log.Level = "debug" }},

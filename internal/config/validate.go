@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/receiptd/receiptd/consumer"
 )
 
 // Validate checks every rule documented in config.yaml and returns a *ProblemsError
@@ -269,20 +271,30 @@ func (c Config) validateShutdown(ck *checker) {
 	s := c.Shutdown
 	ck.positive("shutdown.drain_timeout", s.DrainTimeout)
 	ck.positive("shutdown.rebalance_drain_timeout", s.RebalanceDrainTimeout)
+	rebalanceDrainOK := true
 	if s.RebalanceDrainTimeout > 0 && c.Kafka.RebalanceTimeout <= s.RebalanceDrainTimeout {
 		ck.addf([]string{"kafka.rebalance_timeout", "shutdown.rebalance_drain_timeout"},
 			"kafka.rebalance_timeout (%s) must be greater than shutdown.rebalance_drain_timeout (%s), or the group evicts a member still draining",
 			formatDuration(c.Kafka.RebalanceTimeout), formatDuration(s.RebalanceDrainTimeout))
-		return
+		rebalanceDrainOK = false
 	}
-	// kafka-go stops heartbeating when a generation ends, so the drain of the
-	// revoked work must end before the session expires: otherwise the group
-	// evicts a live member, refuses its final commit and rebalances again.
-	if k := c.Kafka; s.RebalanceDrainTimeout > 0 && k.HeartbeatInterval > 0 && k.HeartbeatInterval < k.SessionTimeout &&
-		k.SessionTimeout >= minSessionTimeout && s.RebalanceDrainTimeout+k.HeartbeatInterval >= k.SessionTimeout {
-		ck.addf([]string{"kafka.session_timeout", "shutdown.rebalance_drain_timeout"},
-			"shutdown.rebalance_drain_timeout (%s) plus kafka.heartbeat_interval (%s) must be less than kafka.session_timeout (%s): no heartbeat is sent while revoked work drains, and a member silent for a whole session is evicted before it can commit",
-			formatDuration(s.RebalanceDrainTimeout), formatDuration(k.HeartbeatInterval), formatDuration(k.SessionTimeout))
+	k := c.Kafka
+	if k.HeartbeatInterval <= 0 || k.HeartbeatInterval >= k.SessionTimeout || k.SessionTimeout < minSessionTimeout {
+		return // reported with the kafka keys
+	}
+	for _, d := range []struct {
+		key, when string
+		v         time.Duration
+		check     bool
+	}{
+		{"shutdown.rebalance_drain_timeout", "revoked work drains", s.RebalanceDrainTimeout, rebalanceDrainOK},
+		{"shutdown.drain_timeout", "work drains after SIGTERM", s.DrainTimeout, true},
+	} {
+		if d.check && d.v > 0 && !consumer.DrainFitsSession(d.v, k.HeartbeatInterval, k.SessionTimeout) {
+			ck.addf([]string{"kafka.session_timeout", d.key},
+				"%s (%s) plus kafka.heartbeat_interval (%s) must be less than kafka.session_timeout (%s): no heartbeat is sent while %s, and a member silent for a whole session is evicted before it can commit",
+				d.key, formatDuration(d.v), formatDuration(k.HeartbeatInterval), formatDuration(k.SessionTimeout), d.when)
+		}
 	}
 }
 

@@ -61,6 +61,7 @@ func TestValidateRules(t *testing.T) {
 			c.Kafka.SessionTimeout = 6 * time.Second
 			c.Kafka.HeartbeatInterval = time.Second
 			c.Shutdown.RebalanceDrainTimeout = 4 * time.Second
+			c.Shutdown.DrainTimeout = 4 * time.Second
 		}, nil},
 		{"heartbeat zero", func(c *config.Config) { c.Kafka.HeartbeatInterval = 0 }, []string{"kafka.heartbeat_interval (0s) must be greater than 0"}},
 		{"heartbeat equals session", func(c *config.Config) { c.Kafka.HeartbeatInterval = 30 * time.Second },
@@ -148,7 +149,17 @@ func TestValidateRules(t *testing.T) {
 			[]string{"kafka.rebalance_timeout (30s) must be greater than shutdown.rebalance_drain_timeout (40s), or the group evicts a member still draining"}},
 		{"rebalance drain outlasting the session", func(c *config.Config) {
 			c.Kafka.SessionTimeout, c.Kafka.HeartbeatInterval = 10*time.Second, time.Second
+			c.Shutdown.DrainTimeout = 8 * time.Second
 		}, []string{"shutdown.rebalance_drain_timeout (10s) plus kafka.heartbeat_interval (1s) must be less than kafka.session_timeout (10s): no heartbeat is sent while revoked work drains, and a member silent for a whole session is evicted before it can commit"}},
+		{"shutdown drain outlasting the session", func(c *config.Config) { c.Shutdown.DrainTimeout = 27 * time.Second },
+			[]string{"shutdown.drain_timeout (27s) plus kafka.heartbeat_interval (3s) must be less than kafka.session_timeout (30s): no heartbeat is sent while work drains after SIGTERM, and a member silent for a whole session is evicted before it can commit"}},
+		{"shutdown drain within the session", func(c *config.Config) { c.Shutdown.DrainTimeout = 26 * time.Second }, nil},
+		{"both drains outlasting the session", func(c *config.Config) {
+			c.Kafka.SessionTimeout, c.Kafka.HeartbeatInterval = 6*time.Second, time.Second
+		}, []string{
+			"shutdown.rebalance_drain_timeout (10s) plus kafka.heartbeat_interval (1s) must be less than kafka.session_timeout (6s): no heartbeat is sent while revoked work drains, and a member silent for a whole session is evicted before it can commit",
+			"shutdown.drain_timeout (25s) plus kafka.heartbeat_interval (1s) must be less than kafka.session_timeout (6s): no heartbeat is sent while work drains after SIGTERM, and a member silent for a whole session is evicted before it can commit",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
