@@ -482,7 +482,13 @@ func twoStrings(a, b []byte) (string, string) {
 	return s[:len(a)], s[len(a):]
 }
 
-// checkID reports whether s is valid UTF-8 free of control characters.
+// checkID reports whether s is valid UTF-8 free of characters that cannot
+// be seen or that break a line: control characters (Unicode category Cc),
+// format characters (Cf: zero-width spaces and joiners, bidirectional marks
+// and overrides, the byte order mark, soft hyphens), and the line and
+// paragraph separators U+2028 and U+2029. Two ids that print alike would
+// otherwise name different users or groups, and a bidirectional override
+// makes logs and dead letters lie about what they show.
 func checkID(s []byte) error {
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -497,12 +503,28 @@ func checkID(s []byte) error {
 		if r == utf8.RuneError && size == 1 {
 			return fmt.Errorf("invalid UTF-8 at byte %d", i)
 		}
-		if unicode.IsControl(r) {
-			return fmt.Errorf("control character %U at byte %d", r, i)
+		if kind := invisibleKind(r); kind != "" {
+			return fmt.Errorf("%s %U at byte %d", kind, r, i)
 		}
 		i += size
 	}
 	return nil
+}
+
+// invisibleKind names the kind of a non-ASCII character an id may not hold,
+// or returns "".
+func invisibleKind(r rune) string {
+	switch {
+	case unicode.IsControl(r):
+		return "control character"
+	case unicode.Is(unicode.Cf, r):
+		return "format character"
+	case r == '\u2028':
+		return "line separator"
+	case r == '\u2029':
+		return "paragraph separator"
+	}
+	return ""
 }
 
 // sortUnique sorts seqs and removes duplicates in place.

@@ -130,6 +130,12 @@ func TestDecodeEventInvalid(t *testing.T) {
 		{"user_id escaped control", `{"user_id":"a\u0007","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, "user_id: control character U+0007 at byte 1"},
 		{"user_id C1 control", `{"user_id":"a\u0085","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, "user_id: control character U+0085 at byte 1"},
 		{"user_id DEL", "{\"user_id\":\"a\x7f\",\"group_id\":\"g\",\"conv_msg_seq\":1}", consumer.Limits{}, "user_id: control character U+007F at byte 1"},
+		{"user_id right-to-left mark", `{"user_id":"a\u200f","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, "user_id: format character U+200F at byte 1"},
+		{"user_id raw zero-width space", "{\"user_id\":\"a\u200bb\",\"group_id\":\"g\",\"conv_msg_seq\":1}", consumer.Limits{}, "user_id: format character U+200B at byte 1"},
+		{"user_id byte order mark", `{"user_id":"\ufeffa","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, "user_id: format character U+FEFF at byte 0"},
+		{"user_id soft hyphen", `{"user_id":"a\u00adb","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, "user_id: format character U+00AD at byte 1"},
+		{"group_id line separator", `{"user_id":"a","group_id":"g\u2028h","conv_msg_seq":1}`, consumer.Limits{}, "group_id: line separator U+2028 at byte 1"},
+		{"conv_id raw paragraph separator", "{\"type\":\"c2c_read\",\"user_id\":\"a\",\"conv_id\":\"bb\u2029\",\"conv_msg_seq\":1}", consumer.Limits{}, "conv_id: paragraph separator U+2029 at byte 2"},
 		{"user_id invalid UTF-8", "{\"user_id\":\"a\xff\",\"group_id\":\"g\",\"conv_msg_seq\":1}", consumer.Limits{}, "user_id: invalid UTF-8 at byte 1"},
 		{"user_id lone surrogate", `{"user_id":"a\ud800","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, "user_id: lone surrogate in a \\u escape"},
 		{"group_id missing", `{"user_id":"a","conv_id":"b","conv_msg_seq":1}`, consumer.Limits{}, "group_id: missing (required for type group_read)"},
@@ -274,7 +280,7 @@ func checkAccepted(t *testing.T, value []byte, lim consumer.Limits, ev consumer.
 		t.Fatalf("Key = %+v, want %+v", ev.Key, want)
 	}
 	for _, id := range []string{want.UserID, want.ConvID} {
-		if id == "" || len(id) > lim.MaxIDLength || !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl) {
+		if id == "" || len(id) > lim.MaxIDLength || !utf8.ValidString(id) || strings.ContainsFunc(id, invisible) {
 			t.Fatalf("accepted id %q (limit %d)", id, lim.MaxIDLength)
 		}
 	}
@@ -326,4 +332,10 @@ func checkAccepted(t *testing.T, value []byte, lim consumer.Limits, ev consumer.
 			t.Fatalf("ReadAt = %v, want %v", ev.ReadAt, time.UnixMilli(ms))
 		}
 	}
+}
+
+// invisible reports the characters an id may not hold: control and format
+// characters, line and paragraph separators.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
