@@ -28,11 +28,17 @@ type fakeWorker struct {
 	mu    sync.Mutex
 	stats worker.Stats
 	ready bool
+	// read, when set, is closed by the first call to Stats.
+	read     chan struct{}
+	readOnce sync.Once
 }
 
 func (f *fakeWorker) Stats() worker.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.read != nil {
+		f.readOnce.Do(func() { close(f.read) })
+	}
 	return f.stats
 }
 
@@ -160,12 +166,12 @@ func TestHandlerEndpoints(t *testing.T) {
 
 func TestSummaryLine(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
-	w := &fakeWorker{}
+	w := &fakeWorker{read: make(chan struct{})}
 	s := telemetry.Summary{Log: zap.New(core), Interval: time.Hour, Worker: w, Lag: fakeLag{0: 100, 1: 50}, Rates: fakeRates{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(ctx) }()
-	time.Sleep(10 * time.Millisecond) // let Run take its baseline
+	<-w.read // Run took its baseline: the figures below are news to it
 	w.mu.Lock()
 	w.stats = worker.Stats{RecordsIn: 100, RecordsDone: 90, Calls: 10, SeqsSent: 95, SeqsAcked: 90, RateLimited: 1,
 		DeadLettered: map[worker.FailureClass]uint64{worker.FailInvalidEvent: 2}, Pending: 10}
