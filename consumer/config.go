@@ -55,6 +55,9 @@ type Config struct {
 	// PartitionWatchInterval is how often the group looks for new
 	// partitions of the topic, default 5s.
 	PartitionWatchInterval time.Duration
+	// LagPollInterval is how often the owned partitions' log end offsets
+	// are read for the lag figures (Progress), default 5s.
+	LagPollInterval time.Duration
 
 	FetchMaxWait     time.Duration // longest a fetch waits for data, default 500ms
 	FetchMaxBytes    int           // most bytes per fetch, default 1 MiB
@@ -93,6 +96,7 @@ const (
 	DefaultRebalanceTimeout       = 30 * time.Second
 	DefaultJoinGroupBackoff       = 5 * time.Second
 	DefaultPartitionWatchInterval = 5 * time.Second
+	DefaultLagPollInterval        = 5 * time.Second
 	DefaultFetchMaxWait           = 500 * time.Millisecond
 	DefaultFetchMaxBytes          = 1 << 20
 	DefaultReadBatchTimeout       = 2 * time.Second
@@ -128,6 +132,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RebalanceTimeout, DefaultRebalanceTimeout)
 	setDefault(&c.JoinGroupBackoff, DefaultJoinGroupBackoff)
 	setDefault(&c.PartitionWatchInterval, DefaultPartitionWatchInterval)
+	setDefault(&c.LagPollInterval, DefaultLagPollInterval)
 	setDefault(&c.FetchMaxWait, DefaultFetchMaxWait)
 	setDefault(&c.ReadBatchTimeout, DefaultReadBatchTimeout)
 	setDefault(&c.DialTimeout, DefaultDialTimeout)
@@ -189,6 +194,7 @@ func (c Config) Validate() error {
 		{"rebalance_timeout", c.RebalanceTimeout},
 		{"join_group_backoff", c.JoinGroupBackoff},
 		{"partition_watch_interval", c.PartitionWatchInterval},
+		{"lag_poll_interval", c.LagPollInterval},
 		{"fetch_max_wait", c.FetchMaxWait},
 		{"read_batch_timeout", c.ReadBatchTimeout},
 		{"dial_timeout", c.DialTimeout},

@@ -99,6 +99,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	var polling sync.WaitGroup
+	defer polling.Wait()
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	polling.Go(func() { c.pollLogEnds(pollCtx) })
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                     c.cfg.GroupID,
 		Brokers:                c.cfg.Brokers,
@@ -147,8 +152,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) Ready() bool { return c.ready.Load() }
 
 // Lag returns, per partition owned in the current generation, the records
-// not yet fetched, as of the last record fetched; partitions with nothing
-// fetched yet are absent, and between generations the map is empty.
+// between the committed offset and the log end (see Progress); partitions
+// whose log end is not known yet are absent, and between generations the
+// map is empty.
 func (c *Consumer) Lag() map[int]int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -158,7 +164,7 @@ func (c *Consumer) Lag() map[int]int64 {
 func lagOf(ts map[int]*tracker) map[int]int64 {
 	lag := make(map[int]int64, len(ts))
 	for p, t := range ts {
-		if l := t.lag.Load(); l >= 0 {
+		if l, ok := t.lagRecords(); ok {
 			lag[p] = l
 		}
 	}

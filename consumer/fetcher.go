@@ -49,7 +49,7 @@ func (c *Consumer) fetch(ctx context.Context, t *tracker, start int64) {
 			continue
 		}
 		bo.Reset()
-		t.lag.Store(max(msg.HighWaterMark-(msg.Offset+1), 0))
+		t.raiseLogEnd(msg.HighWaterMark)
 		if expect >= 0 && msg.Offset > expect {
 			c.obs.RecordsSkipped(RecordsSkipped{Topic: t.topic, Partition: t.partition, From: expect, To: msg.Offset})
 		}

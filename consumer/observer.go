@@ -32,9 +32,12 @@ type Observer interface {
 	InvalidEvent(InvalidEvent)
 	// DLQWriteFailed: a dead-letter write failed; the caller retries it.
 	DLQWriteFailed(DLQWriteFailed)
-	// Lag: records not yet fetched per owned partition, reported every
-	// commit interval.
+	// Lag: records between the committed offset and the log end per owned
+	// partition, reported every commit interval.
 	Lag(Lag)
+	// LagPollFailed: reading the log end offsets failed; the lag figures
+	// stay as they were until a later poll succeeds.
+	LagPollFailed(LagPollFailed)
 }
 
 // Joined describes a new generation.
@@ -131,12 +134,19 @@ type DLQWriteFailed struct {
 	Err     error
 }
 
-// Lag is the number of records behind the high-water mark per owned
-// partition, as of the last record fetched from it; partitions with nothing
-// fetched yet are absent.
+// Lag is the number of records between the committed offset and the log
+// end per owned partition (see Consumer.Progress); partitions whose log end
+// is not known yet are absent.
 type Lag struct {
 	Topic      string
 	Partitions map[int]int64
+}
+
+// LagPollFailed describes a failed read of the log end offsets.
+type LagPollFailed struct {
+	Topic      string
+	Partitions []int
+	Err        error
 }
 
 // NopObserver ignores every event. Embed it to implement part of Observer.
@@ -154,3 +164,4 @@ func (NopObserver) RecordsSkipped(RecordsSkipped) {}
 func (NopObserver) InvalidEvent(InvalidEvent)     {}
 func (NopObserver) DLQWriteFailed(DLQWriteFailed) {}
 func (NopObserver) Lag(Lag)                       {}
+func (NopObserver) LagPollFailed(LagPollFailed)   {}

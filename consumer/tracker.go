@@ -3,6 +3,7 @@ package consumer
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -41,6 +42,9 @@ type source struct {
 	offset int64
 	t      *tracker
 	done   atomic.Bool
+	// fetched is when the record was registered: how long it has been
+	// pending (PartitionProgress.OldestPending).
+	fetched time.Time
 }
 
 func (s *source) markDone() {
@@ -60,7 +64,7 @@ func (s *source) markDone() {
 type tracker struct {
 	topic       string
 	partition   int
-	lag         atomic.Int64 // -1 until a record is fetched
+	logEnd      atomic.Int64 // the last stable offset, as last polled or fetched; -1 until known
 	outstanding atomic.Int64 // registered and not done
 
 	mu        sync.Mutex
@@ -76,7 +80,7 @@ func newTracker(topic string, partition int, committed int64) *tracker {
 	if committed >= 0 {
 		t.next, t.committed = committed, committed
 	}
-	t.lag.Store(-1)
+	t.logEnd.Store(-1)
 	return t
 }
 
@@ -84,7 +88,7 @@ func newTracker(topic string, partition int, committed int64) *tracker {
 // offset is below one already registered (kafka-go never delivers that; the
 // duplicate is dropped rather than breaking the offset order).
 func (t *tracker) register(msg kafka.Message) *source {
-	s := &source{msg: msg, offset: msg.Offset, t: t}
+	s := &source{msg: msg, offset: msg.Offset, t: t, fetched: time.Now()}
 	s.rec.Ref = s
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -118,6 +122,7 @@ func (t *tracker) rebase(offset int64) {
 	t.queue, t.head = t.queue[:0], 0
 	t.next, t.committed = offset, -1
 	t.epoch++
+	t.logEnd.Store(-1)
 }
 
 // commitPoint returns the offset below which every registered record is

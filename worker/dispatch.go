@@ -269,6 +269,9 @@ func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res Result) (CallEv
 		w.stats.seqsAcked += uint64(n)
 		ev.Next = NextDone
 		for _, it := range b.parts {
+			if it.remaining == 1 && it.failure == nil && !it.abandoned && !it.rec.ReadAt.IsZero() {
+				ev.ReadToReceipt = append(ev.ReadToReceipt, max(now.Sub(it.rec.ReadAt), 0))
+			}
 			w.partDone(it)
 		}
 	case ClassRateLimited:

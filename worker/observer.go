@@ -42,6 +42,10 @@ type CallEvent struct {
 	RetryIn time.Duration // for NextRetry and NextPause
 	// RateLimitPause is the global pause this answer started, if any.
 	RateLimitPause time.Duration
+	// ReadToReceipt holds, for each record whose last seqs this call set
+	// (every seq of the record is acknowledged), the time from the record's
+	// ReadAt to ZIM's answer; records without ReadAt are left out.
+	ReadToReceipt []time.Duration
 }
 
 // DeadLetterErrorEvent describes a failed dead-letter write.
@@ -86,6 +90,7 @@ type Stats struct {
 	DeadLetterErrors uint64 // failed dead-letter writes
 
 	Pending       int // records submitted and not yet done
+	MaxPending    int // the bound on Pending: Config.MaxPendingRecords
 	InFlight      int // calls under way
 	OpenBatches   int // batches still absorbing seqs
 	ReadyBatches  int // full batches waiting for their turn

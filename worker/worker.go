@@ -363,6 +363,7 @@ func (w *Worker) Stats() Stats {
 		HeldGroups:       w.holds.held(time.Now()),
 		DeadLetterErrors: w.stats.dlqErrors,
 		Pending:          w.pending,
+		MaxPending:       w.cfg.MaxPendingRecords,
 		InFlight:         w.stats.inFlight,
 		SystemicPause:    w.sys.paused,
 	}

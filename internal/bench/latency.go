@@ -60,7 +60,7 @@ func (r *runner) latency(ctx context.Context) (Scenario, error) {
 			return false, err
 		}
 		for _, action := range actionNames {
-			ceiling, err := scrape(ctx, addr, `receiptd_rate_ceiling{action="`+action+`"}`)
+			ceiling, err := scrape(ctx, addr, `receiptd_rate_ceiling_requests_per_second{action="`+action+`"}`)
 			if err != nil || ceiling == 0 {
 				return false, err
 			}

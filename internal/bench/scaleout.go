@@ -88,11 +88,11 @@ func (r *runner) scaleOut(ctx context.Context) (Scenario, error) {
 	if err := waitFor(ctx, time.Minute, 250*time.Millisecond, kids, func(ctx context.Context) (bool, error) {
 		var sum float64
 		for _, addr := range addrs {
-			cur, err := scrape(ctx, addr, `receiptd_rate_current{action="GroupReadReceipt"}`)
+			cur, err := scrape(ctx, addr, `receiptd_rate_current_requests_per_second{action="GroupReadReceipt"}`)
 			if err != nil {
 				return false, err
 			}
-			ceil, err := scrape(ctx, addr, `receiptd_rate_ceiling{action="GroupReadReceipt"}`)
+			ceil, err := scrape(ctx, addr, `receiptd_rate_ceiling_requests_per_second{action="GroupReadReceipt"}`)
 			if err != nil {
 				return false, err
 			}

@@ -77,13 +77,16 @@ type KafkaConfig struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	RebalanceTimeout  time.Duration `yaml:"rebalance_timeout"`
 	JoinGroupBackoff  time.Duration `yaml:"join_group_backoff"`
-	FetchMaxWait      time.Duration `yaml:"fetch_max_wait"`
-	FetchMaxBytes     int           `yaml:"fetch_max_bytes"`
-	ReadBatchTimeout  time.Duration `yaml:"read_batch_timeout"`
-	DialTimeout       time.Duration `yaml:"dial_timeout"`
-	DLQWriteTimeout   time.Duration `yaml:"dlq_write_timeout"`
-	TLS               TLSConfig     `yaml:"tls"`
-	SASL              SASLConfig    `yaml:"sasl"`
+	// LagPollInterval is how often the owned partitions' log end offsets are read
+	// for the lag figures.
+	LagPollInterval  time.Duration `yaml:"lag_poll_interval"`
+	FetchMaxWait     time.Duration `yaml:"fetch_max_wait"`
+	FetchMaxBytes    int           `yaml:"fetch_max_bytes"`
+	ReadBatchTimeout time.Duration `yaml:"read_batch_timeout"`
+	DialTimeout      time.Duration `yaml:"dial_timeout"`
+	DLQWriteTimeout  time.Duration `yaml:"dlq_write_timeout"`
+	TLS              TLSConfig     `yaml:"tls"`
+	SASL             SASLConfig    `yaml:"sasl"`
 }
 
 // TLSConfig controls TLS to the Kafka brokers.
@@ -176,6 +179,7 @@ func Default() Config {
 			HeartbeatInterval: 3 * time.Second,
 			RebalanceTimeout:  30 * time.Second,
 			JoinGroupBackoff:  5 * time.Second,
+			LagPollInterval:   5 * time.Second,
 			FetchMaxWait:      500 * time.Millisecond,
 			FetchMaxBytes:     1 << 20,
 			ReadBatchTimeout:  2 * time.Second,

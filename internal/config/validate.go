@@ -137,6 +137,9 @@ func (c Config) validateKafka(ck *checker) {
 	// kafka.rebalance_timeout against shutdown.rebalance_drain_timeout is one rule,
 	// checked in validateShutdown so that it is reported once.
 	ck.positive("kafka.join_group_backoff", k.JoinGroupBackoff)
+	if k.LagPollInterval < time.Second {
+		ck.addf([]string{"kafka.lag_poll_interval"}, "kafka.lag_poll_interval (%s) must be at least 1s", formatDuration(k.LagPollInterval))
+	}
 	ck.atLeast("kafka.fetch_max_wait", k.FetchMaxWait, 100*time.Millisecond)
 	ck.intAtLeast("kafka.fetch_max_bytes", k.FetchMaxBytes, 1024)
 	ck.positive("kafka.read_batch_timeout", k.ReadBatchTimeout)

@@ -70,6 +70,8 @@ func TestValidateRules(t *testing.T) {
 			[]string{"kafka.rebalance_timeout (10s) must be greater than shutdown.rebalance_drain_timeout (10s), or the group evicts a member still draining"}},
 		{"join group backoff", func(c *config.Config) { c.Kafka.JoinGroupBackoff = -time.Second },
 			[]string{"kafka.join_group_backoff (-1s) must be greater than 0"}},
+		{"lag poll interval", func(c *config.Config) { c.Kafka.LagPollInterval = 500 * time.Millisecond },
+			[]string{"kafka.lag_poll_interval (500ms) must be at least 1s"}},
 		{"fetch max wait", func(c *config.Config) { c.Kafka.FetchMaxWait = 99 * time.Millisecond },
 			[]string{"kafka.fetch_max_wait (99ms) must be at least 100ms"}},
 		{"fetch max bytes", func(c *config.Config) { c.Kafka.FetchMaxBytes = 1023 }, []string{"kafka.fetch_max_bytes (1023) must be at least 1024"}},

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/internal/buildinfo"
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/telemetry"
 	"github.com/receiptd/receiptd/internal/zimsender"
@@ -61,6 +62,7 @@ type Pipeline struct {
 	worker   *worker.Worker
 	consumer *consumer.Consumer
 	cobs     *telemetry.ConsumerObserver
+	ready    []telemetry.ReadyFunc // what /readyz and receiptd_ready check
 }
 
 // New builds a Pipeline. It does not touch the network.
@@ -133,14 +135,21 @@ func New(opts Options) (*Pipeline, error) {
 		p.closeClients()
 		return nil, err
 	}
+	telemetry.RegisterConsumerMetrics(reg, p.consumer)
+	telemetry.RegisterBuildInfo(reg, buildinfo.Get())
+	p.ready = []telemetry.ReadyFunc{p.cobs.Ready, func() (bool, string) {
+		return p.worker.Ready(), "dispatch paused: ZIM rejects receiptd's configuration (see the error log)"
+	}}
+	telemetry.RegisterReadiness(reg, p.ready...)
 	return p, nil
 }
 
 // Worker returns the pipeline's worker, for its stats.
 func (p *Pipeline) Worker() *worker.Worker { return p.worker }
 
-// Lag returns the consumer lag per owned partition.
-func (p *Pipeline) Lag() map[int]int64 { return p.cobs.PartitionLag() }
+// Lag returns the records between the committed offset and the log end per
+// owned partition.
+func (p *Pipeline) Lag() map[int]int64 { return p.consumer.Lag() }
 
 // Budget returns the rate budget.
 func (p *Pipeline) Budget() *retry.Budget { return p.budget }
@@ -161,13 +170,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	wg.Go(func() { _ = p.worker.Run(bg) })
 	wg.Go(func() {
 		telemetry.Summary{Log: p.log.Named("summary"), Interval: p.cfg.Log.SummaryInterval,
-			Worker: p.worker, Lag: p.cobs, Rates: p.budget}.Run(bg)
+			Worker: p.worker, Lag: p.consumer, Rates: p.budget}.Run(bg)
 	})
 	httpErr := make(chan error, 1)
 	if p.listener != nil || p.cfg.HTTP.Listen != "" {
-		h := telemetry.Handler(p.reg, p.cobs.Ready, func() (bool, string) {
-			return p.worker.Ready(), "dispatch paused: ZIM rejects receiptd's configuration (see the error log)"
-		})
+		h := telemetry.Handler(p.reg, p.ready...)
 		wg.Go(func() {
 			var err error
 			if p.listener != nil {
@@ -254,7 +261,7 @@ func ConsumerConfig(cfg config.Config, log *zap.Logger, workerID string) (consum
 		Brokers: k.Brokers, Topic: k.Topic, DLQTopic: k.DLQTopic, GroupID: k.GroupID, ClientID: k.ClientID,
 		StartOffset: k.StartOffset, AutoCreateTopics: k.AutoCreateTopics,
 		CommitInterval: k.CommitInterval, SessionTimeout: k.SessionTimeout, HeartbeatInterval: k.HeartbeatInterval,
-		RebalanceTimeout: k.RebalanceTimeout, JoinGroupBackoff: k.JoinGroupBackoff,
+		RebalanceTimeout: k.RebalanceTimeout, JoinGroupBackoff: k.JoinGroupBackoff, LagPollInterval: k.LagPollInterval,
 		FetchMaxWait: k.FetchMaxWait, FetchMaxBytes: k.FetchMaxBytes, ReadBatchTimeout: k.ReadBatchTimeout,
 		DialTimeout: k.DialTimeout, DLQWriteTimeout: k.DLQWriteTimeout,
 		RebalanceDrainTimeout: cfg.Shutdown.RebalanceDrainTimeout, DrainTimeout: cfg.Shutdown.DrainTimeout,

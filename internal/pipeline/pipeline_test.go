@@ -144,8 +144,9 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if want := int64(tally.Malformed() + tally.Rejected()); dlq < want {
 		t.Errorf("DLQ holds %d records, want at least the %d malformed and rejected ones", dlq, want)
 	}
+	checkREADMEMetrics(t, h.p.Registry())
 	_, metrics := h.get(t, "/metrics")
-	for _, want := range []string{`receiptd_events_total 3000`, `receiptd_dead_lettered_total{class="invalid_event"}`, "receiptd_consumer_lag{partition="} {
+	for _, want := range []string{`receiptd_events_total 3000`, `receiptd_dead_lettered_total{class="invalid_event"}`, "receiptd_consumer_lag_records{partition="} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -13,8 +12,9 @@ import (
 	"github.com/receiptd/receiptd/consumer"
 )
 
-// ConsumerObserver logs the consumer's lifecycle and keeps its gauges. It
-// implements consumer.Observer and LagSource.
+// ConsumerObserver logs the consumer's lifecycle and counts its events. It
+// implements consumer.Observer. The per-partition gauges are read from the
+// consumer at scrape time instead (RegisterConsumerMetrics).
 type ConsumerObserver struct {
 	log     *zap.Logger
 	sampled *zap.Logger // for per-record lines, which a bad producer can flood
@@ -22,21 +22,18 @@ type ConsumerObserver struct {
 	commits, commitFailures, fetchErrors, rebalances, invalid, skipped prometheus.Counter
 
 	mu          sync.Mutex
-	owned       []int
-	lag         map[int]int64
-	lastCommit  map[int]time.Time
 	finalCommit bool // the next commit is the one at the end of a generation
 	joined      bool
 }
 
-// NewConsumerObserver registers the consumer's metrics on reg.
+// NewConsumerObserver registers the consumer's counters on reg.
 func NewConsumerObserver(log *zap.Logger, reg prometheus.Registerer) *ConsumerObserver {
 	counter := func(name, help string) prometheus.Counter {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 		reg.MustRegister(c)
 		return c
 	}
-	o := &ConsumerObserver{
+	return &ConsumerObserver{
 		log: log,
 		sampled: log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 			return zapcore.NewSamplerWithOptions(c, time.Second, 10, 100)
@@ -47,47 +44,58 @@ func NewConsumerObserver(log *zap.Logger, reg prometheus.Registerer) *ConsumerOb
 		rebalances:     counter("receiptd_generations_total", "Consumer group generations joined."),
 		invalid:        counter("receiptd_invalid_events_total", "Records that broke an event rule (dead-lettered)."),
 		skipped:        counter("receiptd_records_skipped_total", "Offsets never delivered: deleted by retention or compacted before being consumed."),
-		lag:            make(map[int]int64),
-		lastCommit:     make(map[int]time.Time),
 	}
-	reg.MustRegister(o)
-	return o
+}
+
+// ProgressSource reports where each owned partition stands; the consumer
+// implements it.
+type ProgressSource interface {
+	Progress() []consumer.PartitionProgress
 }
 
 var (
-	lagDesc       = prometheus.NewDesc("receiptd_consumer_lag", "Records behind the high-water mark, per owned partition.", []string{"partition"}, nil)
-	commitAgeDesc = prometheus.NewDesc("receiptd_commit_age_seconds", "Seconds since the last successful commit, per owned partition.", []string{"partition"}, nil)
-	ownedDesc     = prometheus.NewDesc("receiptd_owned_partitions", "Partitions this pod owns in the current generation.", nil, nil)
+	lagDesc = prometheus.NewDesc("receiptd_consumer_lag_records",
+		"Records between the committed offset and the log end, per owned partition; kept current while fetching is paused.",
+		[]string{"partition"}, nil)
+	oldestPendingDesc = prometheus.NewDesc("receiptd_oldest_pending_age_seconds",
+		"Seconds since the oldest record not yet done was fetched, per owned partition; 0 when nothing is pending.",
+		[]string{"partition"}, nil)
+	ownedDesc = prometheus.NewDesc("receiptd_owned_partitions", "Partitions this pod owns in the current generation.", nil, nil)
 )
 
-// Describe implements prometheus.Collector.
-func (o *ConsumerObserver) Describe(ch chan<- *prometheus.Desc) {
+// RegisterConsumerMetrics registers the per-partition gauges, read from src
+// at scrape time: lag, the age of the oldest pending record, and the
+// number of partitions owned.
+func RegisterConsumerMetrics(reg prometheus.Registerer, src ProgressSource) {
+	reg.MustRegister(progressCollector{src: src, now: time.Now})
+}
+
+type progressCollector struct {
+	src ProgressSource
+	now func() time.Time
+}
+
+func (c progressCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
-	ch <- commitAgeDesc
+	ch <- oldestPendingDesc
 	ch <- ownedDesc
 }
 
-// Collect implements prometheus.Collector for the per-partition gauges.
-func (o *ConsumerObserver) Collect(ch chan<- prometheus.Metric) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	now := time.Now()
-	for p, n := range o.lag {
-		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(p))
-	}
-	for _, p := range o.owned {
-		if at, ok := o.lastCommit[p]; ok {
-			ch <- prometheus.MustNewConstMetric(commitAgeDesc, prometheus.GaugeValue, now.Sub(at).Seconds(), strconv.Itoa(p))
+func (c progressCollector) Collect(ch chan<- prometheus.Metric) {
+	now := c.now()
+	progress := c.src.Progress()
+	for _, p := range progress {
+		partition := strconv.Itoa(p.Partition)
+		if p.Lag >= 0 {
+			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(p.Lag), partition)
 		}
+		age := 0.0
+		if !p.OldestPending.IsZero() {
+			age = max(now.Sub(p.OldestPending).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(oldestPendingDesc, prometheus.GaugeValue, age, partition)
 	}
-	ch <- prometheus.MustNewConstMetric(ownedDesc, prometheus.GaugeValue, float64(len(o.owned)))
-}
-
-// PartitionLag returns the last known lag per owned partition.
-func (o *ConsumerObserver) PartitionLag() map[int]int64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return maps.Clone(o.lag)
+	ch <- prometheus.MustNewConstMetric(ownedDesc, prometheus.GaugeValue, float64(len(progress)))
 }
 
 // Ready reports whether the consumer has joined its group; it is a
@@ -102,12 +110,6 @@ func (o *ConsumerObserver) Joined(e consumer.Joined) {
 	o.rebalances.Inc()
 	o.mu.Lock()
 	o.joined = true
-	o.owned = e.Partitions
-	for p := range o.lag {
-		if !contains(e.Partitions, p) {
-			delete(o.lag, p)
-		}
-	}
 	o.mu.Unlock()
 	share := 0.0
 	if e.Total > 0 {
@@ -143,11 +145,7 @@ func (o *ConsumerObserver) Drained(e consumer.Drained) {
 
 func (o *ConsumerObserver) Committed(e consumer.Committed) {
 	o.commits.Inc()
-	now := time.Now()
 	o.mu.Lock()
-	for p := range e.Offsets {
-		o.lastCommit[p] = now
-	}
 	final := o.finalCommit
 	o.finalCommit = false
 	o.mu.Unlock()
@@ -194,12 +192,13 @@ func (o *ConsumerObserver) DLQWriteFailed(e consumer.DLQWriteFailed) {
 	o.log.Warn("dead-letter write failed", zap.String("topic", e.Topic), zap.Int("records", e.Records), zap.Error(e.Err))
 }
 
-func (o *ConsumerObserver) Lag(e consumer.Lag) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for p, n := range e.Partitions {
-		o.lag[p] = n
-	}
+// Lag ignores the consumer's lag reports: the metrics and the summary read
+// the lag from the consumer when they need it.
+func (o *ConsumerObserver) Lag(consumer.Lag) {}
+
+func (o *ConsumerObserver) LagPollFailed(e consumer.LagPollFailed) {
+	o.sampled.Warn("reading the log end offsets failed; the lag figures stay as they were until a read succeeds",
+		zap.String("topic", e.Topic), zap.Ints("partitions", e.Partitions), zap.Error(e.Err))
 }
 
 func offsetsField(m map[int]int64) map[string]int64 {
@@ -208,13 +207,4 @@ func offsetsField(m map[int]int64) map[string]int64 {
 		out[strconv.Itoa(p)] = off
 	}
 	return out
-}
-
-func contains(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

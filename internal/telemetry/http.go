@@ -24,13 +24,7 @@ func Handler(g prometheus.Gatherer, ready ...ReadyFunc) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		var reasons []string
-		for _, r := range ready {
-			if ok, why := r(); !ok {
-				reasons = append(reasons, why)
-			}
-		}
-		if len(reasons) > 0 {
+		if reasons := notReady(ready); len(reasons) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			for _, why := range reasons {
 				fmt.Fprintln(w, "not ready:", why)
@@ -40,6 +34,27 @@ func Handler(g prometheus.Gatherer, ready ...ReadyFunc) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	return mux
+}
+
+// RegisterReadiness registers receiptd_ready, 1 when every ReadyFunc is
+// ready: what /readyz answers, as a gauge an alert can follow. Pass the
+// same ReadyFuncs as to Handler.
+func RegisterReadiness(reg prometheus.Registerer, ready ...ReadyFunc) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "receiptd_ready",
+		Help: "1 when /readyz answers 200: the consumer group is joined and dispatch is not paused.",
+	}, func() float64 { return boolFloat(len(notReady(ready)) == 0) }))
+}
+
+// notReady returns the reasons of the ReadyFuncs that are not ready.
+func notReady(ready []ReadyFunc) []string {
+	var reasons []string
+	for _, r := range ready {
+		if ok, why := r(); !ok {
+			reasons = append(reasons, why)
+		}
+	}
+	return reasons
 }
 
 // Serve serves h on addr until ctx ends, then shuts down gracefully. The

@@ -12,9 +12,10 @@ import (
 	"github.com/receiptd/receiptd/worker"
 )
 
-// LagSource reports consumer lag per partition.
+// LagSource reports the records between the committed offset and the log
+// end per owned partition; the consumer implements it.
 type LagSource interface {
-	PartitionLag() map[int]int64
+	Lag() map[int]int64
 }
 
 // Summary logs one line every interval with what an operator scans for:
@@ -80,7 +81,7 @@ func (s Summary) log(prev worker.Stats, prevAt time.Time) (worker.Stats, time.Ti
 		fields = append(fields, zap.Any("rate_per_sec", rates))
 	}
 	if s.Lag != nil {
-		lag := s.Lag.PartitionLag()
+		lag := s.Lag.Lag()
 		var total int64
 		byPartition := make(map[string]int64, len(lag))
 		for _, p := range slices.Sorted(maps.Keys(lag)) {
@@ -88,7 +89,9 @@ func (s Summary) log(prev worker.Stats, prevAt time.Time) (worker.Stats, time.Ti
 			byPartition[strconv.Itoa(p)] = lag[p]
 		}
 		fields = append(fields, zap.Int64("lag", total), zap.Any("lag_by_partition", byPartition))
-		fields = append(fields, zap.String("drain_eta", drainETA(total+int64(cur.Pending), float64(done)/secs)))
+		// The lag counts from the committed offset, so it includes the
+		// records pending in the worker.
+		fields = append(fields, zap.String("drain_eta", drainETA(total, float64(done)/secs)))
 	}
 	s.Log.Info("summary", fields...)
 	return cur, now

@@ -55,7 +55,7 @@ func (fakeRates) Ceiling(string) float64 { return 20 }
 
 type fakeLag map[int]int64
 
-func (f fakeLag) PartitionLag() map[int]int64 { return f }
+func (f fakeLag) Lag() map[int]int64 { return f }
 
 func TestWorkerObserverLogsFailuresOnly(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
@@ -155,7 +155,7 @@ func TestHandlerEndpoints(t *testing.T) {
 	_, metrics := get("/metrics")
 	for _, want := range []string{
 		"receiptd_events_total 42", "receiptd_receipts_acknowledged_total 7",
-		`receiptd_dead_lettered_total{class="rejected"} 3`, `receiptd_rate_ceiling{action="GroupReadReceipt"} 20`,
+		`receiptd_dead_lettered_total{class="rejected"} 3`, `receiptd_rate_ceiling_requests_per_second{action="GroupReadReceipt"} 20`,
 		"receiptd_systemic_pause 0",
 	} {
 		if !strings.Contains(metrics, want) {

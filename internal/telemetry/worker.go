@@ -25,10 +25,18 @@ type RateSource interface {
 // WorkerObserver logs and counts what the worker does. It implements
 // worker.Observer.
 type WorkerObserver struct {
-	log         *zap.Logger
-	calls       *prometheus.CounterVec
-	seqsPerCall prometheus.Histogram
-	latency     *prometheus.HistogramVec
+	log           *zap.Logger
+	calls         *prometheus.CounterVec
+	seqsPerCall   prometheus.Histogram
+	latency       *prometheus.HistogramVec
+	readToReceipt *prometheus.HistogramVec
+}
+
+// ReadToReceiptBuckets are the bounds, in seconds, of the read-to-receipt
+// histogram: from the linger at light load (a fraction of a second) to a
+// backlog that takes hours to drain.
+var ReadToReceiptBuckets = []float64{
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 24 * 3600,
 }
 
 // NewWorkerObserver registers the per-call metrics on reg.
@@ -46,8 +54,19 @@ func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer) *WorkerObserv
 			Name: "receiptd_api_latency_seconds", Help: "ZIM call latency by action.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"action"}),
+		readToReceipt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "receiptd_read_to_receipt_seconds",
+			Help:    "Time from an event's read_at to ZIM's acceptance of its last receipt, by action; events without read_at are not counted.",
+			Buckets: ReadToReceiptBuckets,
+		}, []string{"action"}),
 	}
-	reg.MustRegister(o.calls, o.seqsPerCall, o.latency)
+	reg.MustRegister(o.calls, o.seqsPerCall, o.latency, o.readToReceipt)
+	// Every action has its series from the start, so that a dashboard or
+	// an alert sees zeros rather than nothing before the first call.
+	for _, a := range worker.Actions {
+		o.latency.WithLabelValues(a.String())
+		o.readToReceipt.WithLabelValues(a.String())
+	}
 	return o
 }
 
@@ -80,6 +99,10 @@ func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, rates Ra
 	}
 	gauge("receiptd_pending_records", "Records taken from Kafka and not yet done.",
 		stat(func(s worker.Stats) float64 { return float64(s.Pending) }), nil)
+	gauge("receiptd_max_pending_records", "The bound on pending records (worker.max_pending_records); fetching pauses there.",
+		stat(func(s worker.Stats) float64 { return float64(s.MaxPending) }), nil)
+	gauge("receiptd_retrying_batches", "Batches waiting to be sent again after a rate-limit, transient or unknown answer.",
+		stat(func(s worker.Stats) float64 { return float64(s.RetryBatches) }), nil)
 	gauge("receiptd_in_flight_calls", "ZIM calls under way.",
 		stat(func(s worker.Stats) float64 { return float64(s.InFlight) }), nil)
 	gauge("receiptd_systemic_pause", "1 while dispatch is paused because ZIM rejects receiptd's configuration.",
@@ -87,9 +110,9 @@ func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, rates Ra
 	if rates != nil {
 		for _, a := range worker.Actions {
 			name := a.String()
-			gauge("receiptd_rate_current", "Current request rate allowed per action, in requests/s.",
+			gauge("receiptd_rate_current_requests_per_second", "Request rate allowed now per action: the ceiling, or less after a rate-limit answer.",
 				func() float64 { return rates.Rate(name) }, prometheus.Labels{"action": name})
-			gauge("receiptd_rate_ceiling", "This pod's share of the ZIM rate limit per action, in requests/s.",
+			gauge("receiptd_rate_ceiling_requests_per_second", "This pod's share of the ZIM rate limit per action.",
 				func() float64 { return rates.Ceiling(name) }, prometheus.Labels{"action": name})
 		}
 	}
@@ -102,6 +125,12 @@ func (o *WorkerObserver) OnCall(ev worker.CallEvent) {
 	o.seqsPerCall.Observe(float64(ev.Seqs))
 	if ev.Result.Latency > 0 {
 		o.latency.WithLabelValues(action).Observe(ev.Result.Latency.Seconds())
+	}
+	if len(ev.ReadToReceipt) > 0 {
+		h := o.readToReceipt.WithLabelValues(action)
+		for _, d := range ev.ReadToReceipt {
+			h.Observe(d.Seconds())
+		}
 	}
 	if ev.Result.Class == worker.ClassSuccess {
 		return

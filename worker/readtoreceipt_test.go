@@ -1,0 +1,63 @@
+package worker_test
+
+import (
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/receiptd/receiptd/worker"
+)
+
+// The read-to-receipt delay of a record is reported once, by the call that
+// sets its last seqs, and runs from its ReadAt to ZIM's answer. Records
+// without ReadAt and records that are dead-lettered report none.
+func TestReadToReceiptReportedOncePerAcknowledgedRecord(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			readBefore = 3 * time.Second // the user read the messages this long before the submit
+			slowCall   = 2 * time.Second // the answer to the call carrying the record's last seqs
+			linger     = 200 * time.Millisecond
+		)
+		sender := &fakeSender{respond: func(req worker.Request, _ int) worker.Result {
+			switch {
+			case req.Key.ConvID == "gone":
+				return worker.Result{Class: worker.ClassDeadLetter, Code: 660400103, Message: "not a member"}
+			case req.Seqs[0] == 21:
+				time.Sleep(slowCall)
+			}
+			return worker.Result{Class: worker.ClassSuccess}
+		}}
+		cfg := fastRetries
+		cfg.Linger = linger
+		h := start(t, cfg, sender, nil)
+
+		split := record(worker.GroupRead, "alice", "team", seqRange(1, 25)...) // three calls: 1-10, 11-20, 21-25
+		split.ReadAt = time.Now().Add(-readBefore)
+		unknown := record(worker.C2CRead, "bob", "carol", 7) // no read_at
+		rejected := record(worker.GroupRead, "dave", "gone", 9)
+		rejected.ReadAt = time.Now()
+		h.submit(split, unknown, rejected)
+		h.waitFor("every record to finish", time.Hour, func() bool {
+			return h.done.isDone(split) && h.done.isDone(unknown) && h.done.isDone(rejected)
+		})
+
+		var got []time.Duration
+		reporting := 0
+		for _, ev := range h.obs.snapshotCalls() {
+			if len(ev.ReadToReceipt) > 0 {
+				reporting++
+				got = append(got, ev.ReadToReceipt...)
+				if ev.Key.UserID != "alice" || ev.Result.Class != worker.ClassSuccess {
+					t.Errorf("a %s call for %s reported read-to-receipt %v", ev.Result.Class, ev.Key.UserID, ev.ReadToReceipt)
+				}
+			}
+		}
+		// The last part waits for the linger (it is not full), then for the
+		// slow answer; the clock is synctest's, so the figure is exact.
+		want := []time.Duration{readBefore + linger + slowCall}
+		if reporting != 1 || !slices.Equal(got, want) {
+			t.Errorf("read-to-receipt %v from %d calls, want %v from the one call that finished the record", got, reporting, want)
+		}
+	})
+}
