@@ -19,6 +19,13 @@ const (
 	LogLevelWarn  = "warn"
 	LogLevelError = "error"
 
+	// LogUserIDsPlain logs user and conversation IDs as they are.
+	LogUserIDsPlain = "plain"
+	// LogUserIDsHash logs a keyed hash of each ID: stable, so one user's lines still group.
+	LogUserIDsHash = "hash"
+	// LogUserIDsOmit leaves user and conversation IDs out of log lines.
+	LogUserIDsOmit = "omit"
+
 	// StartOffsetEarliest makes a group with no committed offset start at the oldest record.
 	StartOffsetEarliest = "earliest"
 	// StartOffsetLatest makes a group with no committed offset start at the next new record.
@@ -52,6 +59,9 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 	// SummaryInterval is the period of the summary log line; 0 disables it.
 	SummaryInterval time.Duration `yaml:"summary_interval"`
+	// UserIDs is how log lines show user and conversation IDs: plain, hash or omit.
+	// Dead-letter records keep the original record whatever the setting.
+	UserIDs string `yaml:"user_ids"`
 }
 
 // HTTPConfig controls the /metrics, /healthz and /readyz listener.
@@ -165,6 +175,7 @@ func Default() Config {
 		Log: LogConfig{
 			Level:           LogLevelInfo,
 			SummaryInterval: 30 * time.Second,
+			UserIDs:         LogUserIDsPlain,
 		},
 		HTTP: HTTPConfig{Listen: ":8080"},
 		Kafka: KafkaConfig{

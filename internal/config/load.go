@@ -27,7 +27,7 @@ const maxSecretFileBytes = 64 << 10
 // bad environment values, unreadable secret files and failed validation rules; the
 // Config is then the zero value, never a partly loaded one.
 //
-// Enumerated values are normalised (log.level, kafka.start_offset and zim.rate_share
+// Enumerated values are normalised (log.level, log.user_ids, kafka.start_offset and zim.rate_share
 // to lower case, kafka.sasl.mechanism to upper case). A secret and its *_file key may
 // not both be set; the *_file key stays in the result to show where the secret came from.
 func Load(path string, lookup func(string) (string, bool)) (Config, error) {
@@ -419,6 +419,7 @@ func readSecretFile(path string) (string, error) {
 // normalise brings enumerated values to their canonical spelling.
 func normalise(c *Config) {
 	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
+	c.Log.UserIDs = strings.ToLower(strings.TrimSpace(c.Log.UserIDs))
 	c.Kafka.StartOffset = strings.ToLower(strings.TrimSpace(c.Kafka.StartOffset))
 	c.Kafka.SASL.Mechanism = strings.ToUpper(strings.TrimSpace(c.Kafka.SASL.Mechanism))
 	c.ZIM.RateShare = strings.ToLower(strings.TrimSpace(c.ZIM.RateShare))

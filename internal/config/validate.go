@@ -86,6 +86,7 @@ func (c Config) validate() []problem {
 
 func (c Config) validateLog(ck *checker) {
 	ck.oneOf("log.level", c.Log.Level, LogLevelDebug, LogLevelInfo, LogLevelWarn, LogLevelError)
+	ck.oneOf("log.user_ids", c.Log.UserIDs, LogUserIDsPlain, LogUserIDsHash, LogUserIDsOmit)
 	if d := c.Log.SummaryInterval; d != 0 && d < time.Second {
 		ck.addf([]string{"log.summary_interval"}, "log.summary_interval (%s) must be 0 (no summary) or at least 1s", formatDuration(d))
 	}

@@ -25,6 +25,7 @@ func TestValidateRules(t *testing.T) {
 		want   []string // nil: valid
 	}{
 		{"log level", func(c *config.Config) { c.Log.Level = "verbose" }, []string{`log.level ("verbose") must be one of debug, info, warn, error`}},
+		{"log user ids", func(c *config.Config) { c.Log.UserIDs = "mask" }, []string{`log.user_ids ("mask") must be one of plain, hash, omit`}},
 		{"summary interval off", func(c *config.Config) { c.Log.SummaryInterval = 0 }, nil},
 		{"summary interval too short", func(c *config.Config) { c.Log.SummaryInterval = 500 * time.Millisecond },
 			[]string{"log.summary_interval (500ms) must be 0 (no summary) or at least 1s"}},

@@ -124,7 +124,8 @@ func New(opts Options) (*Pipeline, error) {
 		done = hookedCompleter{next: done, hook: opts.OnDone}
 	}
 	p.worker, err = worker.New(WorkerConfig(cfg), zimsender.New(zim), p.dlq, done, p.budget,
-		telemetry.NewWorkerObserver(log.Named("worker"), reg))
+		telemetry.NewWorkerObserver(log.Named("worker"), reg,
+			telemetry.NewLogIDs(cfg.Log.UserIDs, telemetry.IDHashKey(cfg.ZIM.ServerSecret.Value()))))
 	if err != nil {
 		p.closeClients()
 		return nil, err

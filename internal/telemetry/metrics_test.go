@@ -68,7 +68,7 @@ func TestPartitionGauges(t *testing.T) {
 // start.
 func TestReadToReceiptHistogram(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	o := telemetry.NewWorkerObserver(zap.NewNop(), reg)
+	o := telemetry.NewWorkerObserver(zap.NewNop(), reg, telemetry.LogIDs{})
 	o.OnCall(worker.CallEvent{Key: worker.Key{Action: worker.C2CRead, UserID: "u", ConvID: "c"}, Seqs: 3, Next: worker.NextDone,
 		Result: worker.Result{Class: worker.ClassSuccess}, ReadToReceipt: []time.Duration{300 * time.Millisecond, 2 * time.Hour}})
 	mfs, err := reg.Gather()

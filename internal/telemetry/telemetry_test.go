@@ -60,7 +60,7 @@ func (f fakeLag) Lag() map[int]int64 { return f }
 func TestWorkerObserverLogsFailuresOnly(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
-	o := telemetry.NewWorkerObserver(zap.New(core), reg)
+	o := telemetry.NewWorkerObserver(zap.New(core), reg, telemetry.LogIDs{})
 	key := worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "team-42"}
 
 	o.OnCall(worker.CallEvent{Key: key, Seqs: 10, Records: 4, Attempt: 1, Next: worker.NextDone,
@@ -103,7 +103,7 @@ receiptd_api_calls_total{action="GroupReadReceipt",class="success"} 1
 
 func TestSystemicIsLoud(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
-	o := telemetry.NewWorkerObserver(zap.New(core), prometheus.NewRegistry())
+	o := telemetry.NewWorkerObserver(zap.New(core), prometheus.NewRegistry(), telemetry.LogIDs{})
 	o.OnSystemic(worker.SystemicEvent{Paused: true, NextProbe: 10 * time.Second,
 		Result: worker.Result{Code: 100000005, Message: "signature error"}})
 	o.OnSystemic(worker.SystemicEvent{Paused: false})
@@ -116,7 +116,7 @@ func TestSystemicIsLoud(t *testing.T) {
 func TestHandlerEndpoints(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	w := &fakeWorker{stats: worker.Stats{RecordsIn: 42, SeqsAcked: 7, DeadLettered: map[worker.FailureClass]uint64{worker.FailRejected: 3}}}
-	telemetry.NewWorkerObserver(zap.NewNop(), reg)
+	telemetry.NewWorkerObserver(zap.NewNop(), reg, telemetry.LogIDs{})
 	telemetry.RegisterWorkerMetrics(reg, w, fakeRates{})
 	joined := false
 	var mu sync.Mutex

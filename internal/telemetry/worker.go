@@ -26,6 +26,7 @@ type RateSource interface {
 // worker.Observer.
 type WorkerObserver struct {
 	log           *zap.Logger
+	ids           LogIDs
 	calls         *prometheus.CounterVec
 	seqsPerCall   prometheus.Histogram
 	latency       *prometheus.HistogramVec
@@ -39,10 +40,12 @@ var ReadToReceiptBuckets = []float64{
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 24 * 3600,
 }
 
-// NewWorkerObserver registers the per-call metrics on reg.
-func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer) *WorkerObserver {
+// NewWorkerObserver registers the per-call metrics on reg; ids says how
+// log lines show user and conversation IDs.
+func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer, ids LogIDs) *WorkerObserver {
 	o := &WorkerObserver{
 		log: log,
+		ids: ids,
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "receiptd_api_calls_total", Help: "ZIM calls by action and outcome class.",
 		}, []string{"action", "class"}),
@@ -143,19 +146,21 @@ func (o *WorkerObserver) OnCall(ev worker.CallEvent) {
 	if ce == nil {
 		return
 	}
+	user, conv := ev.Key.UserID, ev.Key.ConvID
 	fields := []zap.Field{
 		zap.Int64("code", ev.Result.Code),
 		zap.String("class", ev.Result.Class.String()),
-		zap.String("message", ev.Result.Message),
+		zap.String("message", o.ids.scrub(ev.Result.Message, user, conv)),
 		zap.String("request_id", ev.Result.RequestID),
 		zap.String("action", action),
-		zap.String("user", ev.Key.UserID),
-		zap.String("conversation", ev.Key.ConvID),
+	}
+	fields = append(fields, o.ids.fields(user, conv)...)
+	fields = append(fields,
 		zap.Int("seqs", ev.Seqs),
 		zap.Int("records", ev.Records),
 		zap.Int("attempt", ev.Attempt),
 		zap.String("next", string(ev.Next)),
-	}
+	)
 	if ev.RetryIn > 0 {
 		fields = append(fields, zap.Duration("retry_in", ev.RetryIn))
 	}
@@ -163,7 +168,7 @@ func (o *WorkerObserver) OnCall(ev worker.CallEvent) {
 		fields = append(fields, zap.Duration("rate_limit_pause", ev.RateLimitPause))
 	}
 	if ev.Result.Err != nil {
-		fields = append(fields, zap.String("error", ev.Result.Err.Error()))
+		fields = append(fields, zap.String("error", o.ids.scrub(ev.Result.Err.Error(), user, conv)))
 	}
 	if h := Hint(ev.Result.Code); h != "" {
 		fields = append(fields, zap.String("hint", h))
