@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -61,8 +60,23 @@ type DeadLetterInfo struct {
 	Original []kafka.Header
 }
 
+// HeaderError is returned by ParseDeadLetter for a record whose receiptd
+// headers are missing or malformed.
+type HeaderError struct {
+	Partition int   // of the record in the dead-letter topic
+	Offset    int64 // of the record in the dead-letter topic
+	// Problems names each bad header and what is wrong with it, or says
+	// that the record has no receiptd header at all.
+	Problems []string
+}
+
+func (e *HeaderError) Error() string {
+	return fmt.Sprintf("dead-letter record at partition %d offset %d: %s", e.Partition, e.Offset, strings.Join(e.Problems, "; "))
+}
+
 // ParseDeadLetter reads receiptd's headers from a dead-letter record. It
-// fails if one is missing or malformed; the error names the header.
+// returns a *HeaderError if one is missing or malformed (a negative count or
+// coordinate, an empty source topic included).
 func ParseDeadLetter(m kafka.Message) (DeadLetterInfo, error) {
 	var info DeadLetterInfo
 	h := make(map[string]string, 16)
@@ -73,11 +87,15 @@ func ParseDeadLetter(m kafka.Message) (DeadLetterInfo, error) {
 			info.Original = append(info.Original, hd)
 		}
 	}
-	var errs []error
+	if len(h) == 0 {
+		return info, &HeaderError{Partition: m.Partition, Offset: m.Offset, Problems: []string{"no receiptd headers"}}
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	need := func(key string) string {
 		v, ok := h[key]
 		if !ok {
-			errs = append(errs, fmt.Errorf("header %s: missing", key))
+			bad("header %s: missing", key)
 		}
 		return v
 	}
@@ -88,7 +106,14 @@ func ParseDeadLetter(m kafka.Message) (DeadLetterInfo, error) {
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("header %s: %q is not an integer", key, v))
+			bad("header %s: %q is not an integer", key, v)
+		}
+		return n
+	}
+	count := func(key string) int64 {
+		n := num(key)
+		if n < 0 {
+			bad("header %s: %d is negative", key, n)
 		}
 		return n
 	}
@@ -99,7 +124,7 @@ func ParseDeadLetter(m kafka.Message) (DeadLetterInfo, error) {
 		}
 		t, err := time.Parse(TimeLayout, v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("header %s: %q is not an RFC 3339 time", key, v))
+			bad("header %s: %q is not an RFC 3339 time", key, v)
 		}
 		return t
 	}
@@ -108,7 +133,7 @@ func ParseDeadLetter(m kafka.Message) (DeadLetterInfo, error) {
 	switch info.Class {
 	case worker.FailInvalidEvent, worker.FailRejected, worker.FailExhausted, "":
 	default:
-		errs = append(errs, fmt.Errorf("header %s: unknown class %q", HeaderErrorClass, info.Class))
+		bad("header %s: unknown class %q", HeaderErrorClass, info.Class)
 	}
 	info.Code = num(HeaderErrorCode)
 	info.Message = need(HeaderErrorMessage)
@@ -118,37 +143,41 @@ func ParseDeadLetter(m kafka.Message) (DeadLetterInfo, error) {
 		for s := range strings.SplitSeq(v, ",") {
 			n, err := strconv.ParseUint(s, 10, 64)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("header %s: %q is not a sequence number", HeaderFailedSeqs, s))
+				bad("header %s: %q is not a sequence number", HeaderFailedSeqs, s)
 				break
 			}
 			info.FailedSeqs = append(info.FailedSeqs, n)
 		}
 	}
-	info.SourceTopic = need(HeaderSourceTopic)
-	info.SourcePartition = int(num(HeaderSourcePartition))
-	info.SourceOffset = num(HeaderSourceOffset)
-	info.Attempts = int(num(HeaderAttempts))
+	if info.SourceTopic = need(HeaderSourceTopic); info.SourceTopic == "" {
+		if _, ok := h[HeaderSourceTopic]; ok {
+			bad("header %s: empty", HeaderSourceTopic)
+		}
+	}
+	info.SourcePartition = int(count(HeaderSourcePartition))
+	info.SourceOffset = count(HeaderSourceOffset)
+	info.Attempts = int(count(HeaderAttempts))
 	info.FirstAttemptAt = when(HeaderFirstAttemptAt, true)
 	info.FailedAt = when(HeaderFailedAt, false)
 	info.Worker = need(HeaderWorker)
-	info.ReplayCount = int(num(HeaderReplayCount))
-	if err := errors.Join(errs...); err != nil {
-		return info, fmt.Errorf("dead-letter record at partition %d offset %d: %w", m.Partition, m.Offset, err)
+	info.ReplayCount = int(count(HeaderReplayCount))
+	if len(problems) > 0 {
+		return info, &HeaderError{Partition: m.Partition, Offset: m.Offset, Problems: problems}
 	}
 	return info, nil
 }
 
-// ReplayMessage returns the record to produce to the source topic to replay
-// the dead-letter record m: its key, value and original headers, with
-// receiptd-replay-count one higher. The result's Topic is the source topic.
-func ReplayMessage(m kafka.Message) (kafka.Message, error) {
+// ReplayMessage returns the record to produce to topic to replay the
+// dead-letter record m: its key, value and original headers, with
+// receiptd-replay-count one higher. It fails like ParseDeadLetter.
+func ReplayMessage(m kafka.Message, topic string) (kafka.Message, error) {
 	info, err := ParseDeadLetter(m)
 	if err != nil {
 		return kafka.Message{}, err
 	}
 	headers := append(info.Original[:len(info.Original):len(info.Original)],
 		kafka.Header{Key: HeaderReplayCount, Value: []byte(strconv.Itoa(info.ReplayCount + 1))})
-	return kafka.Message{Topic: info.SourceTopic, Key: m.Key, Value: m.Value, Headers: headers}, nil
+	return kafka.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: headers}, nil
 }
 
 // DLQWriter writes dead letters to the dead-letter topic with one shared,

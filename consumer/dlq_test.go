@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -51,7 +52,7 @@ func TestDeadLetterOfAReplayedRecord(t *testing.T) {
 		t.Errorf("%s = %q, want RFC 3339 UTC with milliseconds", consumer.HeaderFailedAt, got)
 	}
 
-	replay, err := consumer.ReplayMessage(dead)
+	replay, err := consumer.ReplayMessage(dead, srcTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,24 +150,51 @@ func consumeRecords(t *testing.T, cfg consumer.Config, msgs ...kafka.Message) []
 var consumed atomic.Int32
 
 func TestParseDeadLetterNamesBadHeaders(t *testing.T) {
-	m := kafka.Message{Headers: []kafka.Header{
-		{Key: consumer.HeaderErrorClass, Value: []byte("weird")},
-		{Key: consumer.HeaderSourceOffset, Value: []byte("x")},
-		{Key: consumer.HeaderFailedAt, Value: []byte("yesterday")},
-	}}
-	_, err := consumer.ParseDeadLetter(m)
-	if err == nil {
-		t.Fatal("ParseDeadLetter accepted a record with bad headers")
+	tests := []struct {
+		name    string
+		headers map[string]string
+		want    []string
+	}{
+		{"malformed", map[string]string{
+			consumer.HeaderErrorClass:   "weird",
+			consumer.HeaderSourceOffset: "x",
+			consumer.HeaderFailedAt:     "yesterday",
+		}, []string{
+			`header receiptd-error-class: unknown class "weird"`,
+			`header receiptd-source-offset: "x" is not an integer`,
+			`header receiptd-failed-at: "yesterday" is not an RFC 3339 time`,
+			`header receiptd-source-topic: missing`,
+		}},
+		{"negative or empty", map[string]string{
+			consumer.HeaderReplayCount:     "-1",
+			consumer.HeaderSourcePartition: "-3",
+			consumer.HeaderAttempts:        "-2",
+			consumer.HeaderSourceTopic:     "",
+		}, []string{
+			`header receiptd-replay-count: -1 is negative`,
+			`header receiptd-source-partition: -3 is negative`,
+			`header receiptd-attempts: -2 is negative`,
+			`header receiptd-source-topic: empty`,
+		}},
+		{"none at all", nil, []string{"no receiptd headers"}},
 	}
-	for _, want := range []string{
-		`receiptd-error-class: unknown class "weird"`,
-		`receiptd-source-offset: "x" is not an integer`,
-		`receiptd-failed-at: "yesterday" is not an RFC 3339 time`,
-		`receiptd-source-topic: missing`,
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := kafka.Message{Partition: 2, Offset: 9, Headers: []kafka.Header{{Key: "trace", Value: []byte("t")}}}
+			for k, v := range tt.headers {
+				m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
+			}
+			_, err := consumer.ParseDeadLetter(m)
+			var he *consumer.HeaderError
+			if !errors.As(err, &he) || he.Partition != 2 || he.Offset != 9 {
+				t.Fatalf("ParseDeadLetter = %v, want a *HeaderError at partition 2 offset 9", err)
+			}
+			for _, want := range tt.want {
+				if !slices.Contains(he.Problems, want) {
+					t.Errorf("problems %q lack %q", he.Problems, want)
+				}
+			}
+		})
 	}
 }
 

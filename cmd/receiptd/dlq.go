@@ -42,7 +42,7 @@ func dlqUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage: receiptd dlq <inspect|replay> [flags]
 
   inspect  count the dead-letter topic's records by class and code, show samples
-  replay   re-produce dead-lettered records to their source topic
+  replay   re-produce dead-lettered records to kafka.topic (or --to-topic)
 
 Run 'receiptd dlq <subcommand> -h' for its flags.
 `)
@@ -243,7 +243,7 @@ samples with the reason they failed and where they came from.`, s)
 	}
 	fmt.Fprintf(s.out, "dead-letter topic %s: %d records, %d matching", cfg.DLQTopic, total, matched)
 	if unreadable > 0 {
-		fmt.Fprintf(s.out, ", %d without receiptd headers", unreadable)
+		fmt.Fprintf(s.out, ", %d with receiptd headers missing or unreadable", unreadable)
 	}
 	fmt.Fprintln(s.out)
 	if matched == 0 {
@@ -308,17 +308,20 @@ func orDash(s string) string {
 
 func dlqReplayCmd(ctx context.Context, args []string, s streams) int {
 	fs := newFlags("dlq replay", "dlq replay [flags]", `
-Re-produce dead-lettered records to their source topic, unchanged but for one
-header: receiptd-replay-count goes up by one. Fix the cause first (add the user
-to the group, register the user...), then replay. Records already replayed
---max-replays times are refused, so a record that keeps failing cannot cycle
-forever. The dead-letter topic itself is not changed; use --since/--until to
-avoid replaying the same records twice. Start with --dry-run.`, s)
+Re-produce dead-lettered records to the topic receiptd consumes (kafka.topic,
+or --to-topic), unchanged but for one header: receiptd-replay-count goes up by
+one. Fix the cause first (add the user to the group, register the user...),
+then replay. Records already replayed --max-replays times are refused, so a
+record that keeps failing cannot cycle forever. A record whose receiptd
+headers are missing or unreadable is reported and skipped, and the replay goes
+on. The dead-letter topic itself is not changed; use --since/--until to avoid
+replaying the same records twice. Start with --dry-run.`, s)
 	path := fs.String("config", "", configHelp)
 	dryRun := fs.Bool("dry-run", false, "print what would be replayed; produce nothing")
 	maxReplays := fs.Int("max-replays", 3, "refuse records already replayed this many times")
 	limit := fs.Int("limit", 0, "replay at most this many records (0: no limit)")
 	perSec := fs.Float64("rate", 100, "records produced per second")
+	toTopic := fs.String("to-topic", "", "produce to this topic instead of kafka.topic (never the dead-letter topic)")
 	var filter dlqFilter
 	filter.register(fs)
 	if code, ok := parse(fs, args, s); !ok {
@@ -346,6 +349,20 @@ avoid replaying the same records twice. Start with --dry-run.`, s)
 	if !ok {
 		return code
 	}
+	target := cfg.Topic
+	if *toTopic != "" {
+		target = *toTopic
+	}
+	if target == cfg.DLQTopic {
+		fmt.Fprintf(s.errOut, "receiptd dlq replay: --to-topic %q is the dead-letter topic (kafka.dlq_topic): "+
+			"its records would be dead letters again, never consumed\n", target)
+		fs.Usage()
+		return exitUsage
+	}
+	if err := checkTopic(ctx, cfg, target); err != nil {
+		fmt.Fprintf(s.errOut, "receiptd dlq replay: %v\n", err)
+		return exitFailure
+	}
 	transport := cfg.Transport()
 	defer transport.CloseIdleConnections()
 	w := &kafka.Writer{
@@ -354,17 +371,18 @@ avoid replaying the same records twice. Start with --dry-run.`, s)
 	}
 	defer w.Close()
 	pace := rate.NewLimiter(rate.Limit(*perSec), 1)
-	var replayed, refused, skipped, unreadable int
-	byTopic := map[string]int{}
+	var replayed, refused, notMatching, skipped int
+	fromElsewhere := map[string]int{} // replayed records dead-lettered from another topic than target
 	errLimit := errors.New("limit reached")
 	err := scanDLQ(ctx, cfg, func(m kafka.Message) error {
 		info, err := consumer.ParseDeadLetter(m)
 		if err != nil {
-			unreadable++
+			skipped++
+			reportSkipped(s.errOut, skipped, m, err)
 			return nil
 		}
 		if !filter.match(info) {
-			skipped++
+			notMatching++
 			return nil
 		}
 		if info.ReplayCount >= *maxReplays {
@@ -374,9 +392,10 @@ avoid replaying the same records twice. Start with --dry-run.`, s)
 		if *limit > 0 && replayed >= *limit {
 			return errLimit
 		}
-		out, err := consumer.ReplayMessage(m)
+		out, err := consumer.ReplayMessage(m, target)
 		if err != nil {
-			unreadable++
+			skipped++
+			reportSkipped(s.errOut, skipped, m, err)
 			return nil
 		}
 		if !*dryRun {
@@ -387,15 +406,20 @@ avoid replaying the same records twice. Start with --dry-run.`, s)
 			err := w.WriteMessages(wctx, out)
 			cancel()
 			if err != nil {
-				return fmt.Errorf("replay dlq %d/%d to %s: %w", m.Partition, m.Offset, out.Topic, err)
+				return fmt.Errorf("replay dlq %d/%d to %s: %w", m.Partition, m.Offset, target, err)
 			}
 		} else if replayed < 10 {
-			fmt.Fprintf(s.out, "would replay dlq %d/%d (%s, code %d) to %s\n", m.Partition, m.Offset, info.Class, info.Code, out.Topic)
+			fmt.Fprintf(s.out, "would replay dlq %d/%d (%s, code %d) to %s\n", m.Partition, m.Offset, info.Class, info.Code, target)
 		}
 		replayed++
-		byTopic[out.Topic]++
+		if info.SourceTopic != target {
+			fromElsewhere[info.SourceTopic]++
+		}
 		return nil
 	})
+	if skipped > maxSkippedShown {
+		fmt.Fprintf(s.errOut, "... and %d more skipped records\n", skipped-maxSkippedShown)
+	}
 	if err != nil && !errors.Is(err, errLimit) {
 		fmt.Fprintf(s.errOut, "receiptd dlq replay: %v (replayed %d before the error)\n", err, replayed)
 		return exitFailure
@@ -404,17 +428,57 @@ avoid replaying the same records twice. Start with --dry-run.`, s)
 	if *dryRun {
 		verb = "would replay"
 	}
-	fmt.Fprintf(s.out, "%s %d record(s)", verb, replayed)
-	for _, t := range slices.Sorted(maps.Keys(byTopic)) {
-		fmt.Fprintf(s.out, " [%s: %d]", t, byTopic[t])
+	fmt.Fprintf(s.out, "%s %d record(s) to %s", verb, replayed, target)
+	if len(fromElsewhere) > 0 {
+		var parts []string
+		for _, t := range slices.Sorted(maps.Keys(fromElsewhere)) {
+			parts = append(parts, fmt.Sprintf("%s: %d", t, fromElsewhere[t]))
+		}
+		fmt.Fprintf(s.out, " (dead-lettered from other topics: %s)", strings.Join(parts, ", "))
 	}
-	fmt.Fprintf(s.out, "; %d not matching the filters; %d refused after %d replays", skipped, refused, *maxReplays)
-	if unreadable > 0 {
-		fmt.Fprintf(s.out, "; %d without receiptd headers", unreadable)
+	fmt.Fprintf(s.out, "; %d not matching the filters; %d refused after %d replays", notMatching, refused, *maxReplays)
+	if skipped > 0 {
+		fmt.Fprintf(s.out, "; %d skipped, their receiptd headers missing or unreadable (listed on stderr)", skipped)
 	}
 	if errors.Is(err, errLimit) {
 		fmt.Fprintf(s.out, "; stopped at --limit %d", *limit)
 	}
 	fmt.Fprintln(s.out)
 	return exitOK
+}
+
+// maxSkippedShown bounds the lines that report skipped records, so that a
+// topic full of foreign records does not flood the terminal.
+const maxSkippedShown = 20
+
+// reportSkipped reports the n-th skipped record and why it was skipped.
+func reportSkipped(w io.Writer, n int, m kafka.Message, err error) {
+	if n > maxSkippedShown {
+		return
+	}
+	reason := err.Error()
+	if he := (*consumer.HeaderError)(nil); errors.As(err, &he) {
+		reason = strings.Join(he.Problems, "; ")
+	}
+	fmt.Fprintf(w, "skipped dlq %d/%d: %s\n", m.Partition, m.Offset, reason)
+}
+
+// checkTopic reports whether topic exists.
+func checkTopic(ctx context.Context, cfg consumer.Config, topic string) error {
+	transport := cfg.Transport()
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport, Timeout: cfg.DialTimeout}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return fmt.Errorf("read metadata of topic %q: %w", topic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic && t.Error != nil {
+			return fmt.Errorf("topic %q: %w", topic, t.Error)
+		}
+		if t.Name == topic {
+			return nil
+		}
+	}
+	return fmt.Errorf("topic %q: %w", topic, kafka.UnknownTopicOrPartition)
 }

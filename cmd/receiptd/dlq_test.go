@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,16 +42,7 @@ func deadLetter(class string, code int64, failedAt time.Time, replays, offset in
 }
 
 func TestDLQInspectAndReplay(t *testing.T) {
-	ctx := context.Background()
-	box, err := sandbox.Start(ctx, sandbox.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer box.Close()
-	t.Setenv("RECEIPTD_KAFKA_BROKERS", strings.Join(box.Brokers, ","))
-	t.Setenv("RECEIPTD_ZIM_APP_ID", "1234567")
-	t.Setenv("RECEIPTD_ZIM_SERVER_SECRET", sandbox.Secret)
-
+	box := startDLQSandbox(t)
 	now := time.Now()
 	letters := []kafka.Message{
 		deadLetter("invalid_event", 0, now, 0, 0),
@@ -60,13 +52,7 @@ func TestDLQInspectAndReplay(t *testing.T) {
 		deadLetter("rejected", 660400103, now, 3, 4), // replayed too often
 		deadLetter("exhausted", 424242, now, 0, 5),
 	}
-	transport := &kafka.Transport{}
-	w := &kafka.Writer{Addr: kafka.TCP(box.Brokers...), Topic: "message-read-dlq", RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: transport}
-	if err := w.WriteMessages(ctx, letters...); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	transport.CloseIdleConnections()
+	writeDLQ(t, box, letters...)
 
 	code, out, errOut := runCLI(t, "dlq", "inspect", "--samples", "1")
 	if code != exitOK {
@@ -88,7 +74,7 @@ func TestDLQInspectAndReplay(t *testing.T) {
 	}
 	// Time and class filters.
 	code, out, errOut = runCLI(t, "dlq", "replay", "--class", "rejected", "--since", "1h")
-	if code != exitOK || !strings.Contains(out, "replayed 1 record(s) [message-read: 1]") {
+	if code != exitOK || !strings.Contains(out, "replayed 1 record(s) to message-read;") {
 		t.Fatalf("replay --since 1h: exit %d\n%s%s", code, out, errOut)
 	}
 	// Code filter and limit.
@@ -131,12 +117,147 @@ func TestDLQInspectAndReplay(t *testing.T) {
 	}
 }
 
+// startDLQSandbox starts a sandbox and points the CLI's configuration at it.
+func startDLQSandbox(t *testing.T) *sandbox.Sandbox {
+	t.Helper()
+	box, err := sandbox.Start(context.Background(), sandbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(box.Close)
+	t.Setenv("RECEIPTD_KAFKA_BROKERS", strings.Join(box.Brokers, ","))
+	t.Setenv("RECEIPTD_ZIM_APP_ID", "1234567")
+	t.Setenv("RECEIPTD_ZIM_SERVER_SECRET", sandbox.Secret)
+	return box
+}
+
+// writeDLQ writes msgs to the sandbox's dead-letter topic.
+func writeDLQ(t *testing.T, box *sandbox.Sandbox, msgs ...kafka.Message) {
+	t.Helper()
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(box.Brokers...), Topic: "message-read-dlq", RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond, Transport: transport}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withHeader returns m with header key set to value, or removed when value
+// is nil.
+func withHeader(m kafka.Message, key string, value []byte) kafka.Message {
+	var hs []kafka.Header
+	for _, h := range m.Headers {
+		if h.Key != key {
+			hs = append(hs, h)
+		}
+	}
+	if value != nil {
+		hs = append(hs, kafka.Header{Key: key, Value: value})
+	}
+	m.Headers = hs
+	return m
+}
+
+// Replay sends records to kafka.topic, or to --to-topic, whatever their
+// source-topic header says; never to the dead-letter topic itself. A record
+// whose receiptd headers are missing or unreadable is reported and skipped,
+// and the run goes on.
+func TestDLQReplayTargetAndUnreadableRecords(t *testing.T) {
+	box := startDLQSandbox(t)
+	now := time.Now()
+	good := deadLetter("rejected", 660400103, now, 0, 0)
+	fromOther := withHeader(deadLetter("rejected", 660400103, now, 1, 1), consumer.HeaderSourceTopic, []byte("retired-topic"))
+	fromDLQ := withHeader(deadLetter("rejected", 660400103, now, 0, 2), consumer.HeaderSourceTopic, []byte("message-read-dlq"))
+	noTopic := withHeader(deadLetter("rejected", 660400103, now, 0, 3), consumer.HeaderSourceTopic, []byte(""))
+	negative := deadLetter("rejected", 660400103, now, -1, 4)
+	noClass := withHeader(deadLetter("rejected", 660400103, now, 0, 5), consumer.HeaderErrorClass, nil)
+	garbled := withHeader(deadLetter("rejected", 660400103, now, 0, 6), consumer.HeaderReplayCount, []byte("two"))
+	foreign := kafka.Message{Key: []byte("k"), Value: []byte("not a dead letter")}
+	writeDLQ(t, box, good, noTopic, fromOther, negative, noClass, fromDLQ, garbled, foreign)
+
+	code, out, errOut := runCLI(t, "dlq", "replay", "--rate", "1000")
+	if code != exitOK {
+		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "replayed 3 record(s) to message-read") || !strings.Contains(out, "5 skipped") {
+		t.Errorf("replay output:\n%s", out)
+	}
+	for _, want := range []string{
+		`skipped dlq 0/1: header receiptd-source-topic: empty`,
+		`skipped dlq 0/3: header receiptd-replay-count: -1 is negative`,
+		`skipped dlq 0/4: header receiptd-error-class: missing`,
+		`skipped dlq 0/6: header receiptd-replay-count: "two" is not an integer`,
+		`skipped dlq 0/7: no receiptd headers`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("replay's report of skipped records lacks %q:\n%s", want, errOut)
+		}
+	}
+	got := sourceRecords(t, box)
+	var values []string
+	for _, m := range got {
+		values = append(values, string(m.Value))
+	}
+	slices.Sort(values)
+	want := []string{string(good.Value), string(fromOther.Value), string(fromDLQ.Value)}
+	slices.Sort(want)
+	if !slices.Equal(values, want) {
+		t.Errorf("message-read holds %q, want %q", values, want)
+	}
+	if n := len(topicRecords(t, box, "message-read-dlq")); n != 8 {
+		t.Errorf("the dead-letter topic holds %d records after the replay, want the 8 written", n)
+	}
+
+	// --to-topic names another topic; the dead-letter topic is refused.
+	code, _, errOut = runCLI(t, "dlq", "replay", "--to-topic", "message-read-dlq")
+	if code != exitUsage || !strings.Contains(errOut, `--to-topic "message-read-dlq" is the dead-letter topic`) {
+		t.Errorf("replay --to-topic <dlq>: exit %d, want %d\n%s", code, exitUsage, errOut)
+	}
+	code, _, errOut = runCLI(t, "dlq", "replay", "--to-topic", "no-such-topic")
+	if code != exitFailure || !strings.Contains(errOut, `topic "no-such-topic"`) {
+		t.Errorf("replay --to-topic to a missing topic: exit %d, want %d\n%s", code, exitFailure, errOut)
+	}
+	createTopic(t, box, "message-read-retry")
+	code, out, errOut = runCLI(t, "dlq", "replay", "--to-topic", "message-read-retry", "--rate", "1000")
+	if code != exitOK || !strings.Contains(out, "replayed 3 record(s) to message-read-retry") {
+		t.Errorf("replay --to-topic message-read-retry: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := len(topicRecords(t, box, "message-read-retry")); n != 3 {
+		t.Errorf("message-read-retry holds %d records, want 3", n)
+	}
+}
+
+func createTopic(t *testing.T, box *sandbox.Sandbox, topic string) {
+	t.Helper()
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(box.Brokers...), Timeout: 10 * time.Second, Transport: transport}
+	resp, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: topic, NumPartitions: 2, ReplicationFactor: 1}}})
+	if err == nil {
+		err = resp.Errors[topic]
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
 // sourceRecords reads every record of the sandbox's source topic.
 func sourceRecords(t *testing.T, box *sandbox.Sandbox) []kafka.Message {
 	t.Helper()
+	return topicRecords(t, box, "message-read")
+}
+
+// topicRecords reads every record of topic.
+func topicRecords(t *testing.T, box *sandbox.Sandbox, topic string) []kafka.Message {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := box.EndOffsets(ctx, "message-read")
+	ends, err := box.EndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +266,7 @@ func sourceRecords(t *testing.T, box *sandbox.Sandbox) []kafka.Message {
 		if end == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: box.Brokers, Topic: "message-read", Partition: p, MaxWait: 100 * time.Millisecond, ReadLagInterval: -1})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: box.Brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond, ReadLagInterval: -1})
 		for {
 			m, err := r.FetchMessage(ctx)
 			if err != nil {
