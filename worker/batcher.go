@@ -15,6 +15,7 @@ type item struct {
 	failure   *Failure // set when a part failed; the record is dead-lettered once all parts ended
 	abandoned bool     // handed back by Drain: never reported done
 	gen       uint64
+	ks        *keyState // its key's, for submitted records
 
 	prev, next *item // the Worker's list of live items
 }

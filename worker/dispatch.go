@@ -203,17 +203,24 @@ func (w *Worker) send(ctx context.Context, b *batch, g retry.Grant, probe bool) 
 		w.mu.Unlock()
 		return
 	}
-	ev, sys := w.handle(b, g, probe, res)
+	ev, sys, alone := w.handle(b, g, probe, res)
 	if sys != nil {
 		w.obs.OnSystemic(*sys)
 	}
+	w.reportFailingAlone(alone)
 	w.obs.OnCall(ev)
 }
 
 // handle acts on the outcome of sending b and says what it did.
-func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res Result) (CallEvent, *SystemicEvent) {
+func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res Result) (CallEvent, *SystemicEvent, []FailingAloneEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	ev, sys := w.act(b, g, probe, res)
+	return ev, sys, w.iso.takeEvents()
+}
+
+// act decides what follows the outcome res of sending b. w.mu held.
+func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent, *SystemicEvent) {
 	now := time.Now()
 	n := len(b.seqs)
 	w.stats.inFlight--
@@ -259,6 +266,12 @@ func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res Result) (CallEv
 		signal(w.wake[GroupDelivered])
 	}
 	sys := w.updateSystemic(class, probe, now, res)
+	switch class {
+	case ClassSuccess:
+		w.iso.succeeded(b.key, now)
+	case ClassDeadLetter, ClassTooMany:
+		w.iso.settled(b.key)
+	}
 
 	if b.gen != w.gen {
 		ev.Next = NextDropped
@@ -286,6 +299,11 @@ func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res Result) (CallEv
 		ev.Next, ev.RetryIn = NextRetry, retryAt.Sub(now)
 		w.requeue(b, retryAt)
 	case ClassTransient:
+		if reason := w.iso.failed(b.key, res, now); reason != "" {
+			ev.Next, ev.Reason = NextDeadLetter, reason
+			w.fail(b, FailExhausted, exhausted(res, reason), now)
+			break
+		}
 		ev.Next, ev.RetryIn = NextRetry, w.backoff(b)
 		w.requeue(b, now.Add(ev.RetryIn))
 	case ClassResign:

@@ -46,6 +46,9 @@ type CallEvent struct {
 	// (every seq of the record is acknowledged), the time from the record's
 	// ReadAt to ZIM's answer; records without ReadAt are left out.
 	ReadToReceipt []time.Duration
+	// Reason says why the records were dead-lettered when the answer
+	// alone would not have: the key failed alone (see FailingAloneEvent).
+	Reason string
 }
 
 // DeadLetterErrorEvent describes a failed dead-letter write.
@@ -61,6 +64,25 @@ type SystemicEvent struct {
 	Paused    bool
 	Result    Result        // the answer that paused, or the probe's answer that resumed
 	NextProbe time.Duration // when paused: time until the next probe
+}
+
+// FailingAloneObserver is an optional interface of an Observer: it is told
+// when a key begins to fail alone (its calls keep failing while other keys
+// of its action succeed), and when that key's records begin to be
+// dead-lettered, once each per run of failures.
+type FailingAloneObserver interface {
+	OnFailingAlone(FailingAloneEvent)
+}
+
+// FailingAloneEvent describes a key failing alone.
+type FailingAloneEvent struct {
+	Key     Key
+	For     time.Duration // how long its calls have been failing
+	Records int           // records of the key pending
+	Result  Result        // its last failed answer
+	// DeadLettering is empty when the key began to fail alone, and says
+	// why when its records begin to be dead-lettered.
+	DeadLettering string
 }
 
 // NopObserver ignores everything.
@@ -89,12 +111,17 @@ type Stats struct {
 
 	DeadLetterErrors uint64 // failed dead-letter writes
 
-	Pending       int // records submitted and not yet done
-	MaxPending    int // the bound on Pending: Config.MaxPendingRecords
-	InFlight      int // calls under way
-	OpenBatches   int // batches still absorbing seqs
-	ReadyBatches  int // full batches waiting for their turn
-	RetryBatches  int // batches waiting to be sent again, or for their group's hold to end
-	HeldGroups    int // groups held back after their rate-limit answers
-	SystemicPause bool
+	Pending      int // records submitted and not yet done
+	MaxPending   int // the bound on Pending: Config.MaxPendingRecords
+	InFlight     int // calls under way
+	OpenBatches  int // batches still absorbing seqs
+	ReadyBatches int // full batches waiting for their turn
+	RetryBatches int // batches waiting to be sent again, or for their group's hold to end
+	HeldGroups   int // groups held back after their rate-limit answers
+	// FailingAloneKeys counts keys whose calls keep failing while other
+	// keys of their action succeed; FailingAloneRecords the records they
+	// hold, at most half of MaxPendingRecords.
+	FailingAloneKeys    int
+	FailingAloneRecords int
+	SystemicPause       bool
 }

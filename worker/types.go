@@ -129,7 +129,7 @@ type FailureClass string
 const (
 	FailInvalidEvent FailureClass = "invalid_event" // the record could not be decoded or broke a rule
 	FailRejected     FailureClass = "rejected"      // ZIM rejected the data (a dead-letter code)
-	FailExhausted    FailureClass = "exhausted"     // an unknown code persisted past the attempt limit
+	FailExhausted    FailureClass = "exhausted"     // an unknown code persisted past the attempt limit, or the key failed alone (isolation.go)
 )
 
 // Failure describes why a record goes to the dead-letter topic.

@@ -54,6 +54,10 @@ type Config struct {
 	// batch gets before its records are dead-lettered; overriding the
 	// default of 5.
 	UnknownMaxAttempts int
+	// IsolatedFailureMaxAge is how long a key may fail alone, while other
+	// keys of its action succeed, before its records are dead-lettered as
+	// exhausted; overriding the default of 10m. See isolation.go.
+	IsolatedFailureMaxAge time.Duration
 	// Backoff spaces retries of one batch after transient and unknown
 	// outcomes, and the holds of a group after its rate-limit answers.
 	Backoff retry.Policy
@@ -77,6 +81,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.UnknownMaxAttempts == 0 {
 		c.UnknownMaxAttempts = 5
+	}
+	if c.IsolatedFailureMaxAge == 0 {
+		c.IsolatedFailureMaxAge = 10 * time.Minute
 	}
 	if c.SystemicBackoff.Initial == 0 {
 		c.SystemicBackoff.Initial = 10 * time.Second
@@ -104,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	if c.UnknownMaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("field UnknownMaxAttempts must be at least 1, got %d", c.UnknownMaxAttempts))
+	}
+	if c.IsolatedFailureMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("field IsolatedFailureMaxAge must not be negative, got %v", c.IsolatedFailureMaxAge))
 	}
 	return errors.Join(errs...)
 }
@@ -134,6 +144,7 @@ type Worker struct {
 	dlqQueue []*item
 	sys      systemic
 	holds    *groupHolds
+	iso      isolation
 	stats    counters
 }
 
@@ -175,6 +186,7 @@ func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, pacer Pace
 	w.live.next, w.live.prev = &w.live, &w.live
 	w.stats.deadLettered = make(map[FailureClass]uint64)
 	w.sys.bo = cfg.SystemicBackoff.New()
+	w.iso = newIsolation(cfg.IsolatedFailureMaxAge, cfg.MaxPendingRecords)
 	return w, nil
 }
 
@@ -207,13 +219,39 @@ func (w *Worker) Submit(ctx context.Context, rec *Record) error {
 		return err
 	}
 	w.mu.Lock()
+	now := time.Now()
 	it := w.track(rec)
-	changed := w.b.add(it, w.gen, time.Now())
+	it.ks = w.iso.track(rec.Key)
+	if reason := w.iso.overShare(rec.Key, it.ks, now); reason != "" {
+		// Its key fails alone and such keys hold their share already.
+		res := exhausted(it.ks.last, reason)
+		it.failure = &Failure{Class: FailExhausted, Code: res.Code, Message: res.Message, RequestID: res.RequestID,
+			FailedSeqs: rec.Seqs, FailedAt: now}
+		w.dlqQueue = append(w.dlqQueue, it)
+		events := w.iso.takeEvents()
+		w.mu.Unlock()
+		signal(w.dlqWake)
+		w.reportFailingAlone(events)
+		return nil
+	}
+	changed := w.b.add(it, w.gen, now)
+	events := w.iso.takeEvents()
 	w.mu.Unlock()
 	if changed {
 		signal(w.wake[rec.Key.Action])
 	}
+	w.reportFailingAlone(events)
 	return nil
+}
+
+// reportFailingAlone tells the observer of keys failing alone, if it
+// listens. Call it without w.mu.
+func (w *Worker) reportFailingAlone(events []FailingAloneEvent) {
+	if o, ok := w.obs.(FailingAloneObserver); ok {
+		for _, ev := range events {
+			o.OnFailingAlone(ev)
+		}
+	}
 }
 
 // Reject dead-letters rec, which the caller found invalid, with failure f.
@@ -268,6 +306,10 @@ func (w *Worker) untrack(it *item) {
 	it.prev.next = it.next
 	it.next.prev = it.prev
 	it.prev, it.next = nil, nil
+	if it.ks != nil {
+		w.iso.untrack(it.rec.Key, it.ks)
+		it.ks = nil
+	}
 	w.pending--
 	<-w.slots
 	if w.pending == 0 && w.idle != nil {
@@ -366,6 +408,9 @@ func (w *Worker) Stats() Stats {
 		MaxPending:       w.cfg.MaxPendingRecords,
 		InFlight:         w.stats.inFlight,
 		SystemicPause:    w.sys.paused,
+
+		FailingAloneKeys:    w.iso.aloneKeys,
+		FailingAloneRecords: w.iso.records,
 	}
 	for k, v := range w.stats.deadLettered {
 		s.DeadLettered[k] = v

@@ -141,11 +141,14 @@ type ZIMConfig struct {
 
 // WorkerConfig controls batching, dispatch and retries.
 type WorkerConfig struct {
-	MaxSeqsPerCall         int           `yaml:"max_seqs_per_call"`
-	Linger                 time.Duration `yaml:"linger"`
-	MaxInFlight            int           `yaml:"max_in_flight"`
-	MaxPendingRecords      int           `yaml:"max_pending_records"`
-	UnknownMaxAttempts     int           `yaml:"unknown_max_attempts"`
+	MaxSeqsPerCall     int           `yaml:"max_seqs_per_call"`
+	Linger             time.Duration `yaml:"linger"`
+	MaxInFlight        int           `yaml:"max_in_flight"`
+	MaxPendingRecords  int           `yaml:"max_pending_records"`
+	UnknownMaxAttempts int           `yaml:"unknown_max_attempts"`
+	// IsolatedFailureMaxAge is how long a key may fail alone before its records are
+	// dead-lettered as exhausted.
+	IsolatedFailureMaxAge  time.Duration `yaml:"isolated_failure_max_age"`
 	BackoffInitial         time.Duration `yaml:"backoff_initial"`
 	BackoffMax             time.Duration `yaml:"backoff_max"`
 	SystemicBackoffInitial time.Duration `yaml:"systemic_backoff_initial"`
@@ -210,6 +213,7 @@ func Default() Config {
 			MaxInFlight:            8,
 			MaxPendingRecords:      50000,
 			UnknownMaxAttempts:     5,
+			IsolatedFailureMaxAge:  10 * time.Minute,
 			BackoffInitial:         250 * time.Millisecond,
 			BackoffMax:             30 * time.Second,
 			SystemicBackoffInitial: 10 * time.Second,

@@ -260,6 +260,7 @@ func (c Config) validateWorker(ck *checker) {
 	ck.intBetween("worker.max_in_flight", w.MaxInFlight, 1, 256)
 	ck.intAtLeast("worker.max_pending_records", w.MaxPendingRecords, 1)
 	ck.intAtLeast("worker.unknown_max_attempts", w.UnknownMaxAttempts, 1)
+	ck.atLeast("worker.isolated_failure_max_age", w.IsolatedFailureMaxAge, 10*time.Second)
 	ck.positive("worker.backoff_initial", w.BackoffInitial)
 	ck.notBelow("worker.backoff_max", w.BackoffMax, "worker.backoff_initial", w.BackoffInitial)
 	ck.positive("worker.systemic_backoff_initial", w.SystemicBackoffInitial)

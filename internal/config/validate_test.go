@@ -136,6 +136,7 @@ func TestValidateRules(t *testing.T) {
 		{"in flight", func(c *config.Config) { c.Worker.MaxInFlight = 257 }, []string{"worker.max_in_flight (257) must be between 1 and 256"}},
 		{"pending records", func(c *config.Config) { c.Worker.MaxPendingRecords = 0 }, []string{"worker.max_pending_records (0) must be at least 1"}},
 		{"unknown attempts", func(c *config.Config) { c.Worker.UnknownMaxAttempts = 0 }, []string{"worker.unknown_max_attempts (0) must be at least 1"}},
+		{"isolated failure age", func(c *config.Config) { c.Worker.IsolatedFailureMaxAge = time.Second }, []string{"worker.isolated_failure_max_age (1s) must be at least 10s"}},
 		{"backoff initial", func(c *config.Config) { c.Worker.BackoffInitial = 0 }, []string{"worker.backoff_initial (0s) must be greater than 0"}},
 		{"backoff max below initial", func(c *config.Config) { c.Worker.BackoffMax = 100 * time.Millisecond },
 			[]string{"worker.backoff_max (100ms) must be at least worker.backoff_initial (250ms)"}},

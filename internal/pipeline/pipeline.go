@@ -243,13 +243,14 @@ func (h hookedCompleter) Done(r *worker.Record) {
 func WorkerConfig(cfg config.Config) worker.Config {
 	w := cfg.Worker
 	return worker.Config{
-		MaxSeqsPerCall:     w.MaxSeqsPerCall,
-		Linger:             w.Linger,
-		MaxInFlight:        w.MaxInFlight,
-		MaxPendingRecords:  w.MaxPendingRecords,
-		UnknownMaxAttempts: w.UnknownMaxAttempts,
-		Backoff:            retry.Policy{Initial: w.BackoffInitial, Max: w.BackoffMax},
-		SystemicBackoff:    retry.Policy{Initial: w.SystemicBackoffInitial, Max: w.SystemicBackoffMax},
+		MaxSeqsPerCall:        w.MaxSeqsPerCall,
+		Linger:                w.Linger,
+		MaxInFlight:           w.MaxInFlight,
+		MaxPendingRecords:     w.MaxPendingRecords,
+		UnknownMaxAttempts:    w.UnknownMaxAttempts,
+		IsolatedFailureMaxAge: w.IsolatedFailureMaxAge,
+		Backoff:               retry.Policy{Initial: w.BackoffInitial, Max: w.BackoffMax},
+		SystemicBackoff:       retry.Policy{Initial: w.SystemicBackoffInitial, Max: w.SystemicBackoffMax},
 	}
 }
 

@@ -101,6 +101,33 @@ receiptd_api_calls_total{action="GroupReadReceipt",class="success"} 1
 	}
 }
 
+// TestFailingAloneLogged: a key failing alone is logged once as a warning
+// when it begins and once as an error when its records begin to be
+// dead-lettered, with the key, its last code and the reason.
+func TestFailingAloneLogged(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	var o worker.Observer = telemetry.NewWorkerObserver(zap.New(core), prometheus.NewRegistry(), telemetry.LogIDs{})
+	fa, ok := o.(worker.FailingAloneObserver)
+	if !ok {
+		t.Fatal("the worker observer does not log keys failing alone")
+	}
+	key := worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "team-42"}
+	res := worker.Result{Code: 1, Message: "server busy", RequestID: "rq-9"}
+	fa.OnFailingAlone(worker.FailingAloneEvent{Key: key, For: time.Minute, Records: 12, Result: res})
+	fa.OnFailingAlone(worker.FailingAloneEvent{Key: key, For: 10 * time.Minute, Records: 40, Result: res, DeadLettering: "the key failed alone for 10m0s"})
+	all := logs.All()
+	if len(all) != 2 || all[0].Level != zapcore.WarnLevel || all[1].Level != zapcore.ErrorLevel {
+		t.Fatalf("logs = %+v; want a warning, then an error", all)
+	}
+	got := all[1].ContextMap()
+	for k, v := range map[string]any{"user": "alice", "conversation": "team-42", "code": int64(1), "records": int64(40),
+		"reason": "the key failed alone for 10m0s", "request_id": "rq-9"} {
+		if got[k] != v {
+			t.Errorf("log field %s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
 func TestSystemicIsLoud(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	o := telemetry.NewWorkerObserver(zap.New(core), prometheus.NewRegistry(), telemetry.LogIDs{})

@@ -167,6 +167,9 @@ func (o *WorkerObserver) OnCall(ev worker.CallEvent) {
 	if ev.RateLimitPause > 0 {
 		fields = append(fields, zap.Duration("rate_limit_pause", ev.RateLimitPause))
 	}
+	if ev.Reason != "" {
+		fields = append(fields, zap.String("reason", ev.Reason))
+	}
 	if ev.Result.Err != nil {
 		fields = append(fields, zap.String("error", o.ids.scrub(ev.Result.Err.Error(), user, conv)))
 	}
@@ -174,6 +177,27 @@ func (o *WorkerObserver) OnCall(ev worker.CallEvent) {
 		fields = append(fields, zap.String("hint", h))
 	}
 	ce.Write(fields...)
+}
+
+// OnFailingAlone logs a key whose calls keep failing while other keys of
+// its action succeed: once when it begins, once when its records begin to
+// be dead-lettered.
+func (o *WorkerObserver) OnFailingAlone(ev worker.FailingAloneEvent) {
+	user, conv := ev.Key.UserID, ev.Key.ConvID
+	fields := append([]zap.Field{zap.String("action", ev.Key.Action.String())}, o.ids.fields(user, conv)...)
+	fields = append(fields,
+		durationField("failing_for", ev.For),
+		zap.Int("records", ev.Records),
+		zap.Int64("code", ev.Result.Code),
+		zap.String("message", o.ids.scrub(ev.Result.Message, user, conv)),
+		zap.String("request_id", ev.Result.RequestID),
+	)
+	if ev.DeadLettering == "" {
+		o.log.Warn("key failing alone: its calls keep failing while other keys succeed; its records are dead-lettered if it goes on", fields...)
+		return
+	}
+	o.log.Error("dead-lettering the records of a key failing alone (class exhausted; replay them once it is fixed)",
+		append(fields, zap.String("reason", ev.DeadLettering))...)
 }
 
 // OnDeadLetterError logs a failed dead-letter write; the worker retries it.
