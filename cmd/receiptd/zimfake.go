@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,8 @@ func zimfakeCmd(ctx context.Context, args []string, s streams) int {
 	fs := newFlags("zimfake", "zimfake [flags]", `
 Serve the ZIM simulator: the four receipt actions with ZIM's signature check,
 timestamp window, rate limit and 10-seq cap, failure injection by rule, and an
-admin API under /_zimfake/ (stats, receipts, outage, rps, reset). Point
+admin API under /_zimfake/ (stats, receipts, outage, rps, group-limit, busy,
+reset). Point
 zim.endpoint at it (http://127.0.0.1:PORT/). The app secret comes from
 --secret or RECEIPTD_ZIM_SERVER_SECRET.`, s)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve on")
@@ -26,6 +28,9 @@ zim.endpoint at it (http://127.0.0.1:PORT/). The app secret comes from
 	shared := fs.Bool("shared-bucket", false, "the four actions share one rate limit")
 	failGroups := fs.String("fail-groups", "", "comma-separated group ids answered 660400103")
 	failUsers := fs.String("fail-users", "", "comma-separated user ids answered 660400104 (c2c) or 660400103 (group)")
+	groupLimits := fs.String("group-limits", "", "comma-separated GROUP=RPS per-group limits, answered 660300006 beyond; RPS 0 refuses every call")
+	busyGroups := fs.String("busy-groups", "", "comma-separated group ids whose group receipts are answered code 1 (busy)")
+	busyFor := fs.Duration("busy-for", 0, "how long --busy-groups stay busy from the start; 0 = for good")
 	transient := fs.Float64("transient-rate", 0, "fraction of requests answered code 1 (busy)")
 	drop := fs.Float64("drop-rate", 0, "fraction of requests whose connection is dropped")
 	p50 := fs.Duration("latency-p50", 0, "median answer delay (log-normal with --latency-p99)")
@@ -42,6 +47,13 @@ zim.endpoint at it (http://127.0.0.1:PORT/). The app secret comes from
 	cfg.RPS, cfg.SharedBucket = *rps, *shared
 	cfg.FailGroups, cfg.FailUsers = splitList(*failGroups), splitList(*failUsers)
 	cfg.TransientRate, cfg.DropRate, cfg.Seed = *transient, *drop, *seed
+	cfg.BusyGroups, cfg.BusyFor = splitList(*busyGroups), *busyFor
+	limits, err := parseGroupLimits(*groupLimits)
+	if err != nil {
+		fmt.Fprintf(s.errOut, "receiptd zimfake: --group-limits: %v\n", err)
+		return exitUsage
+	}
+	cfg.GroupRPS = limits
 	if *p50 > 0 {
 		cfg.Latency = zimfake.LogNormalLatency(*p50, max(*p99, *p50))
 	}
@@ -69,6 +81,20 @@ zim.endpoint at it (http://127.0.0.1:PORT/). The app secret comes from
 	fmt.Fprintf(s.out, "zimfake stopped at %s: %d calls, %d receipts accepted (%d distinct), %d rate-limited\n",
 		time.Now().Format(time.RFC3339), st.Calls, st.AcceptedReceipts, st.DistinctReceipts, st.RateLimited)
 	return exitOK
+}
+
+// parseGroupLimits reads GROUP=RPS pairs separated by commas.
+func parseGroupLimits(s string) (map[string]float64, error) {
+	out := make(map[string]float64)
+	for _, pair := range splitList(s) {
+		group, rate, ok := strings.Cut(pair, "=")
+		rps, err := strconv.ParseFloat(strings.TrimSpace(rate), 64)
+		if !ok || strings.TrimSpace(group) == "" || err != nil {
+			return nil, fmt.Errorf("%q is not GROUP=RPS", pair)
+		}
+		out[strings.TrimSpace(group)] = rps
+	}
+	return out, nil
 }
 
 func splitList(s string) []string {

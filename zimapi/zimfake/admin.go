@@ -3,8 +3,11 @@ package zimfake
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // AdminPrefix is the path under which [Server.Handler] serves the admin API.
@@ -26,16 +29,49 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET "+AdminPrefix+"stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.Stats())
 	})
-	mux.HandleFunc("GET "+AdminPrefix+"receipts", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+AdminPrefix+"receipts", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		bw := bufio.NewWriter(w)
 		enc := json.NewEncoder(bw)
-		for _, r := range s.DistinctReceipts() {
-			if enc.Encode(r) != nil {
-				return // the client went away
+		if each, _ := strconv.ParseBool(r.URL.Query().Get("each")); each {
+			writeAll(bw, enc, s.Receipts())
+			return
+		}
+		writeAll(bw, enc, s.DistinctReceipts())
+	})
+	mux.HandleFunc("POST "+AdminPrefix+"group-limit", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		group, rpsText := q.Get("group"), q.Get("rps")
+		d, err := optionalDuration(q.Get("for"))
+		rps := -1.0
+		if rpsText != "off" {
+			var perr error
+			rps, perr = strconv.ParseFloat(rpsText, 64)
+			if perr != nil || !(rps >= 0 && rps <= 1e9) {
+				err = errors.Join(err, errors.New("rps must be a number of requests per second >= 0, or off"))
 			}
 		}
-		_ = bw.Flush()
+		if group == "" || err != nil {
+			http.Error(w, "zimfake: want group=ID&rps=N|off[&for=DURATION]: "+fmt.Sprint(err), http.StatusBadRequest)
+			return
+		}
+		s.SetGroupLimit(group, rps, d)
+		writeJSON(w, map[string]any{"group": group, "rps": rpsText, "for": d.String()})
+	})
+	mux.HandleFunc("POST "+AdminPrefix+"busy", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		group, forText := q.Get("group"), q.Get("for")
+		d := time.Duration(-1)
+		var err error
+		if forText != "off" {
+			d, err = optionalDuration(forText)
+		}
+		if group == "" || err != nil {
+			http.Error(w, "zimfake: want group=ID[&for=DURATION|off]: "+fmt.Sprint(err), http.StatusBadRequest)
+			return
+		}
+		s.SetBusy(group, d)
+		writeJSON(w, map[string]any{"group": group, "for": forText})
 	})
 	mux.HandleFunc("POST "+AdminPrefix+"outage", func(w http.ResponseWriter, r *http.Request) {
 		on, err := strconv.ParseBool(r.URL.Query().Get("on"))
@@ -60,6 +96,28 @@ func (s *Server) AdminHandler() http.Handler {
 		writeJSON(w, map[string]bool{"reset": true})
 	})
 	return mux
+}
+
+// writeAll writes items as JSON lines until the client goes away.
+func writeAll[T any](bw *bufio.Writer, enc *json.Encoder, items []T) {
+	for _, it := range items {
+		if enc.Encode(it) != nil {
+			return // the client went away
+		}
+	}
+	_ = bw.Flush()
+}
+
+// optionalDuration parses a duration that may be absent (zero).
+func optionalDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("for=%q is not a duration >= 0", s)
+	}
+	return d, nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

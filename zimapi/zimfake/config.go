@@ -38,6 +38,17 @@ type Config struct {
 	// actions (as FromUserId or ConvId), 660400103 for group actions (as
 	// FromUserId: "not a member").
 	FailUsers []string
+	// GroupRPS holds per-group rate limits: at most the group's rate of
+	// group-action requests on that group in any 1 s span (sliding
+	// window, rejected ones counted as with CountRejected), answered
+	// 660300006 beyond it. A rate of 0 refuses every request: the group is
+	// at its limit.
+	GroupRPS map[string]float64
+	// BusyGroups are group ids whose group-action requests are answered
+	// Code 1 (server busy) for BusyFor from New; a zero BusyFor means for
+	// good.
+	BusyGroups []string
+	BusyFor    time.Duration
 	// TransientRate is the fraction of otherwise accepted requests
 	// answered with Code 1 (server busy).
 	TransientRate float64
@@ -90,6 +101,14 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSeqs < 0 {
 		problems = append(problems, fmt.Errorf("max seqs %d is negative", c.MaxSeqs))
+	}
+	for group, rps := range c.GroupRPS {
+		if group == "" || rps < 0 || math.IsNaN(rps) || math.IsInf(rps, 0) {
+			problems = append(problems, fmt.Errorf("group limit %q=%v: want a group id and a finite number >= 0", group, rps))
+		}
+	}
+	if c.BusyFor < 0 {
+		problems = append(problems, fmt.Errorf("busy for %s is negative", c.BusyFor))
 	}
 	if c.TimestampWindow < 0 {
 		problems = append(problems, fmt.Errorf("timestamp window %s is negative", c.TimestampWindow))

@@ -10,8 +10,14 @@
 //
 //	GET  /_zimfake/stats            Stats as JSON
 //	GET  /_zimfake/receipts         distinct receipts as JSON lines
+//	GET  /_zimfake/receipts?each=true  every acceptance with its time
 //	POST /_zimfake/outage?on=true   full outage on (false: off)
 //	POST /_zimfake/rps?value=20     change the rate limit
+//	POST /_zimfake/group-limit?group=G&rps=2[&for=30s]  a group's own limit
+//	                                (rps=0: at its limit, every call
+//	                                refused; rps=off lifts it)
+//	POST /_zimfake/busy?group=G[&for=60s]  a group answered busy (no for:
+//	                                for good; for=off ends it)
 //	POST /_zimfake/reset            forget everything recorded
 //
 // # Order of checks
@@ -41,12 +47,15 @@
 //     FromUserId, GroupId (group actions) or ConvId (c2c actions) missing or
 //     empty, ConvMsgSeq not a non-empty array of integers >= 1: 660000002.
 //  12. More than MaxSeqs sequence numbers: 660400102.
-//  13. Failure rules: a group action on a group in FailGroups or from a
+//  13. A group action on a group with a limit of its own (GroupRPS,
+//     SetGroupLimit) beyond that limit: 660300006.
+//  14. Failure rules: a group action on a group in FailGroups or from a
 //     user in FailUsers: 660400103; a c2c action whose ConvId or FromUserId
 //     is in FailUsers: 660400104.
-//  14. Random failures: with probability TransientRate Code 1; with
+//  15. A group action on a busy group (BusyGroups, SetBusy): Code 1.
+//  16. Random failures: with probability TransientRate Code 1; with
 //     probability DropRate the connection is closed without an answer.
-//  15. Accepted: every (action, user, conversation, seq) is recorded and
+//  17. Accepted: every (action, user, conversation, seq) is recorded and
 //     the answer is Code 0 with ReadTime or DeliveredTime (Unix ms).
 //
 // Every request that reaches check 10 counts toward the rate-limit window;

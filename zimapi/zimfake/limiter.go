@@ -136,3 +136,97 @@ func (q *times) dropThrough(cutoff int64) {
 		q.head = 0
 	}
 }
+
+// groupLimits holds the per-group limits and busy switches, each for a
+// time or for good (zero end).
+type groupLimits struct {
+	mu     sync.Mutex
+	limits map[string]*groupLimit
+	busy   map[string]time.Time // group -> end of its busy time; zero: for good
+}
+
+type groupLimit struct {
+	n       int           // requests allowed per window; 0: none
+	window  time.Duration // window length
+	end     time.Time     // when the limit lifts; zero: never
+	counted times
+}
+
+func newGroupLimits() *groupLimits {
+	return &groupLimits{limits: make(map[string]*groupLimit), busy: make(map[string]time.Time)}
+}
+
+// setLimit limits group to rps from now on, for d (d <= 0: until changed);
+// rps < 0 lifts the limit.
+func (g *groupLimits) setLimit(group string, rps float64, d time.Duration, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if rps < 0 {
+		delete(g.limits, group)
+		return
+	}
+	l := &groupLimit{}
+	if rps > 0 {
+		l.n, l.window = limitFor(rps)
+	}
+	if d > 0 {
+		l.end = now.Add(d)
+	}
+	g.limits[group] = l
+}
+
+// setBusy makes group busy from now on for d: for good when d == 0, not
+// at all when d < 0.
+func (g *groupLimits) setBusy(group string, d time.Duration, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case d < 0:
+		delete(g.busy, group)
+	case d == 0:
+		g.busy[group] = time.Time{}
+	default:
+		g.busy[group] = now.Add(d)
+	}
+}
+
+// admit records a request for group arriving at now and reports whether
+// the group's limit lets it through. Refused requests count toward the
+// window when countRejected.
+func (g *groupLimits) admit(group string, now time.Time, countRejected bool) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := g.limits[group]
+	if l == nil {
+		return true
+	}
+	if !l.end.IsZero() && !now.Before(l.end) {
+		delete(g.limits, group)
+		return true
+	}
+	if l.n == 0 {
+		return false
+	}
+	t := now.UnixNano()
+	l.counted.dropThrough(t - int64(l.window))
+	ok := l.counted.len() < l.n
+	if ok || countRejected {
+		l.counted.push(t)
+	}
+	return ok
+}
+
+// isBusy reports whether group is busy at now.
+func (g *groupLimits) isBusy(group string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	end, ok := g.busy[group]
+	if !ok {
+		return false
+	}
+	if !end.IsZero() && !now.Before(end) {
+		delete(g.busy, group)
+		return false
+	}
+	return true
+}

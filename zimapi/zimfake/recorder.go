@@ -36,6 +36,8 @@ type Stats struct {
 	Dropped int64 `json:"dropped"`
 	// RateLimited counts 660300005 answers.
 	RateLimited int64 `json:"rate_limited"`
+	// GroupRateLimited counts 660300006 answers.
+	GroupRateLimited int64 `json:"group_rate_limited"`
 	// AcceptedCalls counts Code 0 answers.
 	AcceptedCalls int64 `json:"accepted_calls"`
 	// AcceptedReceipts counts accepted (action, user, conv, seq), repeats
@@ -212,6 +214,7 @@ func (r *recorder) stats() Stats {
 		ByHTTPStatus:      make(map[int]int64, len(r.byHTTPStatus)),
 		Dropped:           r.dropped,
 		RateLimited:       r.byCode[CodeRateLimited],
+		GroupRateLimited:  r.byCode[CodeGroupRateLimited],
 		AcceptedCalls:     r.acceptedCalls,
 		AcceptedReceipts:  int64(len(r.log)),
 		DistinctReceipts:  int64(len(r.distinct)),

@@ -36,6 +36,7 @@ const (
 	CodeSignatureVersionUnsupported int64 = 100000014
 	CodeInvalidParameter            int64 = 660000002
 	CodeRateLimited                 int64 = 660300005
+	CodeGroupRateLimited            int64 = 660300006
 	CodeTooManySeqs                 int64 = 660400102
 	CodeGroupReceiptFailed          int64 = 660400103
 	CodeC2cReceiptFailed            int64 = 660400104
@@ -60,6 +61,7 @@ var messages = map[int64]string{
 	CodeSignatureVersionUnsupported: "unsupported SignatureVersion",
 	CodeInvalidParameter:            "invalid parameter",
 	CodeRateLimited:                 "AppID-level rate limit exceeded",
+	CodeGroupRateLimited:            "group-level rate limit exceeded",
 	CodeTooManySeqs:                 "too many ConvMsgSeq: up to 10 per request",
 	CodeGroupReceiptFailed:          "failed to set group receipts",
 	CodeC2cReceiptFailed:            "failed to set one-to-one receipts",
@@ -95,8 +97,10 @@ type Server struct {
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
-	limits *limiter
-	rec    *recorder
+	limits        *limiter
+	groups        *groupLimits
+	countRejected bool
+	rec           *recorder
 }
 
 // New returns a Server for cfg, clamping invalid values (rates into [0, 1],
@@ -115,6 +119,8 @@ func New(cfg Config) *Server {
 		now:           cfg.Now,
 		rng:           rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7a696d66616b65)),
 		limits:        newLimiter(cfg.RPS, cfg.SharedBucket, cfg.CountRejected),
+		groups:        newGroupLimits(),
+		countRejected: cfg.CountRejected,
 		rec:           newRecorder(),
 	}
 	for id, secret := range cfg.Apps {
@@ -131,6 +137,15 @@ func New(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	start := s.now()
+	for group, rps := range cfg.GroupRPS {
+		if group != "" && rps >= 0 {
+			s.groups.setLimit(group, rps, 0, start)
+		}
+	}
+	for _, group := range cfg.BusyGroups {
+		s.groups.setBusy(group, max(cfg.BusyFor, 0), start)
 	}
 	return s
 }
@@ -158,6 +173,20 @@ func (s *Server) SetOutage(on bool) { s.outage.Store(on) }
 // their history.
 func (s *Server) SetRPS(rps float64) { s.limits.setRPS(rps) }
 
+// SetGroupLimit limits group-action requests on group to rps in any 1 s
+// span (0: none at all, the group is at its limit) for d from now (d <= 0:
+// until changed); beyond it they are answered 660300006. A negative rps
+// lifts the limit.
+func (s *Server) SetGroupLimit(group string, rps float64, d time.Duration) {
+	s.groups.setLimit(group, rps, d, s.now())
+}
+
+// SetBusy makes group-action requests on group answered Code 1 (server
+// busy) for d from now; d == 0 means for good, d < 0 switches it off.
+func (s *Server) SetBusy(group string, d time.Duration) {
+	s.groups.setBusy(group, d, s.now())
+}
+
 // Receipts returns every accepted receipt in order of acceptance, repeats
 // included.
 func (s *Server) Receipts() []Receipt { return s.rec.receipts() }
@@ -179,7 +208,7 @@ func (s *Server) Stats() Stats {
 }
 
 // Reset forgets all receipts, counters and rate-limit windows. The outage
-// switch and the rate limit stay as they are.
+// switch, the rate limit, group limits and busy groups stay as they are.
 func (s *Server) Reset() {
 	s.rec.reset()
 	s.limits.reset()
@@ -339,12 +368,18 @@ func (s *Server) decide(r *http.Request, f fate, now time.Time) reply {
 		rep.message = "too many ConvMsgSeq: up to " + strconv.Itoa(s.maxSeqs) + " per request"
 		return rep
 	}
+	if isGroup && !s.groups.admit(b.conv, now, s.countRejected) {
+		return rep.with(CodeGroupRateLimited)
+	}
 	if isGroup {
 		if s.fails(s.failGroups, b.conv) || s.fails(s.failUsers, b.user) {
 			return rep.with(CodeGroupReceiptFailed)
 		}
 	} else if s.fails(s.failUsers, b.conv) || s.fails(s.failUsers, b.user) {
 		return rep.with(CodeC2cReceiptFailed)
+	}
+	if isGroup && s.groups.isBusy(b.conv, now) {
+		return rep.with(CodeBusy)
 	}
 	if f.transient {
 		return rep.with(CodeBusy)
