@@ -7,6 +7,9 @@ package deploy_test
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"reflect"
 	"regexp"
@@ -337,3 +340,43 @@ func between(t *testing.T, s, start, end string) string {
 }
 
 func normalize(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// The Dockerfile's VERSION and REVISION build arguments reach the variables
+// internal/buildinfo reads (so `receiptd version` and receiptd_build_info
+// name the image's build), and the image carries the OCI labels.
+func TestDockerfileNamesTheBuild(t *testing.T) {
+	docker := readFile(t, "../Dockerfile")
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "../internal/buildinfo/buildinfo.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]bool{}
+	for _, decl := range f.Decls {
+		if g, ok := decl.(*ast.GenDecl); ok && g.Tok == token.VAR {
+			for _, spec := range g.Specs {
+				for _, name := range spec.(*ast.ValueSpec).Names {
+					vars[name.Name] = true
+				}
+			}
+		}
+	}
+	const pkg = "github.com/receiptd/receiptd/internal/buildinfo"
+	for _, v := range []struct{ variable, arg string }{{"version", "VERSION"}, {"revision", "REVISION"}} {
+		if !vars[v.variable] {
+			t.Errorf("internal/buildinfo has no variable %s for -X to set", v.variable)
+		}
+		if want := "-X " + pkg + "." + v.variable + "=${" + v.arg + "}"; !strings.Contains(docker, want) {
+			t.Errorf("the Dockerfile's go build lacks %q", want)
+		}
+		if !regexp.MustCompile(`(?m)^ARG ` + v.arg + `\b`).MatchString(docker) {
+			t.Errorf("the Dockerfile has no ARG %s", v.arg)
+		}
+	}
+	for _, label := range []string{`org.opencontainers.image.version="${VERSION}"`, `org.opencontainers.image.revision="${REVISION}"`,
+		`org.opencontainers.image.source="${SOURCE}"`} {
+		if !strings.Contains(docker, label) {
+			t.Errorf("the Dockerfile lacks the label %s", label)
+		}
+	}
+}

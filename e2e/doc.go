@@ -18,6 +18,9 @@
 // test logs; without it the tests ask scripts/kafka.sh status.
 // RECEIPTD_E2E_SEED fixes the seed of the random choices (traffic, the
 // moments of kill -9); every test logs the seed it used.
+// TestPrometheusAlertsAndDashboard also runs a real Prometheus: prometheus on
+// PATH (Debian's prometheus package) or RECEIPTD_E2E_PROMETHEUS; without one
+// it is skipped, or fails when RECEIPTD_E2E_REQUIRED=1.
 //
 // Every test creates its own topics and consumer group, so the tests do not
 // depend on each other or on what the broker held before.

@@ -86,6 +86,13 @@ func needBroker(t *testing.T) {
 	t.Skip(how)
 }
 
+// The build identity the suite links into receiptd.
+const (
+	buildInfoPkg = "github.com/receiptd/receiptd/internal/buildinfo"
+	e2eVersion   = "v0.0.0-e2e"
+	e2eRevision  = "0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e"
+)
+
 // buildBinary builds cmd/receiptd into dir, from the module this package is
 // part of.
 func buildBinary(dir string) error {
@@ -99,7 +106,10 @@ func buildBinary(dir string) error {
 	}
 	suite.repoRoot = filepath.Dir(gomod)
 	suite.binary = filepath.Join(dir, "receiptd")
-	build := exec.Command("go", "build", "-o", suite.binary, "./cmd/receiptd")
+	// Linked as the Dockerfile links a release, so that the tests see the
+	// version and revision where an operator would.
+	build := exec.Command("go", "build", "-o", suite.binary, "-ldflags",
+		"-X "+buildInfoPkg+".version="+e2eVersion+" -X "+buildInfoPkg+".revision="+e2eRevision, "./cmd/receiptd")
 	build.Dir = suite.repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/receiptd: %w\n%s", err, out)

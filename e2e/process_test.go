@@ -39,6 +39,13 @@ const tailLines = 60
 // environment of the child).
 func startProcess(t *testing.T, name string, env []string, args ...string) *process {
 	t.Helper()
+	return startCommand(t, name, env, suite.binary, args...)
+}
+
+// startCommand starts the program at path with args and env, as a process
+// of the test like startProcess's.
+func startCommand(t *testing.T, name string, env []string, path string, args ...string) *process {
+	t.Helper()
 	dir := t.TempDir()
 	p := &process{
 		name:   name,
@@ -46,19 +53,19 @@ func startProcess(t *testing.T, name string, env []string, args ...string) *proc
 		stderr: newLineLog(t, filepath.Join(dir, name+".stderr")),
 		exited: make(chan struct{}),
 	}
-	p.cmd = exec.Command(suite.binary, args...)
+	p.cmd = exec.Command(path, args...)
 	p.cmd.Env = env
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr
 	p.cmd.SysProcAttr = childProcAttr()
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("%s: start %s: %v", name, suite.binary, err)
+		t.Fatalf("%s: start %s: %v", name, path, err)
 	}
 	go func() {
 		p.waitErr = p.cmd.Wait()
 		close(p.exited)
 	}()
-	t.Logf("%s: started, pid %d: receiptd %s", name, p.cmd.Process.Pid, strings.Join(args, " "))
+	t.Logf("%s: started, pid %d: %s %s", name, p.cmd.Process.Pid, filepath.Base(path), strings.Join(args, " "))
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
