@@ -4,9 +4,21 @@
 #
 #   scripts/kafka.sh start    start it (or find it running); the last line of
 #                             stdout is the bootstrap address, e.g. 127.0.0.1:23456
-#   scripts/kafka.sh status   print its state; exit 0 if running, 3 if not
+#   scripts/kafka.sh status   print its state; exit 0 if running (paused
+#                             included), 3 if not
 #   scripts/kafka.sh stop     stop the broker this script started and remove
 #                             its run directory
+#
+# Faults, for tests of what clients do when the broker misbehaves:
+#   scripts/kafka.sh pause    freeze the broker's JVM (SIGSTOP): connections stay
+#                             open and nothing answers, as in a long GC pause, a
+#                             stuck disk or a network partition
+#   scripts/kafka.sh resume   let a paused broker run again (SIGCONT)
+#   scripts/kafka.sh restart [SECONDS]
+#                             stop the broker and start it again on the same
+#                             ports with the same data, as in a rolling upgrade,
+#                             after SECONDS down (default 0); prints the
+#                             bootstrap address last, like start
 #
 # The broker comes from Maven Central (org.apache.kafka:kafka_2.13 and the
 # logging runtime the Kafka tarball would add), not from a tarball: Maven is
@@ -34,6 +46,9 @@
 #   KAFKA_START_TIMEOUT    seconds until the broker must serve requests (default 120)
 #   KAFKA_STOP_TIMEOUT     seconds between SIGTERM and SIGKILL (default 30)
 #   KAFKA_KEEP_LOGS        1 keeps $KAFKA_RUN_DIR/logs after stop (default 0)
+#   KAFKA_OWNER_PID        a process id: start also starts a watcher that stops
+#                          the broker once that process has exited, so that a
+#                          test killed before its cleanup leaves no broker behind
 #   JAVA_HOME              Java 17+ (Kafka 4.x requires 17)
 set -euo pipefail
 
@@ -459,10 +474,25 @@ wait_until_ready() { # port, deadline (in $SECONDS)
 	((rc == 0)) || return 2
 }
 
+write_state() { # client port, controller port
+	cat >"$STATE_FILE" <<EOF
+status=running
+version=$KAFKA_VERSION
+pid=$BROKER_PID
+address=127.0.0.1:$1
+controller_port=$2
+topics=$TOPIC:$TOPIC_PARTITIONS,$DLQ_TOPIC:$DLQ_PARTITIONS
+log=$LOG_DIR/server.log
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+EOF
+}
+
 kill_broker() { # pid
 	local pid=$1
 	is_our_broker "$pid" || return 0
 	kill -TERM "$pid" 2>/dev/null || true
+	# A paused broker acts on SIGTERM only once it runs again.
+	kill -CONT "$pid" 2>/dev/null || true
 	local deadline=$((SECONDS + STOP_TIMEOUT))
 	while is_our_broker "$pid" && ((SECONDS < deadline)); do
 		sleep 0.2
@@ -564,18 +594,24 @@ cmd_start() {
 	done
 
 	trap - INT TERM
-	cat >"$STATE_FILE" <<EOF
-status=running
-version=$KAFKA_VERSION
-pid=$BROKER_PID
-address=127.0.0.1:$port
-controller_port=$cport
-topics=$TOPIC:$TOPIC_PARTITIONS,$DLQ_TOPIC:$DLQ_PARTITIONS
-log=$LOG_DIR/server.log
-started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-EOF
+	write_state "$port" "$cport"
+	watch_owner
 	log "ready in $((SECONDS - t0))s: Kafka $KAFKA_VERSION at 127.0.0.1:$port, topics $TOPIC ($TOPIC_PARTITIONS partitions) and $DLQ_TOPIC ($DLQ_PARTITIONS)"
 	echo "127.0.0.1:$port"
+}
+
+# watch_owner starts, when KAFKA_OWNER_PID is set, a detached watcher that
+# stops the broker once that process has exited; it ends by itself when the
+# run directory goes (a stop).
+watch_owner() {
+	[[ -n ${KAFKA_OWNER_PID:-} ]] || return 0
+	[[ $KAFKA_OWNER_PID =~ ^[0-9]+$ ]] || die "KAFKA_OWNER_PID=$KAFKA_OWNER_PID is not a process id"
+	# shellcheck disable=SC2016 # expanded by the watcher's shell
+	setsid bash -c 'while kill -0 "$1" 2>/dev/null && [[ -e $2 ]]; do sleep 1; done
+		[[ -e $2 ]] && KAFKA_RUN_DIR="$3" exec "$4" stop' \
+		kafka-owner-watch "$KAFKA_OWNER_PID" "$MARKER" "$RUN_DIR" "$REPO_ROOT/scripts/kafka.sh" \
+		</dev/null >>"$LOG_DIR/owner-watch.log" 2>&1 8>&- 9>&- &
+	log "the broker stops when process $KAFKA_OWNER_PID exits"
 }
 
 cmd_stop() {
@@ -597,6 +633,74 @@ cmd_stop() {
 	return 0
 }
 
+# process_state prints the one-letter state of pid (R, S, T for stopped...).
+process_state() { # pid
+	sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null || true
+}
+
+# running_or_die prints the pid of a broker that finished starting, or dies.
+running_or_die() { # command name
+	local pid
+	pid=$(running_pid) || die "$1: no broker of $RUN_DIR is running (start it first)"
+	[[ $(state_get status) == running ]] || die "$1: the broker (pid $pid) has not finished starting"
+	echo "$pid"
+}
+
+cmd_pause() {
+	lock_run
+	local pid
+	pid=$(running_or_die pause)
+	kill -STOP "$pid"
+	# SIGSTOP takes effect asynchronously; return only once the JVM is frozen.
+	for _ in {1..100}; do
+		[[ $(process_state "$pid") == T ]] && break
+		sleep 0.02
+	done
+	[[ $(process_state "$pid") == T ]] || die "pause: the broker (pid $pid) did not stop"
+	log "paused Kafka (pid $pid, SIGSTOP): it accepts connections but answers nothing until resume"
+}
+
+cmd_resume() {
+	lock_run
+	local pid
+	pid=$(running_or_die resume)
+	kill -CONT "$pid"
+	log "resumed Kafka (pid $pid, SIGCONT)"
+	state_get address
+}
+
+cmd_restart() { # [seconds down]
+	local down=${1:-0}
+	[[ $down =~ ^[0-9]+$ ]] || die "restart: $down is not a number of seconds"
+	lock_run
+	local pid port cport t0=$SECONDS
+	pid=$(running_or_die restart)
+	port=$(state_get address)
+	port=${port##*:}
+	cport=$(state_get controller_port)
+	log "restarting Kafka (pid $pid) on 127.0.0.1:$port with its data"
+	kill_broker "$pid"
+	if ((down > 0)); then
+		log "stopped in $((SECONDS - t0))s; starting again in ${down}s"
+		sleep "$down"
+	fi
+	check_java
+	printf 'status=starting\nversion=%s\n' "$KAFKA_VERSION" >"$STATE_FILE"
+	launch_broker
+	trap 'kill_broker "$BROKER_PID"; exit 130' INT TERM
+	local rc=0
+	wait_until_ready "$port" $((SECONDS + START_TIMEOUT)) || rc=$?
+	if ((rc != 0)); then
+		print_log_tail
+		kill_broker "$BROKER_PID"
+		die "the broker did not come back on port $port (logs above; run dir kept: $RUN_DIR)"
+	fi
+	trap - INT TERM
+	write_state "$port" "$cport"
+	log "restarted in $((SECONDS - t0))s: Kafka $KAFKA_VERSION at 127.0.0.1:$port (pid $BROKER_PID)"
+	echo "127.0.0.1:$port"
+}
+
 cmd_status() {
 	local pid
 	if pid=$(running_pid); then
@@ -604,7 +708,9 @@ cmd_status() {
 			echo "starting: Kafka $(state_get version), pid $pid, not serving yet; log: $LOG_DIR/server.log"
 			return 3
 		fi
-		echo "running: Kafka $(state_get version), pid $pid, started $(state_get started)"
+		local state=running
+		[[ $(process_state "$pid") == T ]] && state="paused (resume it with: $0 resume)"
+		echo "running: Kafka $(state_get version), pid $pid, started $(state_get started); $state"
 		echo "log: $LOG_DIR/server.log"
 		state_get address
 		return 0
@@ -622,8 +728,11 @@ case ${1:-} in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+pause) cmd_pause ;;
+resume) cmd_resume ;;
+restart) cmd_restart "${2:-}" ;;
 *)
-	echo "usage: $0 start|stop|status   (environment: see the top of $0)" >&2
+	echo "usage: $0 start|stop|status|pause|resume|restart   (environment: see the top of $0)" >&2
 	exit 2
 	;;
 esac
