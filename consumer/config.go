@@ -63,7 +63,7 @@ type Config struct {
 	FetchMaxBytes    int           // most bytes per fetch, default 1 MiB
 	ReadBatchTimeout time.Duration // longest read of one fetched batch, default 2s
 	DialTimeout      time.Duration // default 10s
-	DLQWriteTimeout  time.Duration // bound on one dead-letter write, default 10s
+	DLQWriteTimeout  time.Duration // bound on one dead-letter write, default 30s
 
 	// RebalanceDrainTimeout bounds the drain of revoked work at a
 	// rebalance, default 10s.
@@ -101,7 +101,7 @@ const (
 	DefaultFetchMaxBytes          = 1 << 20
 	DefaultReadBatchTimeout       = 2 * time.Second
 	DefaultDialTimeout            = 10 * time.Second
-	DefaultDLQWriteTimeout        = 10 * time.Second
+	DefaultDLQWriteTimeout        = 30 * time.Second
 	DefaultRebalanceDrainTimeout  = 10 * time.Second
 	DefaultDrainTimeout           = 25 * time.Second
 )

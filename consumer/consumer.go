@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/receiptd/receiptd/worker"
@@ -48,6 +49,7 @@ type Consumer struct {
 
 	mu       sync.Mutex
 	trackers map[int]*tracker // the current generation's partitions
+	carried  map[int]carry    // done work the last generation could not commit
 }
 
 // New returns a Consumer of cfg.Topic feeding p. obs may be nil.
@@ -77,12 +79,17 @@ func New(cfg Config, p Pipeline, obs Observer) (*Consumer, error) {
 // Run consumes until ctx ends and may be called once.
 //
 // It first checks that the source and dead-letter topics exist (unless
-// Config.AutoCreateTopics) and returns a *MissingTopicError if not. It then
-// joins the group and, for every generation, fetches each owned partition
-// from its committed offset, commits the done prefix of every partition each
-// Config.CommitInterval, and when the generation ends (a rebalance) stops
-// fetching, drains within Config.RebalanceDrainTimeout, commits the done
-// prefix and only then lets the member rejoin.
+// Config.AutoCreateTopics) and returns a *MissingTopicError if not; while
+// the brokers do not answer it retries with backoff, reporting every attempt
+// (Observer.BrokersUnreachable). It then joins the group and, for every
+// generation, fetches each owned partition from its committed offset,
+// commits the done prefix of every partition each Config.CommitInterval, and
+// when the generation ends (a rebalance, or the coordinator out of reach)
+// stops fetching, drains within Config.RebalanceDrainTimeout, commits the
+// done prefix and only then lets the member rejoin. Done work that this
+// commit could not cover is kept: the next generation that assigns the
+// member the same partitions commits it and does not redo it
+// (Observer.CarriedOver).
 //
 // When ctx ends, Run stops fetching, drains within Config.DrainTimeout,
 // commits the done prefix, leaves the group and returns nil; what could not
@@ -93,7 +100,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return errors.New("consumer: Run called twice")
 	}
 	defer c.transport.CloseIdleConnections()
-	if err := c.checkTopics(ctx); err != nil {
+	if err := c.waitForBrokers(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -123,26 +130,99 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer group %q: %w", c.cfg.GroupID, err)
 	}
-	for {
-		gen, err := cg.Next(ctx)
-		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
-			break
-		}
-		if err != nil {
-			// A rebalance in progress is routine; anything else means the
-			// member is out of the group until a join succeeds.
-			if !errors.Is(err, kafka.RebalanceInProgress) {
-				c.ready.Store(false)
-			}
-			c.obs.GroupError(fmt.Errorf("join consumer group %q: %w", c.cfg.GroupID, err))
-			continue
-		}
-		gen.Start(func(genCtx context.Context) { c.runGeneration(ctx, genCtx, gen) })
-	}
+	c.generations(ctx, cg)
 	// Close ends the current generation, waits for runGeneration to drain
 	// and commit, then leaves the group.
 	_ = cg.Close()
 	c.ready.Store(false)
+	return nil
+}
+
+// generations runs every generation cg hands out until ctx ends.
+func (c *Consumer) generations(ctx context.Context, cg *kafka.ConsumerGroup) {
+	lastMember := "" // this process's member id in the last generation
+	stopLeaving := func() {}
+	defer func() { stopLeaving() }()
+	for {
+		gen, err := cg.Next(ctx)
+		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+			return
+		}
+		if err != nil {
+			// A rebalance in progress is routine; after anything else
+			// kafka-go has tried to leave the group, forgotten its member
+			// id, and joins again as a new member after JoinGroupBackoff.
+			e := GroupError{Group: c.cfg.GroupID, Err: err, Rebalancing: errors.Is(err, kafka.RebalanceInProgress)}
+			if !e.Rebalancing {
+				c.ready.Store(false)
+				e.RetryIn = c.cfg.JoinGroupBackoff
+				if lastMember != "" {
+					stopLeaving = c.leaveInBackground(ctx, lastMember)
+					lastMember = ""
+				}
+			}
+			c.obs.GroupError(e)
+			continue
+		}
+		stopLeaving()
+		stopLeaving, lastMember = func() {}, gen.MemberID
+		gen.Start(func(genCtx context.Context) { c.runGeneration(ctx, genCtx, gen) })
+	}
+}
+
+// leaveInBackground removes member, this process's member id of an ended
+// generation, from the group as soon as the coordinator answers, and returns
+// a function that stops trying and waits.
+//
+// kafka-go leaves the group after a failed join, but while the brokers are
+// out of reach that leave fails too, and the new member it joins as must
+// then wait for the coordinator to give up on the old one: up to the session
+// or rebalance timeout (30s by default) without consuming, after a broker
+// restart or a long pause.
+func (c *Consumer) leaveInBackground(ctx context.Context, member string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bo := newBackoff()
+		for {
+			err := c.leave(ctx, member)
+			if err == nil || errors.Is(err, kafka.UnknownMemberId) {
+				if err == nil {
+					c.obs.StaleMemberLeft(StaleMemberLeft{Group: c.cfg.GroupID, MemberID: member})
+				}
+				return
+			}
+			// Pooled connections to a broker that restarted fail only
+			// after the timeout; start the next attempt afresh.
+			c.transport.CloseIdleConnections()
+			if !sleep(ctx, bo.NextBackOff()) {
+				return
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func (c *Consumer) leave(ctx context.Context, member string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	res, err := c.client.LeaveGroup(ctx, &kafka.LeaveGroupRequest{GroupID: c.cfg.GroupID,
+		Members: []kafka.LeaveGroupRequestMember{{ID: member}}})
+	if err != nil {
+		return err
+	}
+	if res.Error != nil {
+		return res.Error
+	}
+	for _, m := range res.Members {
+		if m.Error != nil {
+			return m.Error
+		}
+	}
 	return nil
 }
 
@@ -181,6 +261,34 @@ func CheckTopics(ctx context.Context, cfg Config) error {
 	}
 	defer c.transport.CloseIdleConnections()
 	return c.checkTopics(ctx)
+}
+
+// waitForBrokers checks the topics until the brokers answer: Kafka out of
+// reach (maintenance, a network partition) is a state to wait out, not a
+// reason to exit. It returns nil, a *MissingTopicError, or ctx's error.
+func (c *Consumer) waitForBrokers(ctx context.Context) error {
+	// Slower at first than a fetch's schedule: every attempt is logged.
+	bo := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(time.Second),
+		backoff.WithMaxInterval(5*time.Second),
+		backoff.WithMaxElapsedTime(0),
+	)
+	since := c.now()
+	for attempt := 1; ; attempt++ {
+		err := c.checkTopics(ctx)
+		var missing *MissingTopicError
+		if err == nil || errors.As(err, &missing) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := bo.NextBackOff()
+		c.obs.BrokersUnreachable(BrokersUnreachable{Brokers: c.cfg.Brokers, Err: err, Attempt: attempt, Since: since, RetryIn: wait})
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+	}
 }
 
 func (c *Consumer) checkTopics(ctx context.Context) error {

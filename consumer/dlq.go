@@ -214,7 +214,14 @@ func NewDLQWriter(cfg Config, obs Observer) (*DLQWriter, error) {
 			RequiredAcks: kafka.RequireAll,
 			// A dead-letter write holds up commits; do not wait for more
 			// records to fill a batch.
-			BatchTimeout:           5 * time.Millisecond,
+			BatchTimeout: 5 * time.Millisecond,
+			// One produce request per DeadLetter call, waiting as long as
+			// the call: a request that timed out may still be appended
+			// (a paused broker appends it when it resumes), so every
+			// retry, kafka-go's own included, risks a second copy. The
+			// caller retries what fails.
+			MaxAttempts:            1,
+			WriteTimeout:           cfg.DLQWriteTimeout,
 			AllowAutoTopicCreation: cfg.AutoCreateTopics,
 			Transport:              tr,
 			Logger:                 cfg.Logger,

@@ -92,6 +92,12 @@ func (c *Consumer) handle(ctx context.Context, t *tracker, msg kafka.Message) bo
 			Err: errors.New("fetch returned an offset already fetched; record dropped")})
 		return true
 	}
+	if t.finishedBefore(msg.Offset) {
+		// An earlier generation of this member acknowledged or
+		// dead-lettered it but could not commit it.
+		s.markDone()
+		return true
+	}
 	ev, err := DecodeEvent(msg.Value, c.cfg.Limits)
 	s.rec.Key, s.rec.Seqs, s.rec.ReadAt = ev.Key, ev.Seqs, ev.ReadAt
 	if err != nil {

@@ -1,8 +1,14 @@
 package consumer
 
+// A generation's work runs on one goroutine (runGeneration, started by
+// kafka-go's Generation) plus one fetcher per partition. The member's carried
+// work (Consumer.carried) is read when a generation starts and written when
+// it ends; kafka-go never runs two generations at once.
+
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -15,7 +21,8 @@ type committer interface {
 	CommitOffsets(offsets map[string]map[int]int64) error
 }
 
-// runGeneration owns one generation's work: it runs the fetchers and the
+// runGeneration owns one generation's work: it commits the done work an
+// earlier generation left for its partitions, runs the fetchers and the
 // commit ticker until the generation ends, then drains and commits the done
 // prefix before returning, which is what lets the member rejoin (kafka-go's
 // Generation waits for every started function).
@@ -23,40 +30,33 @@ func (c *Consumer) runGeneration(runCtx, genCtx context.Context, gen *kafka.Gene
 	assigned := slices.Clone(gen.Assignments[c.cfg.Topic])
 	slices.SortFunc(assigned, func(a, b kafka.PartitionAssignment) int { return a.ID - b.ID })
 	partitions := make([]int, len(assigned))
-	var unstarted []int
 	for i, pa := range assigned {
 		partitions[i] = pa.ID
-		if pa.Offset < 0 {
-			unstarted = append(unstarted, pa.ID)
-		}
 	}
 	total := c.partitionCount(genCtx, len(assigned))
 	c.pipe.SetShare(len(assigned), total)
 
-	// A partition the group never committed starts per StartOffset; its
-	// start is committed at once, so that records produced before the first
-	// fetch are not skipped after a restart with StartLatest.
-	starts := c.resolveStarts(genCtx, unstarted)
-	trackers := make(map[int]*tracker, len(assigned))
-	for _, pa := range assigned {
-		t := newTracker(c.cfg.Topic, pa.ID, pa.Offset)
-		if s, ok := starts[pa.ID]; ok {
-			t.setStart(s)
-		}
-		trackers[pa.ID] = t
-	}
+	trackers, starts, carried := c.newTrackers(genCtx, assigned)
 	c.setTrackers(trackers)
 	c.ready.Store(true)
 	c.obs.Joined(Joined{GenerationID: gen.ID, MemberID: gen.MemberID, Topic: c.cfg.Topic, Partitions: partitions, Total: total})
+	cm := &generationCommitter{gen: gen, client: c.client, group: c.cfg.GroupID, generation: gen.ID,
+		member: gen.MemberID, topic: c.cfg.Topic, timeout: c.cfg.DialTimeout}
+	if len(carried.Resumed)+len(carried.Dropped) > 0 {
+		carried.GenerationID, carried.Topic = gen.ID, c.cfg.Topic
+		c.obs.CarriedOver(carried)
+	}
+	if len(carried.Resumed) > 0 {
+		// Before fetching, so that the group's offsets move on even if this
+		// generation is short; a failure is retried at every tick. Nothing
+		// is committed where the group is ahead already.
+		c.commit(gen.ID, cm, trackers, CommitRetryTick)
+	}
 
 	fetchCtx, stopFetching := context.WithCancel(genCtx)
 	var wg sync.WaitGroup
 	for _, pa := range assigned {
-		t := trackers[pa.ID]
-		start := pa.Offset
-		if s, ok := starts[pa.ID]; ok {
-			start = s
-		}
+		t, start := trackers[pa.ID], starts[pa.ID]
 		wg.Go(func() { c.fetch(fetchCtx, t, start) })
 	}
 
@@ -67,19 +67,61 @@ loop:
 		case <-genCtx.Done():
 			break loop
 		case <-ticker.C:
-			c.commit(gen.ID, gen, trackers)
+			c.commit(gen.ID, cm, trackers, CommitRetryTick)
 			c.obs.Lag(Lag{Topic: c.cfg.Topic, Partitions: lagOf(trackers)})
 		}
 	}
 	ticker.Stop()
 	stopFetching()
 	wg.Wait()
-	c.endGeneration(runCtx, gen.ID, gen, partitions, trackers)
+	c.endGeneration(runCtx, gen.ID, cm, partitions, trackers)
 	c.setTrackers(nil) // nothing is owned until the next generation
 }
 
+// newTrackers makes the tracker of every assigned partition and returns
+// where each fetcher starts. A partition for which the member carries done
+// work from an earlier generation resumes after it, unless the group has
+// committed further meanwhile; carried work of partitions not assigned any
+// more is dropped, never committed. A partition the group never committed
+// starts per StartOffset, and that start is committed at the first tick, so
+// that records produced before the first fetch are not skipped after a
+// restart with StartLatest.
+func (c *Consumer) newTrackers(ctx context.Context, assigned []kafka.PartitionAssignment) (map[int]*tracker, map[int]int64, CarriedOver) {
+	carried := c.takeCarried()
+	report := CarriedOver{Resumed: map[int]int64{}, Dropped: map[int]int64{}}
+	trackers := make(map[int]*tracker, len(assigned))
+	starts := make(map[int]int64, len(assigned))
+	var unstarted []int
+	for _, pa := range assigned {
+		t := newTracker(c.cfg.Topic, pa.ID, pa.Offset)
+		starts[pa.ID] = pa.Offset
+		if cr, ok := carried[pa.ID]; ok {
+			delete(carried, pa.ID)
+			start, skipped := t.carryOver(cr)
+			if start > pa.Offset || skipped > 0 {
+				starts[pa.ID] = start
+				report.Resumed[pa.ID] = start
+				report.Skipped += skipped
+			}
+		}
+		if starts[pa.ID] < 0 {
+			unstarted = append(unstarted, pa.ID)
+		}
+		trackers[pa.ID] = t
+	}
+	for p, cr := range carried {
+		report.Dropped[p] = cr.prefix
+	}
+	for p, s := range c.resolveStarts(ctx, unstarted) {
+		trackers[p].setStart(s)
+		starts[p] = s
+	}
+	return trackers, starts, report
+}
+
 // endGeneration drains the revoked work and commits its done prefix, or,
-// with ErrAbandon, does neither.
+// with ErrAbandon, does neither. At a rebalance, the done work the commit
+// could not cover is kept for the next generation.
 func (c *Consumer) endGeneration(runCtx context.Context, genID int32, cm committer, partitions []int, trackers map[int]*tracker) {
 	reason, timeout := RevokeRebalance, c.cfg.RebalanceDrainTimeout
 	if runCtx.Err() != nil {
@@ -111,7 +153,12 @@ func (c *Consumer) endGeneration(runCtx context.Context, genID int32, cm committ
 	if abandoned(runCtx) {
 		return
 	}
-	c.commit(genID, cm, trackers)
+	if reason == RevokeShutdown {
+		c.commit(genID, cm, trackers, CommitAbandon)
+		return
+	}
+	c.commit(genID, cm, trackers, CommitCarry)
+	c.keepCarried(trackers)
 }
 
 func abandoned(ctx context.Context) bool {
@@ -128,8 +175,9 @@ func outstanding(trackers map[int]*tracker) int {
 
 // commit commits, for every partition whose done prefix grew, the offset of
 // its lowest record not done. Commits never move backwards and never carry a
-// sentinel; a failed commit is reported and retried at the next call.
-func (c *Consumer) commit(genID int32, cm committer, trackers map[int]*tracker) {
+// sentinel; a failed commit is reported with next, which says what becomes
+// of it.
+func (c *Consumer) commit(genID int32, cm committer, trackers map[int]*tracker, next CommitNext) {
 	offsets := make(map[int]int64)
 	epochs := make(map[int]int)
 	for p, t := range trackers {
@@ -141,11 +189,93 @@ func (c *Consumer) commit(genID int32, cm committer, trackers map[int]*tracker) 
 		return
 	}
 	if err := cm.CommitOffsets(map[string]map[int]int64{c.cfg.Topic: offsets}); err != nil {
-		c.obs.CommitFailed(CommitFailed{GenerationID: genID, Topic: c.cfg.Topic, Offsets: offsets, Err: err})
+		f := CommitFailed{GenerationID: genID, Topic: c.cfg.Topic, Offsets: offsets, Err: err, Next: next}
+		if next == CommitRetryTick {
+			f.RetryIn = c.cfg.CommitInterval
+		}
+		c.obs.CommitFailed(f)
 		return
 	}
 	for p, off := range offsets {
 		trackers[p].committedAt(off, epochs[p])
 	}
 	c.obs.Committed(Committed{GenerationID: genID, Topic: c.cfg.Topic, Offsets: offsets})
+}
+
+// keepCarried keeps, for the next generation, the done work of trackers that
+// is not committed.
+func (c *Consumer) keepCarried(trackers map[int]*tracker) {
+	kept := make(map[int]carry)
+	for p, t := range trackers {
+		if cr, ok := t.leftover(); ok {
+			kept[p] = cr
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.carried = kept
+}
+
+// takeCarried returns the done work kept by the last generation and forgets
+// it: the next generation either takes it over or drops it.
+func (c *Consumer) takeCarried() map[int]carry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.carried
+	c.carried = nil
+	return kept
+}
+
+// generationCommitter commits offsets in one generation of the group.
+type generationCommitter struct {
+	gen        committer
+	client     *kafka.Client
+	group      string
+	generation int32
+	member     string
+	topic      string
+	timeout    time.Duration
+}
+
+// CommitOffsets commits through the generation's coordinator connection and,
+// if that connection is broken, once more through a new one.
+//
+// kafka-go closes the generation's connection at its first network error (a
+// timeout included) and never opens another, so every later commit of the
+// generation would fail even where the coordinator still holds the
+// generation, as it does after a broker pause shorter than the session
+// timeout. The same request over a new connection is as safe as the
+// generation's own: the coordinator accepts it only from a current member
+// with the current generation id, so it can never rewind what the owner of a
+// later generation committed.
+func (g *generationCommitter) CommitOffsets(offsets map[string]map[int]int64) error {
+	err := g.gen.CommitOffsets(offsets)
+	var answered kafka.Error
+	if err == nil || errors.As(err, &answered) {
+		return err
+	}
+	req := &kafka.OffsetCommitRequest{GroupID: g.group, GenerationID: int(g.generation), MemberID: g.member,
+		Topics: map[string][]kafka.OffsetCommit{}}
+	for topic, parts := range offsets {
+		for p, off := range parts {
+			req.Topics[topic] = append(req.Topics[topic], kafka.OffsetCommit{Partition: p, Offset: off})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	defer cancel()
+	res, retryErr := g.client.OffsetCommit(ctx, req)
+	if retryErr == nil {
+		for _, parts := range res.Topics {
+			for _, p := range parts {
+				if p.Error != nil {
+					retryErr = fmt.Errorf("partition %d: %w", p.Partition, p.Error)
+					break
+				}
+			}
+		}
+	}
+	if retryErr != nil {
+		return fmt.Errorf("%w; again over a new connection: %w", err, retryErr)
+	}
+	return nil
 }

@@ -9,16 +9,25 @@ import "time"
 type Observer interface {
 	// Joined: the member got a new generation and its partitions.
 	Joined(Joined)
-	// GroupError: joining or syncing the group failed; kafka-go retries
-	// after Config.JoinGroupBackoff.
-	GroupError(err error)
+	// BrokersUnreachable: at start the brokers did not answer (or answered
+	// with an error); Run retries after RetryIn and consumes once they do.
+	BrokersUnreachable(BrokersUnreachable)
+	// GroupError: joining or syncing the group failed; the member joins
+	// again after RetryIn.
+	GroupError(GroupError)
+	// StaleMemberLeft: this process's member id of an ended generation was
+	// removed from the group, so that a rebalance need not wait for it.
+	StaleMemberLeft(StaleMemberLeft)
+	// CarriedOver: a new generation found done work that an earlier one
+	// could not commit.
+	CarriedOver(CarriedOver)
 	// Revoked: the generation ended; fetching has stopped.
 	Revoked(Revoked)
 	// Drained: the revoked work was drained, or the drain timed out.
 	Drained(Drained)
 	// Committed: offsets were committed.
 	Committed(Committed)
-	// CommitFailed: a commit failed; it is retried at the next tick.
+	// CommitFailed: a commit failed; its Next says what becomes of it.
 	CommitFailed(CommitFailed)
 	// FetchError: a partition fetch failed; the fetcher retries with backoff.
 	FetchError(FetchError)
@@ -47,6 +56,51 @@ type Joined struct {
 	Topic        string
 	Partitions   []int // owned partitions, ascending
 	Total        int   // partitions of the topic
+}
+
+// BrokersUnreachable describes a failed attempt to reach the brokers at
+// start.
+type BrokersUnreachable struct {
+	Brokers []string
+	Err     error
+	Attempt int       // 1 for the first failure
+	Since   time.Time // when the first attempt began
+	RetryIn time.Duration
+}
+
+// GroupError describes a failed attempt to join or sync the group.
+type GroupError struct {
+	Group string
+	Err   error
+	// Rebalancing: the group is rebalancing; the member stays in it and
+	// joins again at once. Otherwise the member has left the group.
+	Rebalancing bool
+	RetryIn     time.Duration
+}
+
+// StaleMemberLeft names a member id of this process that left the group
+// after its generation ended.
+type StaleMemberLeft struct {
+	Group    string
+	MemberID string
+}
+
+// CarriedOver describes done work that a generation could not commit and
+// that the member kept: the next offset to consume per partition.
+type CarriedOver struct {
+	GenerationID int32
+	Topic        string
+	// Resumed partitions are assigned to this member again: consumption
+	// resumes at these offsets, committed in this generation where they are
+	// ahead of the group's.
+	Resumed map[int]int64
+	// Skipped records above the resumed offsets were done already: they
+	// are marked done when fetched again, not handed to the pipeline.
+	Skipped int
+	// Dropped partitions belong to another member now: this member never
+	// commits them, and their new owner consumes again from the group's
+	// committed offset.
+	Dropped map[int]int64
 }
 
 // RevokeReason says why a generation ended.
@@ -90,7 +144,26 @@ type CommitFailed struct {
 	Topic        string
 	Offsets      map[int]int64
 	Err          error
+	Next         CommitNext
+	RetryIn      time.Duration // with CommitRetryTick: the commit interval
 }
+
+// CommitNext says what becomes of the offsets of a failed commit.
+type CommitNext string
+
+// What becomes of a failed commit.
+const (
+	// CommitRetryTick: the generation goes on; the next tick commits them
+	// again, with whatever was done since.
+	CommitRetryTick CommitNext = "retry_at_next_tick"
+	// CommitCarry: the generation ended; the member keeps them and commits
+	// them in the next generation that assigns it these partitions (see
+	// CarriedOver).
+	CommitCarry CommitNext = "carry_to_next_generation"
+	// CommitAbandon: the member is leaving the group; what lies above the
+	// last commit is consumed again by the group.
+	CommitAbandon CommitNext = "consume_again"
+)
 
 // FetchError describes a failed fetch of one partition.
 type FetchError struct {
@@ -152,16 +225,19 @@ type LagPollFailed struct {
 // NopObserver ignores every event. Embed it to implement part of Observer.
 type NopObserver struct{}
 
-func (NopObserver) Joined(Joined)                 {}
-func (NopObserver) GroupError(error)              {}
-func (NopObserver) Revoked(Revoked)               {}
-func (NopObserver) Drained(Drained)               {}
-func (NopObserver) Committed(Committed)           {}
-func (NopObserver) CommitFailed(CommitFailed)     {}
-func (NopObserver) FetchError(FetchError)         {}
-func (NopObserver) OffsetReset(OffsetReset)       {}
-func (NopObserver) RecordsSkipped(RecordsSkipped) {}
-func (NopObserver) InvalidEvent(InvalidEvent)     {}
-func (NopObserver) DLQWriteFailed(DLQWriteFailed) {}
-func (NopObserver) Lag(Lag)                       {}
-func (NopObserver) LagPollFailed(LagPollFailed)   {}
+func (NopObserver) Joined(Joined)                         {}
+func (NopObserver) BrokersUnreachable(BrokersUnreachable) {}
+func (NopObserver) GroupError(GroupError)                 {}
+func (NopObserver) CarriedOver(CarriedOver)               {}
+func (NopObserver) StaleMemberLeft(StaleMemberLeft)       {}
+func (NopObserver) Revoked(Revoked)                       {}
+func (NopObserver) Drained(Drained)                       {}
+func (NopObserver) Committed(Committed)                   {}
+func (NopObserver) CommitFailed(CommitFailed)             {}
+func (NopObserver) FetchError(FetchError)                 {}
+func (NopObserver) OffsetReset(OffsetReset)               {}
+func (NopObserver) RecordsSkipped(RecordsSkipped)         {}
+func (NopObserver) InvalidEvent(InvalidEvent)             {}
+func (NopObserver) DLQWriteFailed(DLQWriteFailed)         {}
+func (NopObserver) Lag(Lag)                               {}
+func (NopObserver) LagPollFailed(LagPollFailed)           {}

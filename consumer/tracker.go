@@ -73,6 +73,17 @@ type tracker struct {
 	next      int64 // offset after the last registered record; -1 while unknown
 	committed int64 // last committed offset; -1 before the first commit
 	epoch     int   // bumped by rebase, so that a commit in flight cannot record a stale offset
+	// finished holds offsets at or above next that an earlier generation of
+	// this member finished (ascending): fetched again, they are done at once.
+	finished []int64
+}
+
+// carry is the done work of one partition that a generation could not
+// commit: the member keeps it for the next generation that assigns it the
+// partition again, which commits it and does not redo it.
+type carry struct {
+	prefix int64   // every record below is done
+	done   []int64 // offsets above prefix that are done, ascending
 }
 
 func newTracker(topic string, partition int, committed int64) *tracker {
@@ -114,15 +125,73 @@ func (t *tracker) setStart(offset int64) {
 
 // rebase restarts the partition at offset after an offset reset: it forgets
 // what was committed so that the reset position is committed even if it is
-// lower. The caller ensures nothing is outstanding.
+// lower, and the offsets an earlier generation finished, which may now name
+// other records. The caller ensures nothing is outstanding.
 func (t *tracker) rebase(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	clear(t.queue)
 	t.queue, t.head = t.queue[:0], 0
 	t.next, t.committed = offset, -1
+	t.finished = nil
 	t.epoch++
 	t.logEnd.Store(-1)
+}
+
+// carryOver applies what an earlier generation of this member finished on
+// the partition, before any record is registered: consumption starts at
+// c.prefix if that is ahead of the group's committed offset (so that the
+// first commit commits it), and the offsets of c.done are not handed to the
+// pipeline again. It returns where consumption starts and how many records
+// it will not hand over.
+func (t *tracker) carryOver(c carry) (start int64, skipped int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c.prefix > t.next && len(t.queue) == 0 {
+		t.next = c.prefix
+	}
+	i := 0
+	for i < len(c.done) && c.done[i] < t.next {
+		i++
+	}
+	t.finished = c.done[i:]
+	return t.next, len(t.finished)
+}
+
+// finishedBefore reports whether an earlier generation finished the record
+// at offset; the fetcher asks for every record it registers, in order.
+func (t *tracker) finishedBefore(offset int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.finished) > 0 && t.finished[0] < offset {
+		t.finished = t.finished[1:] // deleted by retention or compaction meanwhile
+	}
+	if len(t.finished) > 0 && t.finished[0] == offset {
+		t.finished = t.finished[1:]
+		return true
+	}
+	return false
+}
+
+// leftover returns the done work that is not committed: the commit point,
+// and the offsets above it that are done, here or in an earlier generation
+// without being fetched again. ok is false when nothing of it is left.
+func (t *tracker) leftover() (c carry, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	point, known := t.commitPointLocked()
+	if !known {
+		return carry{}, false
+	}
+	c.prefix = point
+	for _, s := range t.queue[t.head:] {
+		if s.done.Load() {
+			c.done = append(c.done, s.offset)
+		}
+	}
+	// What was not fetched again lies above every registered offset.
+	c.done = append(c.done, t.finished...)
+	return c, point > t.committed || len(c.done) > 0
 }
 
 // commitPoint returns the offset below which every registered record is

@@ -198,7 +198,7 @@ func Default() Config {
 			FetchMaxBytes:     1 << 20,
 			ReadBatchTimeout:  2 * time.Second,
 			DialTimeout:       10 * time.Second,
-			DLQWriteTimeout:   10 * time.Second,
+			DLQWriteTimeout:   30 * time.Second,
 		},
 		ZIM: ZIMConfig{
 			Endpoint:         "https://zim-api.zego.im/",

@@ -177,13 +177,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.listener != nil || p.cfg.HTTP.Listen != "" {
 		h := telemetry.Handler(p.reg, p.ready...)
 		wg.Go(func() {
-			var err error
-			if p.listener != nil {
-				err = telemetry.ServeListener(bg, p.listener, h)
-			} else {
-				err = telemetry.Serve(bg, p.cfg.HTTP.Listen, h)
+			ln := p.listener
+			if ln == nil {
+				var err error
+				if ln, err = net.Listen("tcp", p.cfg.HTTP.Listen); err != nil {
+					httpErr <- fmt.Errorf("http listener on %s: %w", p.cfg.HTTP.Listen, err)
+					return
+				}
 			}
-			httpErr <- err
+			// The address, since http.listen may name port 0.
+			p.log.Info("serving /metrics, /healthz and /readyz", zap.String("addr", ln.Addr().String()))
+			httpErr <- telemetry.ServeListener(bg, ln, h)
 		})
 	}
 

@@ -1,7 +1,9 @@
 package telemetry
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,9 +23,12 @@ type ConsumerObserver struct {
 
 	commits, commitFailures, fetchErrors, rebalances, invalid, skipped prometheus.Counter
 
-	mu          sync.Mutex
-	finalCommit bool // the next commit is the one at the end of a generation
-	joined      bool
+	mu sync.Mutex
+	// logCommit: the next commit is one an operator follows (the end of a
+	// generation, or work carried over from one), logged at info.
+	logCommit  bool
+	joined     bool
+	outOfReach string // why the consumer is not in its group, "" when it is
 }
 
 // NewConsumerObserver registers the consumer's counters on reg.
@@ -98,18 +103,26 @@ func (c progressCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(ownedDesc, prometheus.GaugeValue, float64(len(progress)))
 }
 
-// Ready reports whether the consumer has joined its group; it is a
-// ReadyFunc for /readyz.
+// Ready reports whether the consumer is a member of its group: not before
+// it first joined, nor while the brokers are out of reach or a join failed.
+// It is a ReadyFunc for /readyz.
 func (o *ConsumerObserver) Ready() (bool, string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.joined, "consumer group not joined yet"
+	switch {
+	case o.outOfReach != "":
+		return false, o.outOfReach
+	case !o.joined:
+		return false, "consumer group not joined yet"
+	}
+	return true, ""
 }
 
 func (o *ConsumerObserver) Joined(e consumer.Joined) {
 	o.rebalances.Inc()
 	o.mu.Lock()
 	o.joined = true
+	o.outOfReach = ""
 	o.mu.Unlock()
 	share := 0.0
 	if e.Total > 0 {
@@ -120,13 +133,53 @@ func (o *ConsumerObserver) Joined(e consumer.Joined) {
 		zap.Float64("rate_share", round(share)))
 }
 
-func (o *ConsumerObserver) GroupError(err error) {
-	o.log.Warn("joining the consumer group failed; retrying", zap.Error(err))
+func (o *ConsumerObserver) BrokersUnreachable(e consumer.BrokersUnreachable) {
+	o.mu.Lock()
+	o.outOfReach = fmt.Sprintf("kafka brokers %s out of reach since %s (attempt %d, next in %s): %v",
+		strings.Join(e.Brokers, ","), e.Since.UTC().Format(time.RFC3339), e.Attempt, e.RetryIn.Round(time.Millisecond), e.Err)
+	o.mu.Unlock()
+	o.log.Warn("kafka brokers out of reach; retrying, and consuming as soon as they answer",
+		zap.Strings("brokers", e.Brokers), zap.Int("attempt", e.Attempt), durationField("down_for", time.Since(e.Since)),
+		zap.Duration("retry_in", e.RetryIn), zap.Error(e.Err))
+}
+
+func (o *ConsumerObserver) GroupError(e consumer.GroupError) {
+	if e.Rebalancing {
+		o.log.Info("the consumer group is rebalancing; joining again", zap.String("group", e.Group), zap.Error(e.Err))
+		return
+	}
+	o.mu.Lock()
+	o.outOfReach = fmt.Sprintf("not a member of consumer group %q since a join failed at %s (next attempt in %s): %v",
+		e.Group, time.Now().UTC().Format(time.RFC3339), e.RetryIn, e.Err)
+	o.mu.Unlock()
+	o.log.Warn("joining the consumer group failed; joining again after the backoff", zap.String("group", e.Group),
+		zap.Duration("retry_in", e.RetryIn), zap.Error(e.Err))
+}
+
+func (o *ConsumerObserver) StaleMemberLeft(e consumer.StaleMemberLeft) {
+	o.log.Info("removed this pod's member of the ended generation from the group, so that the rebalance does not wait for it",
+		zap.String("group", e.Group), zap.String("member", e.MemberID))
+}
+
+func (o *ConsumerObserver) CarriedOver(e consumer.CarriedOver) {
+	if len(e.Resumed) > 0 {
+		o.mu.Lock()
+		o.logCommit = true
+		o.mu.Unlock()
+		o.log.Info("resuming after the done work of the last generation: committing it now, not redoing it",
+			zap.Int32("generation", e.GenerationID), zap.String("topic", e.Topic), zap.Any("offsets", offsetsField(e.Resumed)),
+			zap.Int("done_records_skipped", e.Skipped))
+	}
+	if len(e.Dropped) > 0 {
+		o.log.Warn("dropping done work an earlier generation could not commit: its partitions belong to another member now, "+
+			"which consumes them again from the group's committed offsets",
+			zap.Int32("generation", e.GenerationID), zap.String("topic", e.Topic), zap.Any("offsets", offsetsField(e.Dropped)))
+	}
 }
 
 func (o *ConsumerObserver) Revoked(e consumer.Revoked) {
 	o.mu.Lock()
-	o.finalCommit = e.Reason != consumer.RevokeAbandon
+	o.logCommit = e.Reason != consumer.RevokeAbandon
 	o.mu.Unlock()
 	o.log.Info("partitions revoked", zap.Int32("generation", e.GenerationID), zap.Ints("partitions", e.Partitions),
 		zap.String("reason", string(e.Reason)), zap.Int("outstanding", e.Outstanding))
@@ -146,11 +199,11 @@ func (o *ConsumerObserver) Drained(e consumer.Drained) {
 func (o *ConsumerObserver) Committed(e consumer.Committed) {
 	o.commits.Inc()
 	o.mu.Lock()
-	final := o.finalCommit
-	o.finalCommit = false
+	logged := o.logCommit
+	o.logCommit = false
 	o.mu.Unlock()
 	level := zapcore.DebugLevel
-	if final {
+	if logged {
 		level = zapcore.InfoLevel
 	}
 	if ce := o.log.Check(level, "committed offsets"); ce != nil {
@@ -160,8 +213,21 @@ func (o *ConsumerObserver) Committed(e consumer.Committed) {
 
 func (o *ConsumerObserver) CommitFailed(e consumer.CommitFailed) {
 	o.commitFailures.Inc()
-	o.log.Warn("offset commit failed; retrying at the next tick", zap.Int32("generation", e.GenerationID),
-		zap.Any("offsets", offsetsField(e.Offsets)), zap.Error(e.Err))
+	fields := []zap.Field{zap.Int32("generation", e.GenerationID), zap.Any("offsets", offsetsField(e.Offsets)),
+		zap.String("next", string(e.Next)), zap.Error(e.Err)}
+	switch e.Next {
+	case consumer.CommitRetryTick:
+		o.log.Warn("offset commit failed; retrying at the next tick with whatever is done by then",
+			append(fields, zap.Duration("retry_in", e.RetryIn))...)
+	case consumer.CommitCarry:
+		o.mu.Lock()
+		o.logCommit = false
+		o.mu.Unlock()
+		o.log.Warn("offset commit failed as the generation ended; the done work is kept and committed in the next "+
+			"generation that assigns these partitions to this pod, never redone by it", fields...)
+	default:
+		o.log.Error("offset commit failed at shutdown; the records above the last commit will be consumed again", fields...)
+	}
 }
 
 func (o *ConsumerObserver) FetchError(e consumer.FetchError) {
