@@ -29,16 +29,22 @@ const kafkaTimeout = 30 * time.Second
 // broker is the test's own client of the broker: it creates topics,
 // produces traffic and reads what receiptd wrote and committed.
 type broker struct {
+	addrs     []string
 	client    *kafka.Client
 	transport *kafka.Transport
 }
 
-func newBroker(t *testing.T) *broker {
+// newBroker returns a client of the suite's broker.
+func newBroker(t *testing.T) *broker { return newBrokerAt(t, suite.brokers) }
+
+// newBrokerAt returns a client of the brokers at addrs.
+func newBrokerAt(t *testing.T, addrs []string) *broker {
 	t.Helper()
 	tr := &kafka.Transport{DialTimeout: 5 * time.Second, ClientID: "receiptd-e2e"}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &broker{
-		client:    &kafka.Client{Addr: kafka.TCP(suite.brokers...), Timeout: kafkaTimeout, Transport: tr},
+		addrs:     addrs,
+		client:    &kafka.Client{Addr: kafka.TCP(addrs...), Timeout: kafkaTimeout, Transport: tr},
 		transport: tr,
 	}
 }
@@ -108,7 +114,7 @@ func (b *broker) newTopics(t *testing.T) names {
 // way chat backends do (hash of the key) and waits for every replica.
 func (b *broker) writer(topic string) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:         kafka.TCP(suite.brokers...),
+		Addr:         kafka.TCP(b.addrs...),
 		Topic:        topic,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
