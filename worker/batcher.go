@@ -47,7 +47,7 @@ type batch struct {
 	notBefore    time.Time
 	resigned     bool
 	bo           *backoff.ExponentialBackOff
-	waitingOn    *groupHold // the episode whose probe it waits for
+	waitingOn    *hold // the episode whose probe it waits for
 
 	heapIdx    int
 	prev, next *batch // the open list
@@ -61,7 +61,7 @@ type batcher struct {
 	linger  time.Duration
 	flush   bool // every open batch is ready at once (Drain)
 	lastID  uint64
-	holds   *groupHolds // groups whose batches must wait
+	holds   *holds // groups and keys whose batches must wait
 
 	keys   map[Key][]*batch // unsent fresh batches per key, oldest first; only the last may absorb
 	queues [len(Actions) + 1]queue
@@ -74,7 +74,7 @@ type queue struct {
 	retry              batchHeap // batches waiting to be sent (again), earliest due first
 }
 
-func newBatcher(maxSeqs int, linger time.Duration, holds *groupHolds) *batcher {
+func newBatcher(maxSeqs int, linger time.Duration, holds *holds) *batcher {
 	bt := &batcher{maxSeqs: maxSeqs, linger: linger, holds: holds}
 	bt.reset()
 	return bt
@@ -239,9 +239,9 @@ func (bt *batcher) hold(b *batch, until time.Time) {
 	heap.Push(&q.retry, b)
 }
 
-// release makes the batches waiting for g's probe due at: the probe was
-// answered. Batches that left the wait meanwhile are skipped.
-func (bt *batcher) release(g *groupHold, at time.Time) {
+// releaseHold makes the batches waiting for g's probe due at: the probe
+// was answered. Batches that left the wait meanwhile are skipped.
+func (bt *batcher) releaseHold(g *hold, at time.Time) {
 	for _, b := range g.waiting {
 		if b.waitingOn == g {
 			b.waitingOn = nil
@@ -249,6 +249,26 @@ func (bt *batcher) release(g *groupHold, at time.Time) {
 		}
 	}
 	g.waiting = nil
+}
+
+// takeHeld removes and returns the batches waiting for g's probe: their
+// key's records are being dead-lettered.
+func (bt *batcher) takeHeld(g *hold) []*batch {
+	var out []*batch
+	for _, b := range g.waiting {
+		if b.waitingOn != g {
+			continue
+		}
+		b.waitingOn = nil
+		heap.Remove(&bt.queues[b.key.Action].retry, b.heapIdx)
+		if b.state == stateHeld {
+			bt.forget(b)
+		}
+		b.state = stateInFlight
+		out = append(out, b)
+	}
+	g.waiting = nil
+	return out
 }
 
 // pop removes and returns the oldest ready batch of action a, or nil; see

@@ -244,7 +244,7 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 	b.resigned = res.Class == ClassResign
 	if w.pacer != nil {
 		// Only the app's limits slow the action; a group's limit is the
-		// group's business (groupHolds).
+		// group's business (holds).
 		switch class {
 		case ClassRateLimited:
 			ev.RateLimitPause = w.pacer.RateLimited(g)
@@ -258,20 +258,19 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 	case ClassGroupRateLimited:
 		w.stats.groupRateLimited++
 	}
-	holdEnd := now
-	if g, at := w.holds.answered(b, class, now); g != nil {
-		holdEnd = at
-		w.b.release(g, at)
-		signal(w.wake[GroupRead])
-		signal(w.wake[GroupDelivered])
-	}
 	sys := w.updateSystemic(class, probe, now, res)
+	var deadReason string // the key failed alone: its records go to the DLQ
 	switch class {
 	case ClassSuccess:
 		w.iso.succeeded(b.key, now)
 	case ClassDeadLetter, ClassTooMany:
 		w.iso.settled(b.key)
+	case ClassTransient:
+		if b.gen == w.gen {
+			deadReason = w.iso.failed(b.key, res, now)
+		}
 	}
+	retryAt := w.updateHolds(b, class, res, deadReason, now)
 
 	if b.gen != w.gen {
 		ev.Next = NextDropped
@@ -292,20 +291,19 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 		ev.Next, ev.RetryIn = NextRetry, ev.RateLimitPause
 		w.requeue(b, now)
 	case ClassGroupRateLimited:
-		retryAt := holdEnd
-		if _, ok := groupOf(b.key); !ok {
+		if retryAt.IsZero() {
 			retryAt = now.Add(w.backoff(b)) // a c2c key has no group: it alone backs off
 		}
 		ev.Next, ev.RetryIn = NextRetry, retryAt.Sub(now)
 		w.requeue(b, retryAt)
 	case ClassTransient:
-		if reason := w.iso.failed(b.key, res, now); reason != "" {
-			ev.Next, ev.Reason = NextDeadLetter, reason
-			w.fail(b, FailExhausted, exhausted(res, reason), now)
+		if deadReason != "" {
+			ev.Next, ev.Reason = NextDeadLetter, deadReason
+			w.fail(b, FailExhausted, exhausted(res, deadReason), now)
 			break
 		}
-		ev.Next, ev.RetryIn = NextRetry, w.backoff(b)
-		w.requeue(b, now.Add(ev.RetryIn))
+		ev.Next, ev.RetryIn = NextRetry, retryAt.Sub(now)
+		w.requeue(b, retryAt)
 	case ClassResign:
 		b.resigned = true
 		ev.Next = NextRetry
@@ -330,6 +328,31 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 		}
 	}
 	return ev, sys
+}
+
+// updateHolds moves the holds of b's group and key on after an answer of
+// class and returns when b may be sent again under them (zero when no hold
+// applies). When b's key is being dead-lettered (deadReason), its hold ends
+// and the batches waiting under it are dead-lettered with b. w.mu held.
+func (w *Worker) updateHolds(b *batch, class Class, res Result, deadReason string, now time.Time) time.Time {
+	if deadReason != "" {
+		if g := w.holds.end(b.key); g != nil {
+			for _, held := range w.b.takeHeld(g) {
+				w.fail(held, FailExhausted, exhausted(res, deadReason), now)
+			}
+		}
+		return time.Time{}
+	}
+	retryAt, released := w.holds.answered(b, class, now)
+	for _, r := range released {
+		w.b.releaseHold(r.h, r.at)
+	}
+	if len(released) > 0 {
+		for _, ch := range w.wake {
+			signal(ch)
+		}
+	}
+	return retryAt
 }
 
 // updateSystemic moves the systemic pause on after an outcome of class and

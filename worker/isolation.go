@@ -16,14 +16,13 @@ import (
 //     record) and another key of its action succeeded within half that.
 //   - Keys failing alone hold at most half of Config.MaxPendingRecords
 //     between them. A new record for such a key beyond that share is
-//     dead-lettered at once, as is a waiting batch of it at its next failed
-//     attempt. Half, because the other keys then always keep at least half
+//     dead-lettered at once, and its waiting batches are at its next failed
+//     attempt (the probe of its hold, see holds). Half, because the other keys then always keep at least half
 //     of the bound, far more than they need to keep the rate budget busy and
 //     their calls full, while a key that fails for a minute or two in a
 //     backlog is not cut short before its age.
-//   - Once it has failed alone for IsolatedFailureMaxAge, each of its
-//     batches is dead-lettered at its next failed attempt; a new record gets
-//     one call.
+//   - Once it has failed alone for IsolatedFailureMaxAge, its batches are
+//     dead-lettered at its next failed attempt; a new record gets one call.
 //   - When no key of the action succeeds (a ZIM outage), no key fails
 //     alone: every failure then restarts the key's clock, so nothing is
 //     dead-lettered however long the outage lasts, and the bound fills and

@@ -118,6 +118,7 @@ type Stats struct {
 	ReadyBatches int // full batches waiting for their turn
 	RetryBatches int // batches waiting to be sent again, or for their group's hold to end
 	HeldGroups   int // groups held back after their rate-limit answers
+	HeldKeys     int // keys held back after transient answers
 	// FailingAloneKeys counts keys whose calls keep failing while other
 	// keys of their action succeed; FailingAloneRecords the records they
 	// hold, at most half of MaxPendingRecords.

@@ -236,3 +236,39 @@ func TestSystemicPauseEndsOnlyWhenTheSignatureIsAccepted(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyBatchesShareOneBackoff: the batches of a key answered "busy" wait
+// out one backoff together, behind one probe, instead of each retrying on
+// its own; once the key answers again they all go, and other keys never
+// wait for it.
+func TestKeyBatchesShareOneBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		began := time.Now()
+		sick := func(k worker.Key) bool { return k.UserID == "sick" && time.Since(began) < time.Minute }
+		cfg := fastRetries
+		cfg.Backoff = retry.Policy{Initial: 250 * time.Millisecond, Max: 10 * time.Second}
+		h := start(t, cfg, &fakeSender{respond: busyFor(sick)}, nil)
+		r := record(worker.GroupRead, "sick", "team", seqRange(1, 50)...) // five batches
+		h.submit(r)
+		for i := range 60 {
+			h.submit(record(worker.GroupRead, "well", "team", uint64(i+1)))
+			time.Sleep(time.Second)
+		}
+		h.waitFor("every record", time.Hour, func() bool { return h.done.n() == 61 })
+		during := 0
+		for _, c := range h.sender.sent() {
+			if c.req.Key.UserID == "sick" && c.at.Before(began.Add(time.Minute)) {
+				during++
+			}
+		}
+		// One backoff from 250ms to 10s covers a minute in about 12 tries;
+		// five batches each on its own would make five times as many.
+		if during > 20 {
+			t.Errorf("%d calls for the busy key in its busy minute, want one backoff's worth for its five batches", during)
+		}
+		if n := len(h.dlq.got()); n != 0 {
+			t.Errorf("%d dead letters for a key busy for a minute (max age %v)", n, isolationConfig.IsolatedFailureMaxAge)
+		}
+		t.Logf("%d calls for the busy key in its busy minute", during)
+	})
+}

@@ -58,8 +58,9 @@ type Config struct {
 	// keys of its action succeed, before its records are dead-lettered as
 	// exhausted; overriding the default of 10m. See isolation.go.
 	IsolatedFailureMaxAge time.Duration
-	// Backoff spaces retries of one batch after transient and unknown
-	// outcomes, and the holds of a group after its rate-limit answers.
+	// Backoff spaces the holds of a key after transient answers and of a
+	// group after its rate-limit answers, and the retries of one batch
+	// after unknown outcomes.
 	Backoff retry.Policy
 	// SystemicBackoff spaces the probes while dispatch is paused for a
 	// systemic outcome; overriding the default of 10s initial, 5m max.
@@ -143,7 +144,7 @@ type Worker struct {
 	idle     chan struct{} // closed when pending reaches zero during Drain
 	dlqQueue []*item
 	sys      systemic
-	holds    *groupHolds
+	holds    *holds
 	iso      isolation
 	stats    counters
 }
@@ -177,7 +178,7 @@ func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, pacer Pace
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 		calls:    make(chan call),
 		dlqWake:  make(chan struct{}, 1),
-		holds:    newGroupHolds(cfg.Backoff),
+		holds:    newHolds(cfg.Backoff),
 	}
 	w.b = newBatcher(cfg.MaxSeqsPerCall, cfg.Linger, w.holds)
 	for i := range w.wake {
@@ -402,7 +403,6 @@ func (w *Worker) Stats() Stats {
 		SeqsAcked:        w.stats.seqsAcked,
 		RateLimited:      w.stats.rateLimited,
 		GroupRateLimited: w.stats.groupRateLimited,
-		HeldGroups:       w.holds.held(time.Now()),
 		DeadLetterErrors: w.stats.dlqErrors,
 		Pending:          w.pending,
 		MaxPending:       w.cfg.MaxPendingRecords,
@@ -421,6 +421,7 @@ func (w *Worker) Stats() Stats {
 		}
 	}
 	s.OpenBatches, s.ReadyBatches, s.RetryBatches = w.b.counts()
+	s.HeldGroups, s.HeldKeys = w.holds.held(time.Now())
 	return s
 }
 

@@ -24,7 +24,7 @@ minutes with the defaults; see BENCHMARKS.md.`
 
 func benchCmd(ctx context.Context, args []string, s streams) int {
 	fs := newFlags("bench", "bench [flags]", benchHelp, s)
-	scenarios := fs.String("scenarios", strings.Join(bench.AllScenarios, ","), "comma-separated scenarios to run, from a,b,c,d,e")
+	scenarios := fs.String("scenarios", strings.Join(bench.AllScenarios, ","), "comma-separated scenarios to run, from "+strings.Join(bench.AllScenarios, ","))
 	events := fs.Int("events", 1_000_000, "backlog of the throughput (a) and memory (e) scenarios, in records")
 	seed := fs.Int64("seed", 1, "seed of the traffic and of the simulator")
 	brokers := fs.String("brokers", "", "comma-separated brokers of a real Kafka cluster (default: an in-process one); fresh topics are created")

@@ -31,10 +31,11 @@ const (
 	ScenarioLatency    = "c"
 	ScenarioScaleOut   = "d"
 	ScenarioMemory     = "e"
+	ScenarioIsolation  = "g"
 )
 
 // AllScenarios lists every scenario in running order.
-var AllScenarios = []string{ScenarioThroughput, ScenarioEfficiency, ScenarioLatency, ScenarioScaleOut, ScenarioMemory}
+var AllScenarios = []string{ScenarioThroughput, ScenarioEfficiency, ScenarioLatency, ScenarioScaleOut, ScenarioMemory, ScenarioIsolation}
 
 // Options configures a benchmark run. The zero value of a field selects
 // its default, except where noted.
@@ -124,6 +125,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		ScenarioLatency:    r.latency,
 		ScenarioScaleOut:   r.scaleOut,
 		ScenarioMemory:     r.memory,
+		ScenarioIsolation:  r.isolation,
 	}
 	for _, id := range AllScenarios {
 		if !slices.Contains(opts.Scenarios, id) {
