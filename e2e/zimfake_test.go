@@ -78,20 +78,26 @@ func (z *zimFake) stats(t *testing.T) zimfake.Stats {
 // receipts returns every distinct receipt zimfake accepted, with how often.
 func (z *zimFake) receipts(t *testing.T) []zimfake.DistinctReceipt {
 	t.Helper()
-	body := z.do(t, http.MethodGet, "receipts")
+	return jsonLines[zimfake.DistinctReceipt](t, z, "receipts")
+}
+
+// jsonLines decodes the JSON lines that admin path of zimfake serves.
+func jsonLines[T any](t *testing.T, z *zimFake, path string) []T {
+	t.Helper()
+	body := z.do(t, http.MethodGet, path)
 	defer body.Close()
-	var out []zimfake.DistinctReceipt
+	var out []T
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		var r zimfake.DistinctReceipt
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("zimfake receipts: line %q: %v", sc.Text(), err)
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("zimfake %s: line %q: %v", path, sc.Text(), err)
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	if err := sc.Err(); err != nil {
-		t.Fatalf("zimfake receipts: %v", err)
+		t.Fatalf("zimfake %s: %v", path, err)
 	}
 	return out
 }

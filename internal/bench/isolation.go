@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -40,7 +39,7 @@ func (r *runner) isolation(ctx context.Context) (Scenario, error) {
 	for i := range records {
 		records[i] = gen.Next(now)
 	}
-	groups := busiest(records, 4)
+	groups := traffic.BusiestGroups(records, 4)
 	if len(groups) < 4 {
 		return sc, fmt.Errorf("the traffic has %d groups, want 4", len(groups))
 	}
@@ -77,7 +76,7 @@ func (r *runner) isolation(ctx context.Context) (Scenario, error) {
 		figure("expected receipts not acknowledged", "", float64(with.missing+base.missing)).goal("<=", 0),
 	}
 	sc.Notes = []string{fmt.Sprintf("%d valid records preloaded on 8 partitions, receiptd at %d requests/s per action (simulator latency log-normal p50 15ms p99 120ms), run twice; with bad groups: %s at a group limit of 1 request/s for %s, %s busy for %s (%d of the records), both from the worker's start; times from the worker's start to the simulator's first acceptance of each receipt; the baseline column is the run without bad groups",
-		len(records), isolationRPS, strings.Join(limited, " and "), limitFor, strings.Join(busy, " and "), busyFor, recordsAbout(records, groups))}
+		len(records), isolationRPS, strings.Join(limited, " and "), limitFor, strings.Join(busy, " and "), busyFor, traffic.RecordsAbout(records, groups))}
 	return sc, nil
 }
 
@@ -148,33 +147,4 @@ func (r *runner) isolationRun(ctx context.Context, id string, records []traffic.
 	res.zim = e.box.ZIM.Stats()
 	res.missing = missingReceipts(tally, e.box.ZIM)
 	return res, nil
-}
-
-// busiest returns the n groups with the most records, busiest first.
-func busiest(records []traffic.Record, n int) []string {
-	count := make(map[string]int)
-	for _, r := range records {
-		if g := r.Event.GroupID; g != "" && !r.Malformed {
-			count[g]++
-		}
-	}
-	groups := slices.Collect(maps.Keys(count))
-	slices.SortFunc(groups, func(a, b string) int {
-		if count[a] != count[b] {
-			return count[b] - count[a]
-		}
-		return strings.Compare(a, b)
-	})
-	return groups[:min(n, len(groups))]
-}
-
-// recordsAbout counts the records about groups.
-func recordsAbout(records []traffic.Record, groups []string) int {
-	n := 0
-	for _, r := range records {
-		if !r.Malformed && slices.Contains(groups, r.Event.GroupID) {
-			n++
-		}
-	}
-	return n
 }
