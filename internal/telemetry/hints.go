@@ -3,7 +3,7 @@ package telemetry
 // hints tell an operator what to check for ZIM return codes whose cause is
 // usually on receiptd's side or in its data. Codes not listed have no hint.
 var hints = map[int64]string{
-	1:         "ZIM reports it is busy; receiptd backs off and retries",
+	1:         "ZIM reports it is busy; receiptd backs off and retries; a key busy alone for worker.isolated_failure_max_age is dead-lettered (exhausted)",
 	7:         "ZIM's system-wide rate limit; receiptd halves its rate and pauses",
 	100000004: "the signature expired: the host clock is probably off by minutes; check NTP",
 	100000005: "the signature is wrong: zim.server_secret does not belong to zim.app_id",
