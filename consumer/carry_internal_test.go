@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"errors"
-	"io"
 	"slices"
 	"testing"
 	"time"
@@ -74,8 +73,8 @@ func TestTrackerCarriesDoneWork(t *testing.T) {
 		tr := newTracker("t", 0, 5)
 		s := tr.register(kafka.Message{Offset: 5})
 		Completer{}.Done(&s.rec)
-		off, epoch, _ := tr.toCommit()
-		tr.committedAt(off, epoch)
+		off, done, epoch, _ := tr.toCommit()
+		tr.committedAt(off, len(done), epoch)
 		if c, ok := tr.leftover(); ok {
 			t.Errorf("leftover = %+v, want nothing", c)
 		}
@@ -101,12 +100,11 @@ func TestTrackerCarriesDoneWork(t *testing.T) {
 	})
 }
 
-// The commit over a new connection, after the generation's own failed on
-// the network, passes the coordinator's generation check exactly as the
-// generation's own commit would: accepted for the current generation and
-// member, refused otherwise; and a commit the coordinator refused is not
-// sent again.
-func TestCommitOverANewConnectionKeepsTheGenerationCheck(t *testing.T) {
+// A commit carries the generation's id and member id, so the coordinator
+// accepts it exactly as it would the generation's own: for the current
+// generation and member, never for an ended generation or another member;
+// and it stores the done records above the offset in the metadata.
+func TestCommitKeepsTheGenerationCheck(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "t"), kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -128,47 +126,39 @@ func TestCommitOverANewConnectionKeepsTheGenerationCheck(t *testing.T) {
 	tr := &kafka.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
-	committed := func() int64 {
+	committed := func() (int64, string) {
 		t.Helper()
 		res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: "g", Topics: map[string][]int{"t": {0}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res.Topics["t"][0].CommittedOffset
+		return res.Topics["t"][0].CommittedOffset, res.Topics["t"][0].Metadata
 	}
 
 	tests := []struct {
 		name       string
-		own        error // what the generation's own connection answers
 		generation int32
 		member     string
 		offset     int64
 		want       error // nil: committed
 	}{
-		{"current generation", io.ErrUnexpectedEOF, gen.ID, gen.MemberID, 7, nil},
-		{"an ended generation", io.ErrUnexpectedEOF, gen.ID - 1, gen.MemberID, 9, kafka.IllegalGeneration},
-		{"another member", io.ErrUnexpectedEOF, gen.ID, "someone-else", 9, kafka.UnknownMemberId},
-		{"the coordinator answered", kafka.RebalanceInProgress, gen.ID, gen.MemberID, 9, kafka.RebalanceInProgress},
+		{"current generation", gen.ID, gen.MemberID, 7, nil},
+		{"an ended generation", gen.ID - 1, gen.MemberID, 9, kafka.IllegalGeneration},
+		{"another member", gen.ID, "someone-else", 9, kafka.UnknownMemberId},
 	}
-	wantOffset := int64(-1)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cm := &generationCommitter{gen: failingCommitter{tt.own}, client: client, group: "g",
-				generation: tt.generation, member: tt.member, topic: "t", timeout: 5 * time.Second}
-			err := cm.CommitOffsets(map[string]map[int]int64{"t": {0: tt.offset}})
+			cm := &generationCommitter{client: client, group: "g", generation: tt.generation, member: tt.member,
+				topic: "t", timeout: 5 * time.Second}
+			meta := encodeDone(tt.offset, []int64{tt.offset + 2, tt.offset + 3})
+			err := cm.commit([]kafka.OffsetCommit{{Partition: 0, Offset: tt.offset, Metadata: meta}})
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
-				t.Fatalf("CommitOffsets = %v, want %v", err, tt.want)
+				t.Fatalf("commit = %v, want %v", err, tt.want)
 			}
-			if err == nil {
-				wantOffset = tt.offset
-			}
-			if got := committed(); got != wantOffset {
-				t.Errorf("committed offset %d, want %d", got, wantOffset)
+			off, got := committed()
+			if off != 7 || !slices.Equal(decodeDone(off, got), []int64{9, 10}) {
+				t.Errorf("committed offset %d with %v done above, want 7 with [9 10]", off, decodeDone(off, got))
 			}
 		})
 	}
 }
-
-type failingCommitter struct{ err error }
-
-func (f failingCommitter) CommitOffsets(map[string]map[int]int64) error { return f.err }

@@ -16,9 +16,9 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// committer is the part of a kafka.Generation the commit path uses.
+// committer commits offsets, with their metadata, in one generation.
 type committer interface {
-	CommitOffsets(offsets map[string]map[int]int64) error
+	commit(commits []kafka.OffsetCommit) error
 }
 
 // runGeneration owns one generation's work: it commits the done work an
@@ -40,7 +40,7 @@ func (c *Consumer) runGeneration(runCtx, genCtx context.Context, gen *kafka.Gene
 	c.setTrackers(trackers)
 	c.ready.Store(true)
 	c.obs.Joined(Joined{GenerationID: gen.ID, MemberID: gen.MemberID, Topic: c.cfg.Topic, Partitions: partitions, Total: total})
-	cm := &generationCommitter{gen: gen, client: c.client, group: c.cfg.GroupID, generation: gen.ID,
+	cm := &generationCommitter{client: c.client, group: c.cfg.GroupID, generation: gen.ID,
 		member: gen.MemberID, topic: c.cfg.Topic, timeout: c.cfg.DialTimeout}
 	if len(carried.Resumed)+len(carried.Dropped) > 0 {
 		carried.GenerationID, carried.Topic = gen.ID, c.cfg.Topic
@@ -88,6 +88,7 @@ loop:
 // restart with StartLatest.
 func (c *Consumer) newTrackers(ctx context.Context, assigned []kafka.PartitionAssignment) (map[int]*tracker, map[int]int64, CarriedOver) {
 	carried := c.takeCarried()
+	listed := c.committedDone(ctx, assigned)
 	report := CarriedOver{Resumed: map[int]int64{}, Dropped: map[int]int64{}}
 	trackers := make(map[int]*tracker, len(assigned))
 	starts := make(map[int]int64, len(assigned))
@@ -95,8 +96,12 @@ func (c *Consumer) newTrackers(ctx context.Context, assigned []kafka.PartitionAs
 	for _, pa := range assigned {
 		t := newTracker(c.cfg.Topic, pa.ID, pa.Offset)
 		starts[pa.ID] = pa.Offset
-		if cr, ok := carried[pa.ID]; ok {
-			delete(carried, pa.ID)
+		cr, kept := carried[pa.ID]
+		delete(carried, pa.ID)
+		if l, ok := listed[pa.ID]; ok {
+			cr, kept = mergeCarry(cr, l), true
+		}
+		if kept {
 			start, skipped := t.carryOver(cr)
 			if start > pa.Offset || skipped > 0 {
 				starts[pa.ID] = start
@@ -117,6 +122,48 @@ func (c *Consumer) newTrackers(ctx context.Context, assigned []kafka.PartitionAs
 		starts[p] = s
 	}
 	return trackers, starts, report
+}
+
+// committedDone returns, per assigned partition, the done records that the
+// group's last commit lists above its committed offset (donemeta.go). Should
+// the brokers not answer, it returns none: those records are sent again.
+func (c *Consumer) committedDone(ctx context.Context, assigned []kafka.PartitionAssignment) map[int]carry {
+	committed := make(map[int]int64, len(assigned))
+	partitions := make([]int, 0, len(assigned))
+	for _, pa := range assigned {
+		if pa.Offset >= 0 {
+			committed[pa.ID] = pa.Offset
+			partitions = append(partitions, pa.ID)
+		}
+	}
+	if len(partitions) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	res, err := c.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID,
+		Topics: map[string][]int{c.cfg.Topic: partitions}})
+	if err != nil || res.Error != nil {
+		return nil
+	}
+	out := make(map[int]carry)
+	for _, p := range res.Topics[c.cfg.Topic] {
+		// Only the metadata of the commit this generation starts from.
+		if off, ok := committed[p.Partition]; ok && p.Error == nil && p.CommittedOffset == off {
+			if done := decodeDone(off, p.Metadata); len(done) > 0 {
+				out[p.Partition] = carry{prefix: off, done: done}
+			}
+		}
+	}
+	return out
+}
+
+// mergeCarry returns what a and b tell together: the higher prefix and every
+// done offset of either.
+func mergeCarry(a, b carry) carry {
+	done := append(slices.Clone(a.done), b.done...)
+	slices.Sort(done)
+	return carry{prefix: max(a.prefix, b.prefix), done: slices.Compact(done)}
 }
 
 // endGeneration drains the revoked work and commits its done prefix, or,
@@ -173,22 +220,26 @@ func outstanding(trackers map[int]*tracker) int {
 	return n
 }
 
-// commit commits, for every partition whose done prefix grew, the offset of
-// its lowest record not done. Commits never move backwards and never carry a
-// sentinel; a failed commit is reported with next, which says what becomes
-// of it.
+// commit commits, for every partition whose done prefix grew or whose done
+// records above it changed, the offset of its lowest record not done, with
+// those done records in the metadata (donemeta.go). Commits never move
+// backwards and never carry a sentinel; a failed commit is reported with
+// next, which says what becomes of it.
 func (c *Consumer) commit(genID int32, cm committer, trackers map[int]*tracker, next CommitNext) {
+	var commits []kafka.OffsetCommit
 	offsets := make(map[int]int64)
+	dones := make(map[int]int)
 	epochs := make(map[int]int)
 	for p, t := range trackers {
-		if off, epoch, ok := t.toCommit(); ok {
-			offsets[p], epochs[p] = off, epoch
+		if off, done, epoch, ok := t.toCommit(); ok {
+			commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: off, Metadata: encodeDone(off, done)})
+			offsets[p], dones[p], epochs[p] = off, len(done), epoch
 		}
 	}
-	if len(offsets) == 0 {
+	if len(commits) == 0 {
 		return
 	}
-	if err := cm.CommitOffsets(map[string]map[int]int64{c.cfg.Topic: offsets}); err != nil {
+	if err := cm.commit(commits); err != nil {
 		f := CommitFailed{GenerationID: genID, Topic: c.cfg.Topic, Offsets: offsets, Err: err, Next: next}
 		if next == CommitRetryTick {
 			f.RetryIn = c.cfg.CommitInterval
@@ -197,7 +248,7 @@ func (c *Consumer) commit(genID int32, cm committer, trackers map[int]*tracker, 
 		return
 	}
 	for p, off := range offsets {
-		trackers[p].committedAt(off, epochs[p])
+		trackers[p].committedAt(off, dones[p], epochs[p])
 	}
 	c.obs.Committed(Committed{GenerationID: genID, Topic: c.cfg.Topic, Offsets: offsets})
 }
@@ -227,8 +278,18 @@ func (c *Consumer) takeCarried() map[int]carry {
 }
 
 // generationCommitter commits offsets in one generation of the group.
+//
+// It sends OffsetCommit itself rather than through kafka-go's Generation,
+// whose CommitOffsets carries no metadata and uses the generation's
+// coordinator connection, which kafka-go closes at its first network error
+// (a timeout included) and never opens again: every later commit of the
+// generation would fail, even where the coordinator still holds the
+// generation, as after a broker pause shorter than the session timeout.
+// The request is the one the generation would send, with its generation id
+// and member id: the coordinator accepts it only from a current member of
+// the current generation, so it can never rewind what the owner of a later
+// generation committed.
 type generationCommitter struct {
-	gen        committer
 	client     *kafka.Client
 	group      string
 	generation int32
@@ -237,45 +298,20 @@ type generationCommitter struct {
 	timeout    time.Duration
 }
 
-// CommitOffsets commits through the generation's coordinator connection and,
-// if that connection is broken, once more through a new one.
-//
-// kafka-go closes the generation's connection at its first network error (a
-// timeout included) and never opens another, so every later commit of the
-// generation would fail even where the coordinator still holds the
-// generation, as it does after a broker pause shorter than the session
-// timeout. The same request over a new connection is as safe as the
-// generation's own: the coordinator accepts it only from a current member
-// with the current generation id, so it can never rewind what the owner of a
-// later generation committed.
-func (g *generationCommitter) CommitOffsets(offsets map[string]map[int]int64) error {
-	err := g.gen.CommitOffsets(offsets)
-	var answered kafka.Error
-	if err == nil || errors.As(err, &answered) {
-		return err
-	}
-	req := &kafka.OffsetCommitRequest{GroupID: g.group, GenerationID: int(g.generation), MemberID: g.member,
-		Topics: map[string][]kafka.OffsetCommit{}}
-	for topic, parts := range offsets {
-		for p, off := range parts {
-			req.Topics[topic] = append(req.Topics[topic], kafka.OffsetCommit{Partition: p, Offset: off})
-		}
-	}
+func (g *generationCommitter) commit(commits []kafka.OffsetCommit) error {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
-	res, retryErr := g.client.OffsetCommit(ctx, req)
-	if retryErr == nil {
-		for _, parts := range res.Topics {
-			for _, p := range parts {
-				if p.Error != nil {
-					retryErr = fmt.Errorf("partition %d: %w", p.Partition, p.Error)
-					break
-				}
+	res, err := g.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: g.group, GenerationID: int(g.generation),
+		MemberID: g.member, Topics: map[string][]kafka.OffsetCommit{g.topic: commits}})
+	if err != nil {
+		return err
+	}
+	for _, parts := range res.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return fmt.Errorf("partition %d: %w", p.Partition, p.Error)
 			}
 		}
-	}
-	if retryErr != nil {
-		return fmt.Errorf("%w; again over a new connection: %w", err, retryErr)
 	}
 	return nil
 }

@@ -18,8 +18,9 @@ type Observer interface {
 	// StaleMemberLeft: this process's member id of an ended generation was
 	// removed from the group, so that a rebalance need not wait for it.
 	StaleMemberLeft(StaleMemberLeft)
-	// CarriedOver: a new generation found done work that an earlier one
-	// could not commit.
+	// CarriedOver: a new generation found done work of an earlier one
+	// above the group's committed offsets: work the member kept because its
+	// commit failed, or done records the last commit listed.
 	CarriedOver(CarriedOver)
 	// Revoked: the generation ended; fetching has stopped.
 	Revoked(Revoked)
@@ -85,8 +86,8 @@ type StaleMemberLeft struct {
 	MemberID string
 }
 
-// CarriedOver describes done work that a generation could not commit and
-// that the member kept: the next offset to consume per partition.
+// CarriedOver describes done work of an earlier generation above the
+// group's committed offsets, and what this generation does with it.
 type CarriedOver struct {
 	GenerationID int32
 	Topic        string
@@ -97,8 +98,9 @@ type CarriedOver struct {
 	// Skipped records above the resumed offsets were done already: they
 	// are marked done when fetched again, not handed to the pipeline.
 	Skipped int
-	// Dropped partitions belong to another member now: this member never
-	// commits them, and their new owner consumes again from the group's
+	// Dropped partitions, whose done work the member kept after a failed
+	// commit, belong to another member now: this member never commits
+	// them, and their new owner consumes them again from the group's
 	// committed offset.
 	Dropped map[int]int64
 }

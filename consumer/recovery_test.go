@@ -251,3 +251,51 @@ func (o *carryRecorder) CommitFailed(f consumer.CommitFailed) {
 		o.onCarry()
 	}
 }
+
+// Records done above the committed offset are listed with the commit, so
+// that after a crash the next process hands none of them to its pipeline:
+// only the work done since the last commit is redone.
+func TestDoneRecordsAboveTheCommitAreNotRedoneAfterACrash(t *testing.T) {
+	const partitions, perPartition, held = 2, 50, 10
+	addrs, want := seededCluster(t, partitions, perPartition, nil)
+	cfg := testConfig(addrs, "crash-metadata")
+	l := newLedger()
+	pipe := newFakePipeline(l, 1)
+	pipe.setHold(func(p int, off int64) bool { return p == 0 && off == held })
+	obs, r := startOnFake(t, cfg, pipe)
+	l.waitDistinct(t, 30*time.Second, "all but the held record done", int(want.total())-1)
+	commitCount := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.commits
+	}
+	commits := commitCount()
+	obs.waitFor(t, 30*time.Second, "a commit after the last record was done", func() bool { return commitCount() > commits })
+	r.cancel(consumer.ErrAbandon) // kill -9: no drain, no commit
+	if err := r.wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	pipe2 := newFakePipeline(l, 2)
+	obs2 := &carryRecorder{recorder: newRecorder(l)}
+	pipe2.start(t)
+	r2 := startConsumer(t, cfg, pipe2, obs2)
+	obs2.waitAllCommitted(t, 30*time.Second, want)
+	if err := r2.stop(); err != nil {
+		t.Fatal(err)
+	}
+	l.check(t, want)
+	if distinct, done := l.doneCount(); done != distinct {
+		t.Errorf("%d records done twice: the next process redid work the commit listed as done", done-distinct)
+	}
+	pipe2.mu.Lock()
+	defer pipe2.mu.Unlock()
+	if pipe2.submitted != 1 {
+		t.Errorf("the next process handed %d records to its pipeline, want 1: the one that was not done", pipe2.submitted)
+	}
+	obs2.mu.Lock()
+	defer obs2.mu.Unlock()
+	if len(obs2.carried) != 1 || obs2.carried[0].Skipped != perPartition-held-1 || obs2.carried[0].Resumed[0] != held {
+		t.Errorf("CarriedOver %+v, want partition 0 resumed at %d with %d done records skipped", obs2.carried, held, perPartition-held-1)
+	}
+}

@@ -72,7 +72,10 @@ type tracker struct {
 	head      int
 	next      int64 // offset after the last registered record; -1 while unknown
 	committed int64 // last committed offset; -1 before the first commit
-	epoch     int   // bumped by rebase, so that a commit in flight cannot record a stale offset
+	// committedDone is how many done offsets above committed the last
+	// commit listed in its metadata (donemeta.go).
+	committedDone int
+	epoch         int // bumped by rebase, so that a commit in flight cannot record a stale offset
 	// finished holds offsets at or above next that an earlier generation of
 	// this member finished (ascending): fetched again, they are done at once.
 	finished []int64
@@ -132,7 +135,7 @@ func (t *tracker) rebase(offset int64) {
 	defer t.mu.Unlock()
 	clear(t.queue)
 	t.queue, t.head = t.queue[:0], 0
-	t.next, t.committed = offset, -1
+	t.next, t.committed, t.committedDone = offset, -1, 0
 	t.finished = nil
 	t.epoch++
 	t.logEnd.Store(-1)
@@ -183,15 +186,22 @@ func (t *tracker) leftover() (c carry, ok bool) {
 	if !known {
 		return carry{}, false
 	}
-	c.prefix = point
+	c.prefix, c.done = point, t.doneAboveLocked()
+	return c, point > t.committed || len(c.done) > 0
+}
+
+// doneAboveLocked returns the done offsets above the commit point, which
+// commitPointLocked must have just computed: done here, or in an earlier
+// generation and not fetched again (those lie above every registered
+// offset).
+func (t *tracker) doneAboveLocked() []int64 {
+	var done []int64
 	for _, s := range t.queue[t.head:] {
 		if s.done.Load() {
-			c.done = append(c.done, s.offset)
+			done = append(done, s.offset)
 		}
 	}
-	// What was not fetched again lies above every registered offset.
-	c.done = append(c.done, t.finished...)
-	return c, point > t.committed || len(c.done) > 0
+	return append(done, t.finished...)
 }
 
 // commitPoint returns the offset below which every registered record is
@@ -223,22 +233,29 @@ func (t *tracker) commitPointLocked() (int64, bool) {
 	return 0, false
 }
 
-// toCommit returns the offset to commit, if it is above the last commit.
-func (t *tracker) toCommit() (offset int64, epoch int, ok bool) {
+// toCommit returns the offset to commit and the done offsets above it, if
+// the offset is above the last commit or, at the same offset, the done
+// offsets above it changed.
+func (t *tracker) toCommit() (offset int64, done []int64, epoch int, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	off, known := t.commitPointLocked()
-	if !known || off <= t.committed {
-		return 0, 0, false
+	if !known || off < t.committed {
+		return 0, nil, 0, false
 	}
-	return off, t.epoch, true
+	done = t.doneAboveLocked()
+	if off == t.committed && len(done) == t.committedDone {
+		return 0, nil, 0, false
+	}
+	return off, done, t.epoch, true
 }
 
-// committedAt records a successful commit of offset made at epoch.
-func (t *tracker) committedAt(offset int64, epoch int) {
+// committedAt records a successful commit of offset, listing done done
+// offsets above it, made at epoch.
+func (t *tracker) committedAt(offset int64, done, epoch int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if epoch == t.epoch && offset > t.committed {
-		t.committed = offset
+	if epoch == t.epoch && offset >= t.committed {
+		t.committed, t.committedDone = offset, done
 	}
 }

@@ -14,7 +14,7 @@ func TestTrackerSteps(t *testing.T) {
 		do         string // register, done, start, rebase, commit (offset unused)
 		offset     int64
 		wantPoint  int64 // -1: no commit point known
-		wantCommit bool  // whether toCommit offers wantPoint
+		wantCommit bool  // whether toCommit offers wantPoint: it moved, or the done records above it changed
 	}
 	tests := []struct {
 		name      string
@@ -26,10 +26,17 @@ func TestTrackerSteps(t *testing.T) {
 			{"register", 10, 10, false},
 			{"register", 11, 10, false},
 			{"register", 14, 10, false}, // gaps (compaction, markers) are fine
-			{"done", 11, 10, false},
-			{"done", 14, 10, false},
+			{"done", 11, 10, true},      // the same offset, listing 11 as done
+			{"commit", 0, 10, false},
+			{"done", 14, 10, true},
 			{"done", 10, 15, true},
-			{"commit", 15, 15, false},
+			{"commit", 0, 15, false},
+			{"register", 15, 15, false},
+			{"register", 16, 15, false},
+			{"done", 16, 15, true},
+			{"commit", 0, 15, false},
+			{"done", 15, 17, true},
+			{"commit", 0, 17, false},
 		}},
 		{"no committed offset: nothing to commit until known", -1, []step{
 			{"commit", 0, -1, false},
@@ -72,15 +79,15 @@ func TestTrackerSteps(t *testing.T) {
 				case "rebase":
 					tr.rebase(s.offset)
 				case "commit":
-					if off, epoch, ok := tr.toCommit(); ok {
-						tr.committedAt(off, epoch)
+					if off, done, epoch, ok := tr.toCommit(); ok {
+						tr.committedAt(off, len(done), epoch)
 					}
 				}
 				point, known := tr.commitPoint()
 				if !known {
 					point = -1
 				}
-				_, _, offered := tr.toCommit()
+				_, _, _, offered := tr.toCommit()
 				if point != s.wantPoint || offered != s.wantCommit {
 					t.Fatalf("step %d (%s %d): commit point %d offered %t, want %d %t",
 						i, s.do, s.offset, point, offered, s.wantPoint, s.wantCommit)

@@ -25,7 +25,7 @@ const defaultCommitInterval = time.Second
 // faultWorkerEnv is the environment of a worker of a broker-fault scenario.
 func faultWorkerEnv(k *ownBroker) map[string]string {
 	env := maps.Clone(defaultKafkaTimings)
-	env["RECEIPTD_KAFKA_BROKERS"] = k.addr
+	env["RECEIPTD_KAFKA_BROKERS"] = k.Addr
 	return env
 }
 
@@ -128,7 +128,7 @@ func brokerFaultScenario(t *testing.T, fault string, inject func(*testing.T, *ow
 			"generations=%d commit_failures=%d carried_over=%d caught_up_after_fault=%s %s",
 			fault, 100*float64(d.duplicates)/float64(max(d.distinct, 1)), bound, w.wantDeadLetters(), dl.duplicates,
 			float64(ideal)/float64(max(st.Calls, 1)), p.stderr.count(msgJoined), countPrefix(p, "offset commit failed"),
-			countPrefix(p, "resuming after the done work"), recovered.Round(100*time.Millisecond), summarizeCalls(st))}.log(t)
+			countPrefix(p, "resuming after work done earlier"), recovered.Round(100*time.Millisecond), summarizeCalls(st))}.log(t)
 }
 
 // The brokers are out of reach for the first 20 s: receiptd stays up,
@@ -165,7 +165,7 @@ func TestBrokersUnreachableAtStart(t *testing.T) {
 	addr, _ := p.waitLog(t, 30*time.Second, "the HTTP address", func(l logLine) bool { return l.Msg == msgServing }).Fields["addr"].(string)
 	p.waitLog(t, 30*time.Second, "a first retry", func(l logLine) bool { return l.Msg == msgOutOfReach })
 	code, body := get(t, "http://"+addr+"/readyz")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "kafka brokers "+k.addr) || !strings.Contains(body, "out of reach") {
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "kafka brokers "+k.Addr) || !strings.Contains(body, "out of reach") {
 		t.Errorf("/readyz while the brokers are down = %d %q, want 503 naming the brokers out of reach", code, body)
 	}
 	t.Logf("/readyz while the brokers are down: %d %s", code, strings.TrimSpace(body))

@@ -166,7 +166,7 @@ func (o *ConsumerObserver) CarriedOver(e consumer.CarriedOver) {
 		o.mu.Lock()
 		o.logCommit = true
 		o.mu.Unlock()
-		o.log.Info("resuming after the done work of the last generation: committing it now, not redoing it",
+		o.log.Info("resuming after work done earlier: none of it is sent again",
 			zap.Int32("generation", e.GenerationID), zap.String("topic", e.Topic), zap.Any("offsets", offsetsField(e.Resumed)),
 			zap.Int("done_records_skipped", e.Skipped))
 	}
