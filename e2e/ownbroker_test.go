@@ -1,25 +1,20 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/receiptd/receiptd/internal/ownkafka"
 )
 
-// ownBroker is a Kafka broker that one test starts for itself with
-// scripts/kafka.sh, so that it can pause, restart or stop it without
-// disturbing the suite's broker, which other tests use.
+// ownBroker is a Kafka broker that one test starts for itself, so that it
+// can pause, restart or stop it without disturbing the suite's broker,
+// which other tests use.
 type ownBroker struct {
-	runDir string
-	addr   string
+	*ownkafka.Broker
 }
 
 // kafkaScriptTimeout bounds one scripts/kafka.sh command: a start on a busy
@@ -31,81 +26,62 @@ const kafkaScriptTimeout = 3 * time.Minute
 // before its cleanup (a timeout), the script's watcher stops the broker.
 func startOwnBroker(t *testing.T) *ownBroker {
 	t.Helper()
-	k := &ownBroker{runDir: filepath.Join(t.TempDir(), "kafka")}
-	t.Cleanup(func() {
-		if _, err := k.script("stop"); err != nil {
-			t.Errorf("stop the test's own broker: %v", err)
-		}
-	})
 	start := time.Now()
-	out, err := k.script("start")
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaScriptTimeout)
+	defer cancel()
+	runDir := filepath.Join(t.TempDir(), "kafka")
+	b, err := ownkafka.Start(ctx, filepath.Join(suite.repoRoot, "scripts", "kafka.sh"), runDir)
 	if err != nil {
 		t.Fatalf("start a broker of the test's own: %v", err)
 	}
-	k.addr = out
-	t.Logf("own broker at %s (run dir %s), started in %s", k.addr, k.runDir, time.Since(start).Round(100*time.Millisecond))
-	return k
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), kafkaScriptTimeout)
+		defer cancel()
+		if err := b.Stop(ctx); err != nil {
+			t.Errorf("stop the test's own broker: %v", err)
+		}
+	})
+	t.Logf("own broker at %s (run dir %s), started in %s", b.Addr, runDir, time.Since(start).Round(100*time.Millisecond))
+	return &ownBroker{b}
 }
 
-func (k *ownBroker) addrs() []string { return []string{k.addr} }
+func (k *ownBroker) addrs() []string { return []string{k.Addr} }
 
 // pause freezes the broker (SIGSTOP); resume lets it run again.
 func (k *ownBroker) pause(t *testing.T) {
 	t.Helper()
-	if _, err := k.script("pause"); err != nil {
-		t.Fatalf("pause the broker: %v", err)
-	}
+	k.do(t, "pause the broker", k.Pause)
 }
 
 func (k *ownBroker) resume(t *testing.T) {
 	t.Helper()
-	if _, err := k.script("resume"); err != nil {
-		t.Fatalf("resume the broker: %v", err)
+	k.do(t, "resume the broker", k.Resume)
+}
+
+func (k *ownBroker) do(t *testing.T, what string, f func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaScriptTimeout)
+	defer cancel()
+	if err := f(ctx); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 
 // restart stops the broker and starts it again with its data and address
-// after down, and returns once it serves requests again.
+// after down, and returns once it serves requests again. It may run off the
+// test's goroutine.
 func (k *ownBroker) restart(down time.Duration) error {
-	addr, err := k.script("restart", strconv.Itoa(int(down.Seconds())))
-	if err == nil && addr != k.addr {
-		err = fmt.Errorf("the broker came back at %s, not %s", addr, k.addr)
-	}
-	return err
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaScriptTimeout)
+	defer cancel()
+	return k.Restart(ctx, down)
 }
 
 // refusing reports whether nothing listens at the broker's address.
 func (k *ownBroker) refusing() bool {
-	c, err := net.DialTimeout("tcp", k.addr, time.Second)
+	c, err := net.DialTimeout("tcp", k.Addr, time.Second)
 	if err != nil {
 		return true
 	}
 	c.Close()
 	return false
-}
-
-// script runs scripts/kafka.sh on the broker's run directory and returns the
-// last line of its output.
-func (k *ownBroker) script(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), kafkaScriptTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(suite.repoRoot, "scripts", "kafka.sh"), args...)
-	cmd.Dir = suite.repoRoot
-	var env []string
-	for _, kv := range os.Environ() {
-		// Ports and run directory are the test's own, whatever the
-		// environment says about the suite's broker.
-		if name, _, _ := strings.Cut(kv, "="); name != "KAFKA_RUN_DIR" && name != "KAFKA_PORT" &&
-			name != "KAFKA_CONTROLLER_PORT" && name != "KAFKA_OWNER_PID" {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, "KAFKA_RUN_DIR="+k.runDir, "KAFKA_OWNER_PID="+strconv.Itoa(os.Getpid()))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("scripts/kafka.sh %s: %w\n%s", strings.Join(args, " "), err, tail(stderr.Bytes(), 30))
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	return lines[len(lines)-1], nil
 }

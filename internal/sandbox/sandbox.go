@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
@@ -37,12 +39,16 @@ type Config struct {
 	// ZIM configures the simulator; its AppID and Secret are set to the
 	// sandbox's.
 	ZIM zimfake.Config
+	// KafkaDataDir, with the in-process Kafka, keeps its data on disk there,
+	// so that RestartKafka brings it back with its topics and offsets.
+	KafkaDataDir string
 }
 
 // Sandbox is a running Kafka and ZIM simulator pair.
 type Sandbox struct {
 	cfg     Config
 	cluster *kfake.Cluster // nil with external brokers
+	resume  chan struct{}  // closed to end a PauseKafka; nil when not paused
 	Brokers []string
 	ZIM     *zimfake.Server
 	ZIMURL  string
@@ -67,14 +73,9 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	s := &Sandbox{cfg: cfg, Brokers: cfg.Brokers}
 	if len(cfg.Brokers) == 0 {
-		c, err := kfake.NewCluster(
-			kfake.NumBrokers(1),
-			kfake.SeedTopics(int32(cfg.Partitions), cfg.Topic),
-			kfake.SeedTopics(int32(cfg.DLQPartitions), cfg.DLQTopic),
-			kfake.GroupMinSessionTimeout(time.Second),
-		)
+		c, err := startCluster(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("start in-process kafka: %w", err)
+			return nil, err
 		}
 		s.cluster, s.Brokers = c, c.ListenAddrs()
 	} else if err := createTopics(ctx, cfg); err != nil {
@@ -97,6 +98,93 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 		_ = s.srv.Serve(ln)
 	}()
 	return s, nil
+}
+
+// startCluster starts the in-process Kafka, on the given ports if any.
+func startCluster(cfg Config, ports ...int) (*kfake.Cluster, error) {
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.SeedTopics(int32(cfg.Partitions), cfg.Topic),
+		kfake.SeedTopics(int32(cfg.DLQPartitions), cfg.DLQTopic),
+		kfake.GroupMinSessionTimeout(time.Second),
+	}
+	if cfg.KafkaDataDir != "" {
+		opts = append(opts, kfake.DataDir(cfg.KafkaDataDir))
+	}
+	if len(ports) > 0 {
+		opts = append(opts, kfake.Ports(ports...))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("start in-process kafka: %w", err)
+	}
+	return c, nil
+}
+
+// PauseKafka freezes the in-process Kafka the way SIGSTOP freezes a broker:
+// connections stay open and no request is answered until ResumeKafka.
+func (s *Sandbox) PauseKafka() error {
+	if s.cluster == nil {
+		return errors.New("pause kafka: only the in-process kafka can be paused")
+	}
+	if s.resume != nil {
+		return errors.New("pause kafka: already paused")
+	}
+	resume := make(chan struct{})
+	s.resume = resume
+	// A control runs on the cluster's only goroutine: while it waits, the
+	// cluster handles nothing. It runs at the next request, which the
+	// clients' heartbeats and fetches send within a second.
+	s.cluster.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		<-resume
+		return nil, nil, false
+	})
+	return nil
+}
+
+// ResumeKafka ends a PauseKafka.
+func (s *Sandbox) ResumeKafka() {
+	if s.resume != nil {
+		close(s.resume)
+		s.resume = nil
+	}
+}
+
+// RestartKafka stops the in-process Kafka, waits down, and starts it again
+// on the same port; with Config.KafkaDataDir its topics, records and
+// committed offsets come back, as after a broker's rolling restart.
+func (s *Sandbox) RestartKafka(ctx context.Context, down time.Duration) error {
+	if s.cluster == nil {
+		return errors.New("restart kafka: only the in-process kafka can be restarted")
+	}
+	s.ResumeKafka()
+	var ports []int
+	for _, a := range s.Brokers {
+		_, p, err := net.SplitHostPort(a)
+		if err != nil {
+			return fmt.Errorf("restart kafka: %w", err)
+		}
+		port, err := strconv.Atoi(p)
+		if err != nil {
+			return fmt.Errorf("restart kafka: port of %s: %w", a, err)
+		}
+		ports = append(ports, port)
+	}
+	s.cluster.Close()
+	s.cluster = nil
+	t := time.NewTimer(down)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	c, err := startCluster(s.cfg, ports...)
+	if err != nil {
+		return fmt.Errorf("restart kafka: %w", err)
+	}
+	s.cluster = c
+	return nil
 }
 
 func createTopics(ctx context.Context, cfg Config) error {
@@ -128,6 +216,7 @@ func (s *Sandbox) Close() {
 		<-s.served
 	}
 	if s.cluster != nil {
+		s.ResumeKafka()
 		s.cluster.Close()
 	}
 }
