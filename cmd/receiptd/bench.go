@@ -16,11 +16,15 @@ const benchHelp = `
 Measure receiptd on this machine, beside a naive kafka-go worker that makes one
 API call per event: (a) throughput with an unlimited API, (b) API efficiency
 under a backlog at 20 and 200 requests/s, (c) latency at light load, (d) three
-workers sharing one 20/s limit, (e) memory with a growing backlog. Kafka runs
-in-process (or on --brokers, in fresh topics), the ZIM simulator on loopback;
-every worker is a child process whose CPU time and peak RSS the kernel
-reports. Progress goes to stderr, the report to stdout. Takes about six
-minutes with the defaults; see BENCHMARKS.md.`
+workers sharing one 20/s limit, (e) memory with a growing backlog, (f) what
+kill -9, SIGTERM, a broker pause and a broker restart cost beside a fault-free
+run, (g) the other groups' receipts beside groups at their limit and busy
+groups. Kafka runs in-process (or on --brokers, in fresh topics; f pauses and
+restarts its Kafka, so it runs in-process, or on a broker of its own with
+--kafka-script), the ZIM simulator on loopback; every worker is a child
+process whose CPU time and peak RSS the kernel reports. Progress goes to
+stderr, the report to stdout. BENCHMARKS.md says how long each scenario
+takes.`
 
 func benchCmd(ctx context.Context, args []string, s streams) int {
 	fs := newFlags("bench", "bench [flags]", benchHelp, s)
@@ -28,6 +32,7 @@ func benchCmd(ctx context.Context, args []string, s streams) int {
 	events := fs.Int("events", 1_000_000, "backlog of the throughput (a) and memory (e) scenarios, in records")
 	seed := fs.Int64("seed", 1, "seed of the traffic and of the simulator")
 	brokers := fs.String("brokers", "", "comma-separated brokers of a real Kafka cluster (default: an in-process one); fresh topics are created")
+	kafkaScript := fs.String("kafka-script", "", "path of scripts/kafka.sh: scenario f then runs on a real broker of its own that it pauses and restarts")
 	asJSON := fs.Bool("json", false, "write the report as JSON instead of a table")
 	dir := fs.String("dir", "", "directory for the workers' logs and profiles (default: a new one in the temp directory)")
 	profile := fs.Bool("profile", false, "make every receiptd worker write a CPU and a heap profile into --dir")
@@ -43,7 +48,7 @@ func benchCmd(ctx context.Context, args []string, s streams) int {
 	}
 
 	opts := bench.Options{
-		Scenarios: splitList(*scenarios), Events: *events, Seed: *seed, Brokers: splitList(*brokers),
+		Scenarios: splitList(*scenarios), Events: *events, Seed: *seed, Brokers: splitList(*brokers), KafkaScript: *kafkaScript,
 		Profile: *profile, Scale: *scale, Progress: s.errOut,
 	}
 	exe, err := os.Executable()

@@ -31,11 +31,13 @@ const (
 	ScenarioLatency    = "c"
 	ScenarioScaleOut   = "d"
 	ScenarioMemory     = "e"
+	ScenarioRecovery   = "f"
 	ScenarioIsolation  = "g"
 )
 
 // AllScenarios lists every scenario in running order.
-var AllScenarios = []string{ScenarioThroughput, ScenarioEfficiency, ScenarioLatency, ScenarioScaleOut, ScenarioMemory, ScenarioIsolation}
+var AllScenarios = []string{ScenarioThroughput, ScenarioEfficiency, ScenarioLatency, ScenarioScaleOut, ScenarioMemory,
+	ScenarioRecovery, ScenarioIsolation}
 
 // Options configures a benchmark run. The zero value of a field selects
 // its default, except where noted.
@@ -49,7 +51,12 @@ type Options struct {
 	Seed int64
 	// Brokers, when set, is a real Kafka cluster on which every scenario
 	// creates fresh topics; default an in-process cluster per scenario.
+	// Scenario f pauses and restarts its Kafka, so it never uses Brokers.
 	Brokers []string
+	// KafkaScript, the path of scripts/kafka.sh, makes scenario f run on a
+	// real broker of its own that it pauses and restarts; without it, f
+	// faults the in-process Kafka.
+	KafkaScript string
 	// Executable is the receiptd binary started as the workers. Required.
 	Executable string
 	// Dir receives the workers' logs and profiles. Required.
@@ -119,12 +126,16 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if len(opts.Brokers) > 0 {
 		rep.Kafka = strings.Join(opts.Brokers, ",")
 	}
+	if opts.KafkaScript != "" && slices.Contains(opts.Scenarios, ScenarioRecovery) {
+		rep.Kafka += "; scenario f: a broker of its own (" + opts.KafkaScript + ")"
+	}
 	scenarios := map[string]func(context.Context) (Scenario, error){
 		ScenarioThroughput: r.throughput,
 		ScenarioEfficiency: r.efficiency,
 		ScenarioLatency:    r.latency,
 		ScenarioScaleOut:   r.scaleOut,
 		ScenarioMemory:     r.memory,
+		ScenarioRecovery:   r.recovery,
 		ScenarioIsolation:  r.isolation,
 	}
 	for _, id := range AllScenarios {

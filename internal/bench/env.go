@@ -28,20 +28,23 @@ type env struct {
 // newEnv starts a sandbox for scenario id: an in-process Kafka, or fresh
 // topics on the run's brokers, and the simulator configured by zcfg.
 func (r *runner) newEnv(ctx context.Context, id string, partitions int, zcfg zimfake.Config) (*env, error) {
-	topic, dlq := "message-read", "message-read-dlq"
-	if len(r.opts.Brokers) > 0 {
+	return r.newEnvWith(ctx, id, sandbox.Config{Partitions: partitions, Brokers: r.opts.Brokers, ZIM: zcfg})
+}
+
+// newEnvWith starts the sandbox cfg describes, with scenario id's topics.
+func (r *runner) newEnvWith(ctx context.Context, id string, cfg sandbox.Config) (*env, error) {
+	cfg.Topic, cfg.DLQTopic = "message-read", "message-read-dlq"
+	if len(cfg.Brokers) > 0 {
 		name := fmt.Sprintf("receiptd-bench-%d-%s", r.started.Unix(), id)
-		topic, dlq = name, name+"-dlq"
+		cfg.Topic, cfg.DLQTopic = name, name+"-dlq"
 	}
-	zcfg.Seed = r.opts.Seed
-	box, err := sandbox.Start(ctx, sandbox.Config{
-		Topic: topic, DLQTopic: dlq, Partitions: partitions, Brokers: r.opts.Brokers, ZIM: zcfg,
-	})
+	cfg.ZIM.Seed = r.opts.Seed
+	box, err := sandbox.Start(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &env{r: r, id: id, box: box, topic: topic, dlqTopic: dlq, partitions: partitions,
-		watch: newGroupWatch(box.Brokers, topic)}, nil
+	return &env{r: r, id: id, box: box, topic: cfg.Topic, dlqTopic: cfg.DLQTopic, partitions: cfg.Partitions,
+		watch: newGroupWatch(box.Brokers, cfg.Topic)}, nil
 }
 
 func (e *env) close() { e.box.Close() }

@@ -138,12 +138,12 @@ func TestOptionsValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
-	bad := Options{Scenarios: []string{"a", "f"}, Events: 10, Scale: -1}
+	bad := Options{Scenarios: []string{"a", "z"}, Events: 10, Scale: -1}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("invalid options accepted")
 	}
-	for _, want := range []string{`"f"`, "events", "scale", "executable", "dir"} {
+	for _, want := range []string{`"z"`, "events", "scale", "executable", "dir"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
