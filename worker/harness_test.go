@@ -49,11 +49,18 @@ type fakeDLQ struct {
 	mu       sync.Mutex
 	failures int
 	block    chan struct{} // when set, writes wait for it to close
-	writes   int
-	letters  []worker.DeadLetter
+	// refuse, when set, names the letters the topic refuses: a write that
+	// holds one fails with ErrDeadLetterRefused and writes nothing.
+	refuse  func(worker.DeadLetter) bool
+	writes  int
+	sizes   []int // letters per write
+	letters []worker.DeadLetter
 }
 
-var errBrokerDown = errors.New("dlq broker down")
+var (
+	errBrokerDown = errors.New("dlq broker down")
+	errTooLarge   = fmt.Errorf("message too large even when cut: %w", worker.ErrDeadLetterRefused)
+)
 
 func (d *fakeDLQ) DeadLetter(ctx context.Context, ls []worker.DeadLetter) error {
 	d.mu.Lock()
@@ -69,12 +76,24 @@ func (d *fakeDLQ) DeadLetter(ctx context.Context, ls []worker.DeadLetter) error 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.writes++
+	d.sizes = append(d.sizes, len(ls))
 	if d.failures > 0 {
 		d.failures--
 		return errBrokerDown
 	}
+	for _, l := range ls {
+		if d.refuse != nil && d.refuse(l) {
+			return errTooLarge
+		}
+	}
 	d.letters = append(d.letters, ls...)
 	return nil
+}
+
+func (d *fakeDLQ) setRefuse(f func(worker.DeadLetter) bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.refuse = f
 }
 
 func (d *fakeDLQ) got() []worker.DeadLetter {
@@ -137,6 +156,7 @@ type recorder struct {
 	calls    []worker.CallEvent
 	systemic []worker.SystemicEvent
 	dlqErrs  []worker.DeadLetterErrorEvent
+	dlqPause []worker.DeadLetterPauseEvent
 }
 
 func (r *recorder) OnCall(e worker.CallEvent) {
@@ -149,6 +169,18 @@ func (r *recorder) OnDeadLetterError(e worker.DeadLetterErrorEvent) {
 	r.mu.Lock()
 	r.dlqErrs = append(r.dlqErrs, e)
 	r.mu.Unlock()
+}
+
+func (r *recorder) OnDeadLetterPause(e worker.DeadLetterPauseEvent) {
+	r.mu.Lock()
+	r.dlqPause = append(r.dlqPause, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) snapshotDLQ() ([]worker.DeadLetterErrorEvent, []worker.DeadLetterPauseEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.dlqErrs), slices.Clone(r.dlqPause)
 }
 
 func (r *recorder) OnSystemic(e worker.SystemicEvent) {

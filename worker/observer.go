@@ -10,9 +10,12 @@ type Observer interface {
 	// OnCall is told of every API call once its outcome is handled,
 	// successes included.
 	OnCall(CallEvent)
-	// OnDeadLetterError is told of every failed dead-letter write; the
-	// Worker retries it after RetryIn.
+	// OnDeadLetterError is told of every failed dead-letter write and of
+	// what the Worker does next.
 	OnDeadLetterError(DeadLetterErrorEvent)
+	// OnDeadLetterPause is told when dead-letter writes pause, because the
+	// topic refuses a letter even alone, and when they resume.
+	OnDeadLetterPause(DeadLetterPauseEvent)
 	// OnSystemic is told when dispatch pauses for a systemic outcome and
 	// when a probe succeeds and dispatch resumes.
 	OnSystemic(SystemicEvent)
@@ -56,7 +59,27 @@ type DeadLetterErrorEvent struct {
 	Err     error
 	Letters int
 	Attempt int
+	// Next is NextRetry (a transient error: the same letters are written
+	// again after RetryIn), NextSplit (the topic refuses the write: each
+	// letter is now written alone) or NextPause (the topic refuses a letter
+	// even alone: dead-letter writes pause, and it is written again after
+	// RetryIn).
+	Next    Next
 	RetryIn time.Duration
+}
+
+// DeadLetterPauseEvent describes a change of the dead-letter pause.
+type DeadLetterPauseEvent struct {
+	Paused bool
+	// Err is the refusal that paused writes; when they resume, the last
+	// one seen.
+	Err error
+	// Letters is how many letters wait for the write: the refused one and
+	// those queued behind it.
+	Letters int
+	// Written says, when writes resume, whether the topic took the refused
+	// letter (true) or a drain handed its record back unfinished (false).
+	Written bool
 }
 
 // SystemicEvent describes a change of the systemic pause.
@@ -90,6 +113,7 @@ type NopObserver struct{}
 
 func (NopObserver) OnCall(CallEvent)                       {}
 func (NopObserver) OnDeadLetterError(DeadLetterErrorEvent) {}
+func (NopObserver) OnDeadLetterPause(DeadLetterPauseEvent) {}
 func (NopObserver) OnSystemic(SystemicEvent)               {}
 
 // Stats is a snapshot of the Worker's counters (totals since New) and
@@ -125,4 +149,7 @@ type Stats struct {
 	FailingAloneKeys    int
 	FailingAloneRecords int
 	SystemicPause       bool
+	// DeadLetterPaused is true while dead-letter writes are paused because
+	// the topic refuses a letter even alone (see Worker.DeadLetterPause).
+	DeadLetterPaused bool
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -151,11 +152,21 @@ type DeadLetter struct {
 }
 
 // DeadLetterer writes records durably to the dead-letter topic. A nil error
-// means every letter is durable; any error means none may be assumed durable
-// and the Worker retries them all. It must be safe for concurrent use.
+// means every letter is durable; any error means none may be assumed durable.
+// An error that wraps ErrDeadLetterRefused says the topic refuses the write
+// for good: the Worker then writes each of the letters alone, and a
+// DeadLetterer given one letter alone writes it in the smallest form it can
+// (its value cut, say). Any other error is taken as transient: the Worker
+// retries the same letters with backoff. It must be safe for concurrent use.
 type DeadLetterer interface {
 	DeadLetter(ctx context.Context, letters []DeadLetter) error
 }
+
+// ErrDeadLetterRefused, wrapped in a DeadLetterer's error, says that
+// retrying the same write cannot succeed: the dead-letter topic refuses it
+// (a record too large, a topic that is invalid or that receiptd may not
+// write to).
+var ErrDeadLetterRefused = errors.New("the dead-letter topic refuses the write")
 
 // Completer is told when a record is done: every part acknowledged by ZIM or
 // the record durably dead-lettered. Done is called exactly once per finished

@@ -143,6 +143,7 @@ type Worker struct {
 	pending  int
 	idle     chan struct{} // closed when pending reaches zero during Drain
 	dlqQueue []*item
+	dlqPause error // the refusal that pauses dead-letter writes; nil while they flow
 	sys      systemic
 	holds    *holds
 	iso      isolation
@@ -388,6 +389,17 @@ func (w *Worker) Ready() bool {
 	return !w.sys.paused
 }
 
+// DeadLetterPause returns the error that pauses dead-letter writes, or nil
+// while they flow: the dead-letter topic refuses a letter even written
+// alone. The records waiting for a dead-letter write stay unfinished, and
+// so uncommitted, until the topic takes the letter or a drain hands them
+// back.
+func (w *Worker) DeadLetterPause() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dlqPause
+}
+
 // Stats returns a snapshot of the Worker's counters and gauges.
 func (w *Worker) Stats() Stats {
 	w.mu.Lock()
@@ -408,6 +420,7 @@ func (w *Worker) Stats() Stats {
 		MaxPending:       w.cfg.MaxPendingRecords,
 		InFlight:         w.stats.inFlight,
 		SystemicPause:    w.sys.paused,
+		DeadLetterPaused: w.dlqPause != nil,
 
 		FailingAloneKeys:    w.iso.aloneKeys,
 		FailingAloneRecords: w.iso.records,

@@ -140,6 +140,11 @@ func New(opts Options) (*Pipeline, error) {
 	telemetry.RegisterBuildInfo(reg, buildinfo.Get())
 	p.ready = []telemetry.ReadyFunc{p.cobs.Ready, func() (bool, string) {
 		return p.worker.Ready(), "dispatch paused: ZIM rejects receiptd's configuration (see the error log)"
+	}, func() (bool, string) {
+		if err := p.worker.DeadLetterPause(); err != nil {
+			return false, "dead-letter writes paused: " + err.Error()
+		}
+		return true, ""
 	}}
 	telemetry.RegisterReadiness(reg, p.ready...)
 	return p, nil

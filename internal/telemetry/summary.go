@@ -72,6 +72,7 @@ func (s Summary) log(prev worker.Stats, prevAt time.Time) (worker.Stats, time.Ti
 		zap.Int("in_flight", cur.InFlight),
 		zap.Int("retrying_batches", cur.RetryBatches),
 		zap.Bool("systemic_pause", cur.SystemicPause),
+		zap.Bool("dead_letter_paused", cur.DeadLetterPaused),
 	}
 	if s.Rates != nil {
 		rates := make(map[string]float64, len(worker.Actions))

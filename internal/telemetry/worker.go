@@ -108,6 +108,8 @@ func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, rates Ra
 		stat(func(s worker.Stats) float64 { return float64(s.RetryBatches) }), nil)
 	gauge("receiptd_in_flight_calls", "ZIM calls under way.",
 		stat(func(s worker.Stats) float64 { return float64(s.InFlight) }), nil)
+	gauge("receiptd_dead_letter_paused", "1 while dead-letter writes are paused because the dead-letter topic refuses a record even written alone.",
+		stat(func(s worker.Stats) float64 { return boolFloat(s.DeadLetterPaused) }), nil)
 	gauge("receiptd_systemic_pause", "1 while dispatch is paused because ZIM rejects receiptd's configuration.",
 		func() float64 { return boolFloat(!src.Ready()) }, nil)
 	if rates != nil {
@@ -200,10 +202,37 @@ func (o *WorkerObserver) OnFailingAlone(ev worker.FailingAloneEvent) {
 		append(fields, zap.String("reason", ev.DeadLettering))...)
 }
 
-// OnDeadLetterError logs a failed dead-letter write; the worker retries it.
+// OnDeadLetterError logs a failed dead-letter write and what the worker
+// does next.
 func (o *WorkerObserver) OnDeadLetterError(ev worker.DeadLetterErrorEvent) {
-	o.log.Error("dead-letter write failed; the records stay uncommitted and the write is retried",
-		zap.Error(ev.Err), zap.Int("letters", ev.Letters), zap.Int("attempt", ev.Attempt), zap.Duration("retry_in", ev.RetryIn))
+	fields := []zap.Field{zap.Error(ev.Err), zap.Int("letters", ev.Letters), zap.Int("attempt", ev.Attempt), zap.String("next", string(ev.Next))}
+	switch ev.Next {
+	case worker.NextSplit:
+		o.log.Warn("dead-letter topic refused a write; its records are written one at a time", fields...)
+	case worker.NextPause:
+		o.log.Error("dead-letter topic refuses a record even written alone; it is written again after retry_in, and the records behind it wait",
+			append(fields, zap.Duration("retry_in", ev.RetryIn))...)
+	default:
+		o.log.Error("dead-letter write failed; the records stay uncommitted and the write is retried",
+			append(fields, zap.Duration("retry_in", ev.RetryIn))...)
+	}
+}
+
+// OnDeadLetterPause logs the start and the end of a dead-letter pause,
+// loudly.
+func (o *WorkerObserver) OnDeadLetterPause(ev worker.DeadLetterPauseEvent) {
+	if !ev.Paused {
+		how := "the topic took the refused record"
+		if !ev.Written {
+			how = "a drain handed the refused record back unfinished"
+		}
+		o.log.Info("dead-letter writes resumed: "+how, zap.NamedError("last_error", ev.Err))
+		return
+	}
+	o.log.Error("dead-letter writes paused: the dead-letter topic refuses a record even written alone; "+
+		"the records waiting to be dead-lettered stay uncommitted and /readyz reports not ready until it takes it",
+		zap.Error(ev.Err), zap.Int("waiting", ev.Letters),
+		zap.String("hint", "check the dead-letter topic exists, this principal may write to it (ACLs), and its max.message.bytes holds receiptd's headers"))
 }
 
 // OnSystemic logs the start and the end of a systemic pause, loudly.
