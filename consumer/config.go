@@ -64,6 +64,11 @@ type Config struct {
 	ReadBatchTimeout time.Duration // longest read of one fetched batch, default 2s
 	DialTimeout      time.Duration // default 10s
 	DLQWriteTimeout  time.Duration // bound on one dead-letter write, default 30s
+	// DLQMaxMessageBytes is the dead-letter topic's max.message.bytes, for
+	// a principal that may not describe the topic's configuration. 0 (the
+	// default) reads it from the topic, falling back to
+	// DefaultMaxMessageBytes when the brokers refuse.
+	DLQMaxMessageBytes int
 
 	// RebalanceDrainTimeout bounds the drain of revoked work at a
 	// rebalance, default 10s.
@@ -226,6 +231,9 @@ func (c Config) Validate() error {
 	}
 	if c.FetchMaxBytes < 0 {
 		add("fetch_max_bytes: %d is negative", c.FetchMaxBytes)
+	}
+	if c.DLQMaxMessageBytes < 0 {
+		add("dlq_max_message_bytes: %d is negative", c.DLQMaxMessageBytes)
 	}
 	if c.Limits.MaxIDLength < 0 {
 		add("max_id_length: %d is negative", c.Limits.MaxIDLength)

@@ -2,199 +2,54 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/receiptd/receiptd/worker"
 )
 
-// Headers receiptd adds to a dead-letter record (DESIGN.md, "Dead-letter
-// record"). Every one starts with HeaderPrefix.
+// DefaultMaxMessageBytes is Kafka's default max.message.bytes: the limit
+// the DLQWriter assumes for the dead-letter topic when the brokers refuse
+// to describe the topic's configuration and Config.DLQMaxMessageBytes is 0.
+const DefaultMaxMessageBytes = 1048588
+
+// Where a DLQWriter learned the dead-letter topic's limit (DLQLimit.From).
 const (
-	HeaderPrefix          = "receiptd-"
-	HeaderErrorClass      = "receiptd-error-class"      // invalid_event, rejected or exhausted
-	HeaderErrorCode       = "receiptd-error-code"       // the ZIM return code, 0 for invalid events
-	HeaderErrorMessage    = "receiptd-error-message"    // the ZIM message or the validation error
-	HeaderRequestID       = "receiptd-request-id"       // the ZIM RequestId of the failed call, if any
-	HeaderAction          = "receiptd-action"           // the ZIM action, e.g. GroupReadReceipt; empty if unknown
-	HeaderFailedSeqs      = "receiptd-failed-seqs"      // comma-separated
-	HeaderSourceTopic     = "receiptd-source-topic"     //
-	HeaderSourcePartition = "receiptd-source-partition" //
-	HeaderSourceOffset    = "receiptd-source-offset"    //
-	HeaderAttempts        = "receiptd-attempts"         // API calls made for the failed seqs
-	HeaderFirstAttemptAt  = "receiptd-first-attempt-at" // RFC 3339 UTC with milliseconds; empty if no call was made
-	HeaderFailedAt        = "receiptd-failed-at"        // RFC 3339 UTC with milliseconds
-	HeaderWorker          = "receiptd-worker"           // the WorkerID of the process that dead-lettered it
-	HeaderReplayCount     = "receiptd-replay-count"     // how many times the record was replayed from the dead-letter topic
+	LimitFromTopic   = "topic"   // the topic's max.message.bytes, read from the brokers
+	LimitFromConfig  = "config"  // Config.DLQMaxMessageBytes
+	LimitFromDefault = "default" // DefaultMaxMessageBytes: the topic's could not be read
 )
-
-// TimeLayout is the layout of the time headers.
-const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// maxMessageHeader bounds receiptd-error-message, whose text may come from
-// the API or from a hostile record.
-const maxMessageHeader = 1024
-
-// DeadLetterInfo is what receiptd recorded about a dead-letter record.
-type DeadLetterInfo struct {
-	Class           worker.FailureClass
-	Code            int64
-	Message         string
-	RequestID       string
-	Action          string
-	FailedSeqs      []uint64
-	SourceTopic     string
-	SourcePartition int
-	SourceOffset    int64
-	Attempts        int
-	FirstAttemptAt  time.Time // zero if no call was made
-	FailedAt        time.Time
-	Worker          string
-	ReplayCount     int
-	// Original holds the source record's own headers, without receiptd's.
-	Original []kafka.Header
-}
-
-// HeaderError is returned by ParseDeadLetter for a record whose receiptd
-// headers are missing or malformed.
-type HeaderError struct {
-	Partition int   // of the record in the dead-letter topic
-	Offset    int64 // of the record in the dead-letter topic
-	// Problems names each bad header and what is wrong with it, or says
-	// that the record has no receiptd header at all.
-	Problems []string
-}
-
-func (e *HeaderError) Error() string {
-	return fmt.Sprintf("dead-letter record at partition %d offset %d: %s", e.Partition, e.Offset, strings.Join(e.Problems, "; "))
-}
-
-// ParseDeadLetter reads receiptd's headers from a dead-letter record. It
-// returns a *HeaderError if one is missing or malformed (a negative count or
-// coordinate, an empty source topic included).
-func ParseDeadLetter(m kafka.Message) (DeadLetterInfo, error) {
-	var info DeadLetterInfo
-	h := make(map[string]string, 16)
-	for _, hd := range m.Headers {
-		if strings.HasPrefix(hd.Key, HeaderPrefix) {
-			h[hd.Key] = string(hd.Value)
-		} else {
-			info.Original = append(info.Original, hd)
-		}
-	}
-	if len(h) == 0 {
-		return info, &HeaderError{Partition: m.Partition, Offset: m.Offset, Problems: []string{"no receiptd headers"}}
-	}
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	need := func(key string) string {
-		v, ok := h[key]
-		if !ok {
-			bad("header %s: missing", key)
-		}
-		return v
-	}
-	num := func(key string) int64 {
-		v := need(key)
-		if v == "" {
-			return 0
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			bad("header %s: %q is not an integer", key, v)
-		}
-		return n
-	}
-	count := func(key string) int64 {
-		n := num(key)
-		if n < 0 {
-			bad("header %s: %d is negative", key, n)
-		}
-		return n
-	}
-	when := func(key string, optional bool) time.Time {
-		v := need(key)
-		if v == "" && optional {
-			return time.Time{}
-		}
-		t, err := time.Parse(TimeLayout, v)
-		if err != nil {
-			bad("header %s: %q is not an RFC 3339 time", key, v)
-		}
-		return t
-	}
-
-	info.Class = worker.FailureClass(need(HeaderErrorClass))
-	switch info.Class {
-	case worker.FailInvalidEvent, worker.FailRejected, worker.FailExhausted, "":
-	default:
-		bad("header %s: unknown class %q", HeaderErrorClass, info.Class)
-	}
-	info.Code = num(HeaderErrorCode)
-	info.Message = need(HeaderErrorMessage)
-	info.RequestID = need(HeaderRequestID)
-	info.Action = need(HeaderAction)
-	if v := need(HeaderFailedSeqs); v != "" {
-		for s := range strings.SplitSeq(v, ",") {
-			n, err := strconv.ParseUint(s, 10, 64)
-			if err != nil {
-				bad("header %s: %q is not a sequence number", HeaderFailedSeqs, s)
-				break
-			}
-			info.FailedSeqs = append(info.FailedSeqs, n)
-		}
-	}
-	if info.SourceTopic = need(HeaderSourceTopic); info.SourceTopic == "" {
-		if _, ok := h[HeaderSourceTopic]; ok {
-			bad("header %s: empty", HeaderSourceTopic)
-		}
-	}
-	info.SourcePartition = int(count(HeaderSourcePartition))
-	info.SourceOffset = count(HeaderSourceOffset)
-	info.Attempts = int(count(HeaderAttempts))
-	info.FirstAttemptAt = when(HeaderFirstAttemptAt, true)
-	info.FailedAt = when(HeaderFailedAt, false)
-	info.Worker = need(HeaderWorker)
-	info.ReplayCount = int(count(HeaderReplayCount))
-	if len(problems) > 0 {
-		return info, &HeaderError{Partition: m.Partition, Offset: m.Offset, Problems: problems}
-	}
-	return info, nil
-}
-
-// ReplayMessage returns the record to produce to topic to replay the
-// dead-letter record m: its key, value and original headers, with
-// receiptd-replay-count one higher. It fails like ParseDeadLetter.
-func ReplayMessage(m kafka.Message, topic string) (kafka.Message, error) {
-	info, err := ParseDeadLetter(m)
-	if err != nil {
-		return kafka.Message{}, err
-	}
-	headers := append(info.Original[:len(info.Original):len(info.Original)],
-		kafka.Header{Key: HeaderReplayCount, Value: []byte(strconv.Itoa(info.ReplayCount + 1))})
-	return kafka.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: headers}, nil
-}
 
 // DLQWriter writes dead letters to the dead-letter topic with one shared,
 // synchronous kafka.Writer that waits for all in-sync replicas. It implements
-// worker.DeadLetterer and is safe for concurrent use.
+// worker.DeadLetterer and is safe for concurrent use; writes are serialized.
+//
+// It learns the topic's size limit (max.message.bytes) before its first
+// write, sizes its batches to it, and cuts a letter that would not fit (see
+// DeadLetter). When the brokers refuse a record as too large anyway (the
+// topic's limit was lowered), it reads the limit again before the next write.
 type DLQWriter struct {
-	w         *kafka.Writer
+	cfg       Config
 	transport *kafka.Transport
-	topic     string
-	workerID  string
-	timeout   time.Duration
+	client    *kafka.Client // describes the topic's configuration
 	obs       Observer
 	now       func() time.Time
+
+	mu    sync.Mutex    // held for a whole write; guards the fields below
+	w     *kafka.Writer // nil until the limit is known; replaced when it changes
+	limit int           // the topic's max.message.bytes; 0 until known
+	stale bool          // the brokers refused a record that fit limit
 }
 
 // NewDLQWriter returns a writer to cfg.DLQTopic. It does not connect until the
-// first write. obs may be nil. Close it when done.
+// first write or call to Limit. obs may be nil. Close it when done.
 func NewDLQWriter(cfg Config, obs Observer) (*DLQWriter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -205,35 +60,28 @@ func NewDLQWriter(cfg Config, obs Observer) (*DLQWriter, error) {
 	}
 	tr := cfg.transport()
 	return &DLQWriter{
-		w: &kafka.Writer{
-			Addr:  kafka.TCP(cfg.Brokers...),
-			Topic: cfg.DLQTopic,
-			// Hash keeps the source key's affinity: one conversation's
-			// dead letters land in one partition, in order.
-			Balancer:     &kafka.Hash{},
-			RequiredAcks: kafka.RequireAll,
-			// A dead-letter write holds up commits; do not wait for more
-			// records to fill a batch.
-			BatchTimeout: 5 * time.Millisecond,
-			// One produce request per DeadLetter call, waiting as long as
-			// the call: a request that timed out may still be appended
-			// (a paused broker appends it when it resumes), so every
-			// retry, kafka-go's own included, risks a second copy. The
-			// caller retries what fails.
-			MaxAttempts:            1,
-			WriteTimeout:           cfg.DLQWriteTimeout,
-			AllowAutoTopicCreation: cfg.AutoCreateTopics,
-			Transport:              tr,
-			Logger:                 cfg.Logger,
-			ErrorLogger:            cfg.ErrorLogger,
-		},
+		cfg:       cfg,
 		transport: tr,
-		topic:     cfg.DLQTopic,
-		workerID:  cfg.WorkerID,
-		timeout:   cfg.DLQWriteTimeout,
+		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: tr, Timeout: cfg.DialTimeout},
 		obs:       obs,
 		now:       time.Now,
 	}, nil
+}
+
+// Limit returns the dead-letter topic's max.message.bytes, reading it first
+// if it is not known yet: from Config.DLQMaxMessageBytes if set, else from
+// the topic's configuration, else (the brokers refuse to describe it to this
+// principal) DefaultMaxMessageBytes. Every new limit is reported to
+// Observer.DLQLimit. It fails only when the brokers cannot be asked.
+func (d *DLQWriter) Limit(ctx context.Context) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.DLQWriteTimeout)
+	defer cancel()
+	if err := d.learnLimit(ctx); err != nil {
+		return 0, err
+	}
+	return d.limit, nil
 }
 
 // DeadLetter writes all letters in one call and returns nil only when every
@@ -241,31 +89,179 @@ func NewDLQWriter(cfg Config, obs Observer) (*DLQWriter, error) {
 // durable (some may have been written: the dead-letter topic can hold
 // duplicates, recognisable by their source coordinates). It waits at most
 // Config.DLQWriteTimeout, and less if ctx ends first.
+//
+// A letter larger than the topic takes is cut to fit: its value is
+// shortened (and, if that is not enough, the source record's own headers
+// and then its key are dropped), and the headers HeaderTruncated,
+// HeaderOriginalValueSize and HeaderOriginalValueSHA256 say so; the source
+// coordinates point at the original. When the brokers refuse a single
+// letter as too large anyway, it is written once more with only receiptd's
+// headers.
+//
+// An error that retrying the same write cannot cure (a record too large,
+// a topic that is invalid or that this principal may not write to) wraps
+// worker.ErrDeadLetterRefused.
 func (d *DLQWriter) DeadLetter(ctx context.Context, letters []worker.DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
 	}
-	msgs := make([]kafka.Message, len(letters))
+	full := make([]kafka.Message, len(letters))
+	srcs := make([]kafka.Message, len(letters))
 	for i, l := range letters {
-		m, err := d.message(l)
-		if err != nil {
-			return err
+		s, ok := l.Record.Ref.(*source)
+		if !ok || s == nil {
+			return fmt.Errorf("dead letter for %v: the record did not come from this consumer", l.Record.Key)
 		}
-		msgs[i] = m
+		srcs[i], full[i] = s.msg, d.message(s.msg, l)
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.DLQWriteTimeout)
 	defer cancel()
-	if err := d.w.WriteMessages(ctx, msgs...); err != nil {
-		err = fmt.Errorf("write %d records to dead-letter topic %q: %w", len(msgs), d.topic, err)
-		d.obs.DLQWriteFailed(DLQWriteFailed{Topic: d.topic, Records: len(msgs), Err: err})
+	err := d.learnLimit(ctx)
+	if err == nil {
+		err = d.write(ctx, srcs, full)
+	}
+	if err != nil {
+		if refused(err) {
+			err = fmt.Errorf("%w: %w", worker.ErrDeadLetterRefused, err)
+		}
+		err = fmt.Errorf("write %d records to dead-letter topic %q: %w", len(full), d.cfg.DLQTopic, err)
+		d.obs.DLQWriteFailed(DLQWriteFailed{Topic: d.cfg.DLQTopic, Records: len(full), Err: err})
+	}
+	return err
+}
+
+// write fits the letters full, of the source records srcs, to the topic's
+// limit and writes them; a single letter the brokers refuse as too large is
+// written again in its smallest form. d.mu held.
+func (d *DLQWriter) write(ctx context.Context, srcs, full []kafka.Message) error {
+	room := d.limit - recordBatchOverhead
+	msgs := make([]kafka.Message, len(full))
+	cuts := make([][]string, len(full))
+	for i, m := range full {
+		msgs[i], cuts[i] = fit(m, room)
+	}
+	err := writeError(d.w.WriteMessages(ctx, msgs...))
+	if tooLarge(err) {
+		d.stale = true
+		if len(full) == 1 {
+			if least, cut := fit(full[0], 0); messageSize(least) < messageSize(msgs[0]) {
+				msgs[0], cuts[0] = least, cut
+				err = writeError(d.w.WriteMessages(ctx, least))
+			}
+		}
+	}
+	if err != nil {
 		return err
+	}
+	for i, cut := range cuts {
+		if len(cut) > 0 {
+			d.obs.DLQTruncated(truncatedEvent(d.cfg.DLQTopic, d.limit, srcs[i], full[i], msgs[i], cut))
+		}
 	}
 	return nil
 }
 
+// learnLimit reads the topic's limit if it is not known or the brokers
+// refused a record that fit it, and sizes the writer's batches to it. d.mu
+// held.
+func (d *DLQWriter) learnLimit(ctx context.Context) error {
+	if d.limit > 0 && !d.stale {
+		return nil
+	}
+	limit, from, why, err := d.readLimit(ctx)
+	if err != nil {
+		return err
+	}
+	d.stale = from == LimitFromDefault && errors.Is(why, kafka.UnknownTopicOrPartition)
+	if limit == d.limit {
+		return nil
+	}
+	if d.w != nil {
+		_ = d.w.Close() // nothing is pending: writes are serialized
+	}
+	d.w = d.newWriter(limit)
+	d.limit = limit
+	d.obs.DLQLimit(DLQLimit{Topic: d.cfg.DLQTopic, MaxMessageBytes: limit, From: from, Err: why})
+	return nil
+}
+
+// readLimit returns the topic's limit and where it came from; why says why
+// the topic's own limit could not be read, when it could not.
+func (d *DLQWriter) readLimit(ctx context.Context) (limit int, from string, why, err error) {
+	if d.cfg.DLQMaxMessageBytes > 0 {
+		return d.cfg.DLQMaxMessageBytes, LimitFromConfig, nil, nil
+	}
+	resp, err := d.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: d.cfg.DLQTopic, ConfigNames: []string{"max.message.bytes"},
+	}}})
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("read max.message.bytes of dead-letter topic %q: %w", d.cfg.DLQTopic, err)
+	}
+	for _, r := range resp.Resources {
+		switch {
+		case r.Error == nil:
+		case errors.Is(r.Error, kafka.TopicAuthorizationFailed), errors.Is(r.Error, kafka.ClusterAuthorizationFailed),
+			errors.Is(r.Error, kafka.UnknownTopicOrPartition) && d.cfg.AutoCreateTopics:
+			// Writing may be allowed, or create the topic with the
+			// brokers' defaults.
+			return DefaultMaxMessageBytes, LimitFromDefault, r.Error, nil
+		default:
+			return 0, "", nil, fmt.Errorf("read max.message.bytes of dead-letter topic %q: %w", d.cfg.DLQTopic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName != "max.message.bytes" {
+				continue
+			}
+			n, err := strconv.Atoi(e.ConfigValue)
+			if err != nil || n <= recordBatchOverhead {
+				return 0, "", nil, fmt.Errorf("dead-letter topic %q: max.message.bytes %q is not a usable size", d.cfg.DLQTopic, e.ConfigValue)
+			}
+			return n, LimitFromTopic, nil, nil
+		}
+	}
+	return DefaultMaxMessageBytes, LimitFromDefault, errors.New("the brokers did not return max.message.bytes"), nil
+}
+
+func (d *DLQWriter) newWriter(limit int) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:  kafka.TCP(d.cfg.Brokers...),
+		Topic: d.cfg.DLQTopic,
+		// Hash keeps the source key's affinity: one conversation's
+		// dead letters land in one partition, in order.
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		// A dead-letter write holds up commits; do not wait for more
+		// records to fill a batch.
+		BatchTimeout: 5 * time.Millisecond,
+		// One produce request per DeadLetter call, waiting as long as the
+		// call: a request that timed out may still be appended (a paused
+		// broker appends it when it resumes), so every retry, kafka-go's
+		// own included, risks a second copy. The caller retries what
+		// fails.
+		MaxAttempts:  1,
+		WriteTimeout: d.cfg.DLQWriteTimeout,
+		// kafka-go fills a batch up to BatchBytes by its own count of each
+		// record, which is a few bytes more than the record takes in a
+		// batch but leaves out the batch's header: a full batch plus the
+		// header stays within the topic's limit.
+		BatchBytes:             int64(limit - recordBatchOverhead),
+		AllowAutoTopicCreation: d.cfg.AutoCreateTopics,
+		Transport:              d.transport,
+		Logger:                 d.cfg.Logger,
+		ErrorLogger:            d.cfg.ErrorLogger,
+	}
+}
+
 // Close flushes and closes the writer and its connections.
 func (d *DLQWriter) Close() error {
-	err := d.w.Close()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var err error
+	if d.w != nil {
+		err = d.w.Close()
+	}
 	d.transport.CloseIdleConnections()
 	if err != nil {
 		return fmt.Errorf("close dead-letter writer: %w", err)
@@ -273,17 +269,13 @@ func (d *DLQWriter) Close() error {
 	return nil
 }
 
-// message builds the dead-letter record of one letter: the source record's
-// key, value and headers, its receiptd headers replaced by fresh ones.
-func (d *DLQWriter) message(l worker.DeadLetter) (kafka.Message, error) {
-	s, ok := l.Record.Ref.(*source)
-	if !ok || s == nil {
-		return kafka.Message{}, fmt.Errorf("dead letter for %v: the record did not come from this consumer", l.Record.Key)
-	}
-	src := s.msg
+// message builds the dead-letter record of the letter l for the source
+// record src: its key, value and headers, its receiptd headers replaced by
+// fresh ones.
+func (d *DLQWriter) message(src kafka.Message, l worker.DeadLetter) kafka.Message {
 	f := l.Failure
 	replays := 0
-	headers := make([]kafka.Header, 0, len(src.Headers)+14)
+	headers := make([]kafka.Header, 0, len(src.Headers)+17)
 	for _, h := range src.Headers {
 		if !strings.HasPrefix(h.Key, HeaderPrefix) {
 			headers = append(headers, h)
@@ -312,37 +304,64 @@ func (d *DLQWriter) message(l worker.DeadLetter) (kafka.Message, error) {
 	add(HeaderAttempts, strconv.Itoa(f.Attempts))
 	add(HeaderFirstAttemptAt, formatTime(f.FirstAttemptAt))
 	add(HeaderFailedAt, formatTime(failedAt))
-	add(HeaderWorker, d.workerID)
+	add(HeaderWorker, d.cfg.WorkerID)
 	add(HeaderReplayCount, strconv.Itoa(replays))
-	return kafka.Message{Key: src.Key, Value: src.Value, Headers: headers}, nil
+	return kafka.Message{Key: src.Key, Value: src.Value, Headers: headers}
 }
 
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
+// writeError returns err with kafka-go's WriteErrors, one entry per record,
+// replaced by their distinct errors joined, so that errors.Is and errors.As
+// find the brokers' errors.
+func writeError(err error) error {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) {
+		return err
 	}
-	return t.UTC().Format(TimeLayout)
-}
-
-func joinSeqs(seqs []uint64) string {
-	b := make([]byte, 0, len(seqs)*8)
-	for i, s := range seqs {
-		if i > 0 {
-			b = append(b, ',')
+	var distinct []error
+	seen := make(map[string]bool)
+	for _, e := range we {
+		if e != nil && !seen[e.Error()] {
+			seen[e.Error()] = true
+			distinct = append(distinct, e)
 		}
-		b = strconv.AppendUint(b, s, 10)
 	}
-	return string(b)
+	return fmt.Errorf("%d of %d records failed: %w", we.Count(), len(we), errors.Join(distinct...))
 }
 
-// truncate shortens s to at most n bytes of valid UTF-8.
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
+// refused reports whether err, from a write to the dead-letter topic, says
+// the topic refuses the write for good: an error Kafka marks as not
+// retriable, or kafka-go's own refusal of a record over its batch limit.
+func refused(err error) bool {
+	return anyError(err, func(e error) bool {
+		if _, ok := e.(kafka.MessageTooLargeError); ok {
+			return true
+		}
+		ke, ok := e.(kafka.Error)
+		return ok && !ke.Temporary()
+	})
+}
+
+// tooLarge reports whether err says a record or a batch was too large.
+func tooLarge(err error) bool {
+	return anyError(err, func(e error) bool {
+		_, local := e.(kafka.MessageTooLargeError)
+		return local || e == kafka.MessageSizeTooLarge || e == kafka.RecordListTooLarge
+	})
+}
+
+// anyError reports whether match holds for err or any error it wraps.
+func anyError(err error, match func(error) bool) bool {
+	if err == nil {
+		return false
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	if match(err) {
+		return true
 	}
-	return s[:n]
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return anyError(u.Unwrap(), match)
+	case interface{ Unwrap() []error }:
+		return slices.ContainsFunc(u.Unwrap(), func(e error) bool { return anyError(e, match) })
+	}
+	return false
 }

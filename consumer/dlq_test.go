@@ -1,16 +1,24 @@
 package consumer_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/consumer"
 	"github.com/receiptd/receiptd/worker"
@@ -198,23 +206,52 @@ func TestParseDeadLetterNamesBadHeaders(t *testing.T) {
 	}
 }
 
-// A write that is not acknowledged returns an error within DLQWriteTimeout.
-func TestDeadLetterWriteFailureIsAnError(t *testing.T) {
-	cluster := newCluster(t, 1)
-	addrs := cluster.ListenAddrs()
-	cfg := testConfig(addrs, "dlq-error")
-	recs := consumeRecords(t, cfg, kafka.Message{Value: []byte("{}")})
-	cfg.DLQWriteTimeout = 300 * time.Millisecond
-	obs := newRecorder(newLedger())
-	var failed []consumer.DLQWriteFailed
-	dlq := newDLQWriter(t, cfg, dlqObserver{obs, &failed})
-	cluster.Close() // no broker answers any more
-	err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: worker.Failure{Class: worker.FailInvalidEvent}}})
-	if err == nil || !strings.Contains(err.Error(), dlqTopic) {
-		t.Fatalf("DeadLetter with no broker = %v, want an error naming the topic", err)
+// A failed write returns an error naming the topic, within DLQWriteTimeout,
+// and reports it. One the brokers refuse for good wraps
+// worker.ErrDeadLetterRefused, so that the worker settles each letter
+// alone; one that can succeed later (no broker answers) does not.
+func TestDeadLetterWriteErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		fail    func(*kfake.Cluster)
+		refused bool
+	}{
+		{"no broker answers", func(c *kfake.Cluster) { c.Close() }, false},
+		{"the broker refuses", func(c *kfake.Cluster) { failDLQProduces(c, 1) }, true},
 	}
-	if len(failed) != 1 || failed[0].Records != 1 {
-		t.Errorf("DLQWriteFailed reports %+v, want one for 1 record", failed)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cluster := newCluster(t, 1)
+			addrs := cluster.ListenAddrs()
+			cfg := testConfig(addrs, "dlq-error")
+			recs := consumeRecords(t, cfg, kafka.Message{Value: []byte("{}")})
+			cfg.DLQWriteTimeout = 300 * time.Millisecond
+			var failed []consumer.DLQWriteFailed
+			dlq := newDLQWriter(t, cfg, dlqObserver{newRecorder(newLedger()), &failed})
+			letters := []worker.DeadLetter{{Record: recs[0], Failure: worker.Failure{Class: worker.FailInvalidEvent}}}
+			if _, err := dlq.Limit(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			tt.fail(cluster)
+			err := dlq.DeadLetter(context.Background(), letters)
+			if err == nil || !strings.Contains(err.Error(), dlqTopic) {
+				t.Fatalf("DeadLetter = %v, want an error naming the topic", err)
+			}
+			if errors.Is(err, worker.ErrDeadLetterRefused) != tt.refused {
+				t.Errorf("DeadLetter = %v; wraps ErrDeadLetterRefused: %t, want %t", err, !tt.refused, tt.refused)
+			}
+			if tt.refused && !errors.Is(err, kafka.PolicyViolation) {
+				t.Errorf("DeadLetter = %v, want the broker's error", err)
+			}
+			if len(failed) != 1 || failed[0].Records != 1 {
+				t.Errorf("DLQWriteFailed reports %+v, want one for 1 record", failed)
+			}
+			if tt.refused {
+				if err := dlq.DeadLetter(context.Background(), letters); err != nil {
+					t.Errorf("DeadLetter once the broker accepts = %v", err)
+				}
+			}
+		})
 	}
 }
 
@@ -224,3 +261,284 @@ type dlqObserver struct {
 }
 
 func (o dlqObserver) DLQWriteFailed(f consumer.DLQWriteFailed) { *o.failed = append(*o.failed, f) }
+
+// oversizedEvent returns a record value of n bytes: a valid event padded
+// with an unknown field, as a producer bug or an attacker might send.
+func oversizedEvent(n int) []byte {
+	head := `{"user_id":"u","group_id":"g-rejected","conv_msg_seq":[1],"pad":"`
+	v := []byte(head + strings.Repeat("x", n-len(head)-2) + `"}`)
+	return v
+}
+
+// A record the source topic accepts but whose dead letter is over the
+// dead-letter topic's limit (here Kafka's default, 1048588 bytes) is written
+// with its value cut and headers that say so, and the letters written with
+// it are written whole.
+func TestOversizedDeadLetterIsCut(t *testing.T) {
+	addrs := newCluster(t, 1).ListenAddrs()
+	cfg := testConfig(addrs, "oversized")
+	big := kafka.Message{Key: []byte("g-rejected"), Value: oversizedEvent(1_048_367),
+		Headers: []kafka.Header{{Key: "trace", Value: []byte("t1")}}}
+	small := kafka.Message{Key: []byte("g"), Value: []byte(`{"user_id":"a","group_id":"g","conv_msg_seq":[2]}`)}
+	recs := consumeRecords(t, cfg, big, small)
+	dlq := newDLQWriter(t, cfg, nil)
+	f := worker.Failure{Class: worker.FailRejected, Code: 660400103, Message: "not a member", FailedSeqs: []uint64{1}, Attempts: 1, FailedAt: time.Now()}
+	err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: f}, {Record: recs[1], Failure: f}})
+	if err != nil {
+		t.Fatalf("DeadLetter = %v, want the oversized letter cut and written", err)
+	}
+	got := readDLQ(t, addrs, 2)
+	cut, whole := got[0], got[1]
+	sum := sha256.Sum256(big.Value)
+	if h := header(cut, consumer.HeaderTruncated); h != "value" {
+		t.Errorf("receiptd-truncated = %q, want value", h)
+	}
+	if h := header(cut, consumer.HeaderOriginalValueSize); h != "1048367" {
+		t.Errorf("receiptd-original-value-size = %q, want 1048367", h)
+	}
+	if h := header(cut, consumer.HeaderOriginalValueSHA256); h != hex.EncodeToString(sum[:]) {
+		t.Errorf("receiptd-original-value-sha256 = %q, want %x", h, sum)
+	}
+	if len(cut.Value) == 0 || len(cut.Value) >= len(big.Value) || !bytes.HasPrefix(big.Value, cut.Value) {
+		t.Errorf("cut value of %d bytes, want a non-empty prefix of the original %d", len(cut.Value), len(big.Value))
+	}
+	if header(cut, "trace") != "t1" || string(cut.Key) != "g-rejected" || header(cut, consumer.HeaderSourceOffset) != "0" ||
+		header(cut, consumer.HeaderSourceTopic) != srcTopic || header(cut, consumer.HeaderErrorClass) != "rejected" {
+		t.Errorf("cut letter lost its key, headers or coordinates: key %q headers %v", cut.Key, cut.Headers)
+	}
+	if size := recordBatchSize(cut); size > 1_048_588 {
+		t.Errorf("cut letter's record batch is %d bytes, over the topic's 1048588", size)
+	}
+	if !bytes.Equal(whole.Value, small.Value) || header(whole, consumer.HeaderTruncated) != "" {
+		t.Errorf("the small letter beside it was changed: %q, truncated %q", whole.Value, header(whole, consumer.HeaderTruncated))
+	}
+}
+
+// recordBatchSize is the size of a record batch holding m alone, as the
+// broker counts it against max.message.bytes: the batch header and the
+// record's varint-framed fields.
+func recordBatchSize(m kafka.Message) int {
+	uv := func(n int) int { // zig-zag varint length
+		z := uint64(n<<1) ^ uint64(n>>63)
+		l := 1
+		for z >= 0x80 {
+			z >>= 7
+			l++
+		}
+		return l
+	}
+	body := 1 + 1 + 1 // attributes, timestamp delta, offset delta
+	body += uv(len(m.Key)) + len(m.Key) + uv(len(m.Value)) + len(m.Value) + uv(len(m.Headers))
+	for _, h := range m.Headers {
+		body += uv(len(h.Key)) + len(h.Key) + uv(len(h.Value)) + len(h.Value)
+	}
+	return 61 + uv(body) + body
+}
+
+// limitEvents keeps what a DLQWriter reports about limits and cut letters.
+type limitEvents struct {
+	consumer.NopObserver
+	mu        sync.Mutex
+	limits    []consumer.DLQLimit
+	truncated []consumer.DLQTruncated
+}
+
+func (e *limitEvents) DLQLimit(l consumer.DLQLimit) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.limits = append(e.limits, l)
+}
+
+func (e *limitEvents) DLQTruncated(t consumer.DLQTruncated) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.truncated = append(e.truncated, t)
+}
+
+// createDLQ creates a one-partition topic with max.message.bytes set.
+func createDLQ(t *testing.T, addrs []string, topic string, maxMessageBytes int) {
+	t.Helper()
+	resp, err := kafkaClient(t, addrs).CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: topic, NumPartitions: 1, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(maxMessageBytes)}},
+	}}})
+	if err == nil {
+		err = resp.Errors[topic]
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// readTopic reads the first n records of partition 0 of topic.
+func readTopic(t *testing.T, addrs []string, topic string, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: addrs, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond, MaxBytes: 4 << 20})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s after %d of %d records: %v", topic, len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func rejected() worker.Failure {
+	return worker.Failure{Class: worker.FailRejected, Code: 660400103, Message: "not a member", FailedSeqs: []uint64{1}, Attempts: 1, FailedAt: time.Now()}
+}
+
+// A dead-letter topic whose max.message.bytes is below the source topic's:
+// the writer reads the limit from the topic, cuts what does not fit to it,
+// and spreads letters that fit alone but not together over several batches.
+func TestDeadLetterFitsTheTopicsOwnLimit(t *testing.T) {
+	const limit = 64 << 10
+	addrs := newCluster(t, 1).ListenAddrs()
+	cfg := testConfig(addrs, "small-dlq")
+	cfg.DLQTopic = "small-dlq"
+	createDLQ(t, addrs, cfg.DLQTopic, limit)
+	msgs := []kafka.Message{{Key: []byte("g-rejected"), Value: oversizedEvent(200 << 10),
+		Headers: []kafka.Header{{Key: "trace", Value: []byte(strings.Repeat("t", 100))}}}}
+	for range 8 {
+		msgs = append(msgs, kafka.Message{Key: []byte("g"), Value: oversizedEvent(20 << 10)})
+	}
+	recs := consumeRecords(t, cfg, msgs...)
+	events := &limitEvents{}
+	dlq := newDLQWriter(t, cfg, events)
+	var letters []worker.DeadLetter
+	for _, r := range recs {
+		letters = append(letters, worker.DeadLetter{Record: r, Failure: rejected()})
+	}
+	if err := dlq.DeadLetter(context.Background(), letters); err != nil {
+		t.Fatalf("DeadLetter = %v", err)
+	}
+	got := readTopic(t, addrs, cfg.DLQTopic, len(msgs))
+	if size := recordBatchSize(got[0]); header(got[0], consumer.HeaderTruncated) != "value" || size > limit || size < limit-100 {
+		t.Errorf("the 200 KiB letter: truncated %q, %d bytes; want its value cut to fill the %d-byte limit",
+			header(got[0], consumer.HeaderTruncated), size, limit)
+	}
+	for _, m := range got[1:] {
+		if header(m, consumer.HeaderTruncated) != "" || len(m.Value) != 20<<10 {
+			t.Errorf("a 20 KiB letter was cut: %q, %d bytes", header(m, consumer.HeaderTruncated), len(m.Value))
+		}
+	}
+	if len(events.limits) != 1 || events.limits[0] != (consumer.DLQLimit{Topic: cfg.DLQTopic, MaxMessageBytes: limit, From: consumer.LimitFromTopic}) {
+		t.Errorf("limit events %+v, want one for %d bytes from the topic", events.limits, limit)
+	}
+	if len(events.truncated) != 1 || events.truncated[0].SourceOffset != 0 || events.truncated[0].WrittenBytes > limit ||
+		!slices.Equal(events.truncated[0].Cut, []string{"value"}) {
+		t.Errorf("truncation events %+v, want one for offset 0", events.truncated)
+	}
+}
+
+// kafka.dlq_max_message_bytes overrides the topic's limit; a letter whose
+// receiptd headers alone exceed it loses its own headers and key too.
+func TestDeadLetterLimitFromConfig(t *testing.T) {
+	addrs := newCluster(t, 1).ListenAddrs()
+	cfg := testConfig(addrs, "override")
+	cfg.DLQMaxMessageBytes = 4096
+	recs := consumeRecords(t, cfg,
+		kafka.Message{Key: []byte("k"), Value: oversizedEvent(10 << 10)},
+		kafka.Message{Key: []byte(strings.Repeat("k", 4000)), Value: oversizedEvent(1000),
+			Headers: []kafka.Header{{Key: "big", Value: []byte(strings.Repeat("h", 3000))}}})
+	events := &limitEvents{}
+	dlq := newDLQWriter(t, cfg, events)
+	if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: rejected()}, {Record: recs[1], Failure: rejected()}}); err != nil {
+		t.Fatalf("DeadLetter = %v", err)
+	}
+	got := readDLQ(t, addrs, 2)
+	if size := recordBatchSize(got[0]); header(got[0], consumer.HeaderTruncated) != "value" || size > 4096 {
+		t.Errorf("first letter: truncated %q, %d bytes; want its value cut to 4096", header(got[0], consumer.HeaderTruncated), size)
+	}
+	if h := header(got[1], consumer.HeaderTruncated); h != "value,headers,key" || got[1].Key != nil || header(got[1], "big") != "" {
+		t.Errorf("second letter: truncated %q, key of %d bytes; want value, headers and key cut", h, len(got[1].Key))
+	}
+	info, err := consumer.ParseDeadLetter(got[1])
+	if err != nil || info.SourceOffset != 1 || info.OriginalValueSize != 1000 || !slices.Equal(info.Truncated, []string{"value", "headers", "key"}) {
+		t.Errorf("ParseDeadLetter of the cut letter = %+v, %v", info, err)
+	}
+	if _, err := consumer.ReplayMessage(got[1], srcTopic); !errors.Is(err, consumer.ErrTruncated) || !strings.Contains(err.Error(), "partition 0 offset 1") {
+		t.Errorf("ReplayMessage of a cut letter = %v, want ErrTruncated naming the source record", err)
+	}
+	if len(events.limits) != 1 || events.limits[0].From != consumer.LimitFromConfig || events.limits[0].MaxMessageBytes != 4096 {
+		t.Errorf("limit events %+v, want 4096 from the configuration", events.limits)
+	}
+}
+
+// A principal that may not describe the topic's configuration: the writer
+// assumes Kafka's default limit and says why.
+func TestDeadLetterLimitWhenDescribeIsRefused(t *testing.T) {
+	cluster := newCluster(t, 1)
+	addrs := cluster.ListenAddrs()
+	cfg := testConfig(addrs, "no-describe")
+	recs := consumeRecords(t, cfg, kafka.Message{Key: []byte("k"), Value: oversizedEvent(1_048_367)})
+	cluster.ControlKey(int16(kmsg.DescribeConfigs), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		req := r.(*kmsg.DescribeConfigsRequest)
+		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, rr := range req.Resources {
+			res := kmsg.NewDescribeConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Resources = append(resp.Resources, res)
+		}
+		return resp, nil, true
+	})
+	events := &limitEvents{}
+	dlq := newDLQWriter(t, cfg, events)
+	if limit, err := dlq.Limit(context.Background()); err != nil || limit != consumer.DefaultMaxMessageBytes {
+		t.Fatalf("Limit = %d, %v; want Kafka's default", limit, err)
+	}
+	if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: rejected()}}); err != nil {
+		t.Fatalf("DeadLetter = %v", err)
+	}
+	if got := readDLQ(t, addrs, 1); header(got[0], consumer.HeaderTruncated) != "value" {
+		t.Errorf("the letter was not cut to the default limit")
+	}
+	if len(events.limits) != 1 || events.limits[0].From != consumer.LimitFromDefault || !errors.Is(events.limits[0].Err, kafka.TopicAuthorizationFailed) {
+		t.Errorf("limit events %+v, want the default for want of authorization", events.limits)
+	}
+}
+
+// The topic's limit is lowered while receiptd runs: the brokers refuse a
+// letter cut to the old limit, which is then written in its smallest form,
+// and the next write uses the new limit.
+func TestDeadLetterAfterTheLimitWasLowered(t *testing.T) {
+	addrs := newCluster(t, 1).ListenAddrs()
+	cfg := testConfig(addrs, "lowered")
+	recs := consumeRecords(t, cfg,
+		kafka.Message{Key: []byte("k"), Value: oversizedEvent(100 << 10)},
+		kafka.Message{Key: []byte("k"), Value: oversizedEvent(100 << 10)})
+	events := &limitEvents{}
+	dlq := newDLQWriter(t, cfg, events)
+	if _, err := dlq.Limit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const lowered = 16 << 10
+	_, err := kafkaClient(t, addrs).AlterConfigs(context.Background(), &kafka.AlterConfigsRequest{Resources: []kafka.AlterConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: dlqTopic,
+		Configs: []kafka.AlterConfigRequestConfig{{Name: "max.message.bytes", Value: strconv.Itoa(lowered)}},
+	}}})
+	if err != nil {
+		t.Fatalf("lower max.message.bytes: %v", err)
+	}
+	for _, r := range recs {
+		if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: r, Failure: rejected()}}); err != nil {
+			t.Fatalf("DeadLetter = %v", err)
+		}
+	}
+	got := readDLQ(t, addrs, 2)
+	if h := header(got[0], consumer.HeaderTruncated); h != "value,headers,key" || len(got[0].Value) != 0 {
+		t.Errorf("the letter refused at the old limit: truncated %q, value of %d bytes; want its smallest form", h, len(got[0].Value))
+	}
+	if h := header(got[1], consumer.HeaderTruncated); h != "value" || recordBatchSize(got[1]) > lowered || len(got[1].Value) == 0 {
+		t.Errorf("the next letter: truncated %q, %d bytes; want its value cut to the new limit", h, recordBatchSize(got[1]))
+	}
+	if n := len(events.limits); n != 2 || events.limits[1].MaxMessageBytes != lowered {
+		t.Errorf("limit events %+v, want the old limit, then %d", events.limits, lowered)
+	}
+}

@@ -21,4 +21,7 @@
 // A [DLQWriter] writes dead letters to the dead-letter topic with the source
 // record's key, value and headers and receiptd's headers ([ParseDeadLetter]
 // reads them back); it returns nil only once all in-sync replicas have them.
+// It learns the topic's max.message.bytes before its first write and cuts a
+// letter that would not fit, saying so in its headers; an error it returns
+// for a write the topic refuses for good wraps worker.ErrDeadLetterRefused.
 package consumer

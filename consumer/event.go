@@ -60,11 +60,11 @@ type InvalidEventError struct {
 func (e *InvalidEventError) Error() string { return e.Reason }
 
 // DecodeEvent decodes and validates the JSON value of one source record
-// (DESIGN.md, "Input event"). It returns an *InvalidEventError when the value
+// (README, "The event"). It returns an *InvalidEventError when the value
 // breaks a rule; the Event then holds whichever fields were valid (in
 // particular Seqs, for the dead-letter record's failed seqs).
 //
-// Rules beyond the table in DESIGN.md:
+// Rules beyond the README's table:
 //   - The value is exactly one JSON object; anything after it but white space
 //     is invalid.
 //   - conv_msg_seq values and read_at are exact JSON integers: 1.0, 1e3,
@@ -74,7 +74,8 @@ func (e *InvalidEventError) Error() string { return e.Reason }
 //   - null for the optional fields type and read_at, and for the id field the
 //     type does not use, counts as absent.
 //   - IDs are compared and measured after unescaping; \u escapes of lone
-//     surrogates are invalid.
+//     surrogates are invalid, and so are characters that cannot be seen or
+//     that break a line (see checkID).
 //
 // DecodeEvent is safe for concurrent use.
 func DecodeEvent(value []byte, lim Limits) (Event, error) {

@@ -103,6 +103,9 @@ func (c *checker) kafka(ctx context.Context, cfg config.Config) {
 			c.fail(want.name, fmt.Errorf("%s: %w", want.topic, found.Error))
 		default:
 			c.ok(want.name, fmt.Sprintf("%s has %d partition(s)", want.topic, len(found.Partitions)))
+			if want.topic == ccfg.DLQTopic {
+				c.dlqLimit(ctx, ccfg)
+			}
 		}
 	}
 	coord, err := client.FindCoordinator(ctx, &kafka.FindCoordinatorRequest{Key: ccfg.GroupID, KeyType: kafka.CoordinatorKeyTypeConsumer})
@@ -115,6 +118,39 @@ func (c *checker) kafka(ctx context.Context, cfg config.Config) {
 		c.ok("group", fmt.Sprintf("coordinator of %s is broker %d at %s:%d", ccfg.GroupID, coord.Coordinator.NodeID, coord.Coordinator.Host, coord.Coordinator.Port))
 	}
 }
+
+// dlqLimit reports the largest dead letter the dead-letter topic takes,
+// as the dead-letter writer learns it.
+func (c *checker) dlqLimit(ctx context.Context, ccfg consumer.Config) {
+	var learned consumer.DLQLimit
+	w, err := consumer.NewDLQWriter(ccfg, limitSeen{l: &learned})
+	if err != nil {
+		c.fail("dlq limit", err)
+		return
+	}
+	defer w.Close()
+	limit, err := w.Limit(ctx)
+	if err != nil {
+		c.fail("dlq limit", err)
+		return
+	}
+	detail := fmt.Sprintf("dead letters up to %d bytes, from the topic's max.message.bytes; larger ones are cut", limit)
+	switch learned.From {
+	case consumer.LimitFromConfig:
+		detail = fmt.Sprintf("dead letters up to %d bytes, from kafka.dlq_max_message_bytes; larger ones are cut", limit)
+	case consumer.LimitFromDefault:
+		detail = fmt.Sprintf("dead letters up to %d bytes, Kafka's default, assumed (%v): set kafka.dlq_max_message_bytes to the topic's max.message.bytes", limit, learned.Err)
+	}
+	c.ok("dlq limit", detail)
+}
+
+// limitSeen keeps the limit a DLQWriter reports.
+type limitSeen struct {
+	consumer.NopObserver
+	l *consumer.DLQLimit
+}
+
+func (s limitSeen) DLQLimit(l consumer.DLQLimit) { *s.l = l }
 
 func (c *checker) zim(ctx context.Context, cfg config.Config, skipRequest bool) {
 	u, err := url.Parse(cfg.ZIM.Endpoint)

@@ -26,7 +26,7 @@ func TestCheck(t *testing.T) {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}
 		for _, want := range []string{"ok config", "ok kafka brokers", "ok source topic message-read has 8 partition(s)",
-			"ok dlq topic", "ok group", "ok zim dns", "ok zim credentials signature accepted", "all checks passed"} {
+			"ok dlq topic", "ok dlq limit dead letters up to 1048588 bytes, from the topic's max.message.bytes", "ok group", "ok zim dns", "ok zim credentials signature accepted", "all checks passed"} {
 			if !strings.Contains(squeeze(out), want) {
 				t.Errorf("output lacks %q:\n%s", want, out)
 			}

@@ -295,6 +295,10 @@ func describeLetter(m kafka.Message, info consumer.DeadLetterInfo) string {
 	if len(info.FailedSeqs) > 0 {
 		fmt.Fprintf(&b, "    failed seqs: %v\n", info.FailedSeqs)
 	}
+	if info.Truncated != nil {
+		fmt.Fprintf(&b, "    cut to fit the dead-letter topic: %s; the value had %d bytes, SHA-256 %s\n",
+			strings.Join(info.Truncated, ", "), info.OriginalValueSize, info.OriginalValueSHA256)
+	}
 	fmt.Fprintf(&b, "    value: %q", value)
 	return b.String()
 }
@@ -371,7 +375,7 @@ replaying the same records twice. Start with --dry-run.`, s)
 	}
 	defer w.Close()
 	pace := rate.NewLimiter(rate.Limit(*perSec), 1)
-	var replayed, refused, notMatching, skipped int
+	var replayed, refused, notMatching, skipped, cut int
 	fromElsewhere := map[string]int{} // replayed records dead-lettered from another topic than target
 	errLimit := errors.New("limit reached")
 	err := scanDLQ(ctx, cfg, func(m kafka.Message) error {
@@ -393,6 +397,14 @@ replaying the same records twice. Start with --dry-run.`, s)
 			return errLimit
 		}
 		out, err := consumer.ReplayMessage(m, target)
+		if errors.Is(err, consumer.ErrTruncated) {
+			cut++
+			if cut <= maxSkippedShown {
+				fmt.Fprintf(s.errOut, "not replayed dlq %d/%d: its %s was cut to fit the dead-letter topic; the whole record is at %s partition %d offset %d\n",
+					m.Partition, m.Offset, strings.Join(info.Truncated, ", "), info.SourceTopic, info.SourcePartition, info.SourceOffset)
+			}
+			return nil
+		}
 		if err != nil {
 			skipped++
 			reportSkipped(s.errOut, skipped, m, err)
@@ -420,6 +432,9 @@ replaying the same records twice. Start with --dry-run.`, s)
 	if skipped > maxSkippedShown {
 		fmt.Fprintf(s.errOut, "... and %d more skipped records\n", skipped-maxSkippedShown)
 	}
+	if cut > maxSkippedShown {
+		fmt.Fprintf(s.errOut, "... and %d more records cut to fit the dead-letter topic\n", cut-maxSkippedShown)
+	}
 	if err != nil && !errors.Is(err, errLimit) {
 		fmt.Fprintf(s.errOut, "receiptd dlq replay: %v (replayed %d before the error)\n", err, replayed)
 		return exitFailure
@@ -439,6 +454,9 @@ replaying the same records twice. Start with --dry-run.`, s)
 	fmt.Fprintf(s.out, "; %d not matching the filters; %d refused after %d replays", notMatching, refused, *maxReplays)
 	if skipped > 0 {
 		fmt.Fprintf(s.out, "; %d skipped, their receiptd headers missing or unreadable (listed on stderr)", skipped)
+	}
+	if cut > 0 {
+		fmt.Fprintf(s.out, "; %d not replayed because they were cut to fit the dead-letter topic: replay them from the source topic (listed on stderr)", cut)
 	}
 	if errors.Is(err, errLimit) {
 		fmt.Fprintf(s.out, "; stopped at --limit %d", *limit)

@@ -177,16 +177,22 @@ func TestDLQReplayTargetAndUnreadableRecords(t *testing.T) {
 	noClass := withHeader(deadLetter("rejected", 660400103, now, 0, 5), consumer.HeaderErrorClass, nil)
 	garbled := withHeader(deadLetter("rejected", 660400103, now, 0, 6), consumer.HeaderReplayCount, []byte("two"))
 	foreign := kafka.Message{Key: []byte("k"), Value: []byte("not a dead letter")}
-	writeDLQ(t, box, good, noTopic, fromOther, negative, noClass, fromDLQ, garbled, foreign)
+	cut := deadLetter("rejected", 660400103, now, 0, 7)
+	cut = withHeader(cut, consumer.HeaderTruncated, []byte("value"))
+	cut = withHeader(cut, consumer.HeaderOriginalValueSize, []byte("2000000"))
+	cut = withHeader(cut, consumer.HeaderOriginalValueSHA256, []byte(strings.Repeat("ab", 32)))
+	writeDLQ(t, box, good, noTopic, fromOther, negative, noClass, fromDLQ, garbled, foreign, cut)
 
 	code, out, errOut := runCLI(t, "dlq", "replay", "--rate", "1000")
 	if code != exitOK {
 		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "replayed 3 record(s) to message-read") || !strings.Contains(out, "5 skipped") {
+	if !strings.Contains(out, "replayed 3 record(s) to message-read") || !strings.Contains(out, "5 skipped") ||
+		!strings.Contains(out, "1 not replayed because they were cut") {
 		t.Errorf("replay output:\n%s", out)
 	}
 	for _, want := range []string{
+		`not replayed dlq 0/8: its value was cut to fit the dead-letter topic; the whole record is at message-read partition 3 offset 7`,
 		`skipped dlq 0/1: header receiptd-source-topic: empty`,
 		`skipped dlq 0/3: header receiptd-replay-count: -1 is negative`,
 		`skipped dlq 0/4: header receiptd-error-class: missing`,
@@ -208,8 +214,8 @@ func TestDLQReplayTargetAndUnreadableRecords(t *testing.T) {
 	if !slices.Equal(values, want) {
 		t.Errorf("message-read holds %q, want %q", values, want)
 	}
-	if n := len(topicRecords(t, box, "message-read-dlq")); n != 8 {
-		t.Errorf("the dead-letter topic holds %d records after the replay, want the 8 written", n)
+	if n := len(topicRecords(t, box, "message-read-dlq")); n != 9 {
+		t.Errorf("the dead-letter topic holds %d records after the replay, want the 9 written", n)
 	}
 
 	// --to-topic names another topic; the dead-letter topic is refused.

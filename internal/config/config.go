@@ -95,8 +95,11 @@ type KafkaConfig struct {
 	ReadBatchTimeout time.Duration `yaml:"read_batch_timeout"`
 	DialTimeout      time.Duration `yaml:"dial_timeout"`
 	DLQWriteTimeout  time.Duration `yaml:"dlq_write_timeout"`
-	TLS              TLSConfig     `yaml:"tls"`
-	SASL             SASLConfig    `yaml:"sasl"`
+	// DLQMaxMessageBytes is the dead-letter topic's max.message.bytes; 0 reads
+	// it from the topic's configuration.
+	DLQMaxMessageBytes int        `yaml:"dlq_max_message_bytes"`
+	TLS                TLSConfig  `yaml:"tls"`
+	SASL               SASLConfig `yaml:"sasl"`
 }
 
 // TLSConfig controls TLS to the Kafka brokers.

@@ -146,6 +146,11 @@ func (c Config) validateKafka(ck *checker) {
 	ck.positive("kafka.read_batch_timeout", k.ReadBatchTimeout)
 	ck.positive("kafka.dial_timeout", k.DialTimeout)
 	ck.positive("kafka.dlq_write_timeout", k.DLQWriteTimeout)
+	if n := k.DLQMaxMessageBytes; n != 0 && n < minDLQMessageBytes {
+		ck.addf([]string{"kafka.dlq_max_message_bytes"},
+			"kafka.dlq_max_message_bytes (%d) must be 0 (read the topic's max.message.bytes) or at least %d, room for receiptd's dead-letter headers",
+			n, minDLQMessageBytes)
+	}
 }
 
 func (c Config) validateTLS(ck *checker) {
@@ -302,6 +307,11 @@ func (c Config) validateShutdown(ck *checker) {
 		}
 	}
 }
+
+// minDLQMessageBytes is the smallest kafka.dlq_max_message_bytes: a dead
+// letter cut to its smallest still carries receiptd's headers (the error
+// message alone may take 1 KiB).
+const minDLQMessageBytes = 4096
 
 // The brokers' default group.min.session.timeout.ms and
 // group.max.session.timeout.ms.

@@ -79,6 +79,11 @@ func TestValidateRules(t *testing.T) {
 		{"read batch timeout", func(c *config.Config) { c.Kafka.ReadBatchTimeout = 0 }, []string{"kafka.read_batch_timeout (0s) must be greater than 0"}},
 		{"dial timeout", func(c *config.Config) { c.Kafka.DialTimeout = 0 }, []string{"kafka.dial_timeout (0s) must be greater than 0"}},
 		{"dlq write timeout", func(c *config.Config) { c.Kafka.DLQWriteTimeout = 0 }, []string{"kafka.dlq_write_timeout (0s) must be greater than 0"}},
+		{"dlq max message bytes set", func(c *config.Config) { c.Kafka.DLQMaxMessageBytes = 1048588 }, nil},
+		{"dlq max message bytes too small", func(c *config.Config) { c.Kafka.DLQMaxMessageBytes = 4000 },
+			[]string{"kafka.dlq_max_message_bytes (4000) must be 0 (read the topic's max.message.bytes) or at least 4096, room for receiptd's dead-letter headers"}},
+		{"dlq max message bytes negative", func(c *config.Config) { c.Kafka.DLQMaxMessageBytes = -1 },
+			[]string{"kafka.dlq_max_message_bytes (-1) must be 0 (read the topic's max.message.bytes) or at least 4096, room for receiptd's dead-letter headers"}},
 		{"tls with readable files", func(c *config.Config) {
 			c.Kafka.TLS = config.TLSConfig{Enabled: true, CAFile: pem, CertFile: pem, KeyFile: pem, ServerName: "k"}
 		}, nil},

@@ -175,6 +175,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = p.worker.Run(bg) })
 	wg.Go(func() {
+		// Learn the dead-letter topic's limit now, not at the first dead
+		// letter; if the brokers cannot be asked yet, that write asks again.
+		if _, err := p.dlq.Limit(bg); err != nil && bg.Err() == nil {
+			p.log.Warn("dead-letter topic limit not read yet; read again before the first dead-letter write", zap.Error(err))
+		}
+	})
+	wg.Go(func() {
 		telemetry.Summary{Log: p.log.Named("summary"), Interval: p.cfg.Log.SummaryInterval,
 			Worker: p.worker, Lag: p.consumer, Rates: p.budget}.Run(bg)
 	})
@@ -274,7 +281,7 @@ func ConsumerConfig(cfg config.Config, log *zap.Logger, workerID string) (consum
 		CommitInterval: k.CommitInterval, SessionTimeout: k.SessionTimeout, HeartbeatInterval: k.HeartbeatInterval,
 		RebalanceTimeout: k.RebalanceTimeout, JoinGroupBackoff: k.JoinGroupBackoff, LagPollInterval: k.LagPollInterval,
 		FetchMaxWait: k.FetchMaxWait, FetchMaxBytes: k.FetchMaxBytes, ReadBatchTimeout: k.ReadBatchTimeout,
-		DialTimeout: k.DialTimeout, DLQWriteTimeout: k.DLQWriteTimeout,
+		DialTimeout: k.DialTimeout, DLQWriteTimeout: k.DLQWriteTimeout, DLQMaxMessageBytes: k.DLQMaxMessageBytes,
 		RebalanceDrainTimeout: cfg.Shutdown.RebalanceDrainTimeout, DrainTimeout: cfg.Shutdown.DrainTimeout,
 		Limits:   consumer.Limits{MaxIDLength: cfg.Events.MaxIDLength, MaxSeqsPerEvent: cfg.Events.MaxSeqsPerEvent},
 		WorkerID: workerID,

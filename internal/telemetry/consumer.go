@@ -21,7 +21,7 @@ type ConsumerObserver struct {
 	log     *zap.Logger
 	sampled *zap.Logger // for per-record lines, which a bad producer can flood
 
-	commits, commitFailures, fetchErrors, rebalances, invalid, skipped prometheus.Counter
+	commits, commitFailures, fetchErrors, rebalances, invalid, skipped, truncated prometheus.Counter
 
 	mu sync.Mutex
 	// logCommit: the next commit is one an operator follows (the end of a
@@ -49,6 +49,7 @@ func NewConsumerObserver(log *zap.Logger, reg prometheus.Registerer) *ConsumerOb
 		rebalances:     counter("receiptd_generations_total", "Consumer group generations joined."),
 		invalid:        counter("receiptd_invalid_events_total", "Records that broke an event rule (dead-lettered)."),
 		skipped:        counter("receiptd_records_skipped_total", "Offsets never delivered: deleted by retention or compacted before being consumed."),
+		truncated:      counter("receiptd_dead_letters_truncated_total", "Dead letters cut to fit the dead-letter topic's max.message.bytes."),
 	}
 }
 
@@ -256,6 +257,26 @@ func (o *ConsumerObserver) InvalidEvent(e consumer.InvalidEvent) {
 
 func (o *ConsumerObserver) DLQWriteFailed(e consumer.DLQWriteFailed) {
 	o.log.Warn("dead-letter write failed", zap.String("topic", e.Topic), zap.Int("records", e.Records), zap.Error(e.Err))
+}
+
+// DLQLimit logs the dead-letter topic's limit, and warns when it is a guess.
+func (o *ConsumerObserver) DLQLimit(e consumer.DLQLimit) {
+	fields := []zap.Field{zap.String("topic", e.Topic), zap.Int("max_message_bytes", e.MaxMessageBytes), zap.String("from", e.From)}
+	if e.From != consumer.LimitFromDefault {
+		o.log.Info("dead-letter topic limit", fields...)
+		return
+	}
+	o.log.Warn("dead-letter topic limit unknown; assuming Kafka's default", append(fields, zap.Error(e.Err),
+		zap.String("hint", "allow this principal to describe the topic's configuration, or set kafka.dlq_max_message_bytes to its max.message.bytes"))...)
+}
+
+// DLQTruncated counts a dead letter cut to fit and logs it, sampled.
+func (o *ConsumerObserver) DLQTruncated(e consumer.DLQTruncated) {
+	o.truncated.Inc()
+	o.sampled.Warn("dead letter cut to fit the dead-letter topic; the whole record stays in the source topic",
+		zap.String("topic", e.Topic), zap.String("source_topic", e.SourceTopic), zap.Int("partition", e.SourcePartition),
+		zap.Int64("offset", e.SourceOffset), zap.Strings("cut", e.Cut), zap.Int("letter_bytes", e.LetterBytes),
+		zap.Int("written_bytes", e.WrittenBytes), zap.Int("max_message_bytes", e.MaxMessageBytes))
 }
 
 // Lag ignores the consumer's lag reports: the metrics and the summary read
