@@ -57,9 +57,10 @@ type names struct {
 var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
 
 // newTopics creates a fresh source topic (8 partitions) and dead-letter
-// topic (3), named after the test, and waits until they can be used. They
-// are deleted when the test passes and kept for inspection when it fails.
-func (b *broker) newTopics(t *testing.T) names {
+// topic (3, with dlqConfig), named after the test, and waits until they can
+// be used. They are deleted when the test passes and kept for inspection
+// when it fails.
+func (b *broker) newTopics(t *testing.T, dlqConfig ...kafka.ConfigEntry) names {
 	t.Helper()
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
@@ -70,7 +71,7 @@ func (b *broker) newTopics(t *testing.T) names {
 	defer cancel()
 	resp, err := b.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
 		{Topic: n.Source, NumPartitions: sourcePartitions, ReplicationFactor: 1},
-		{Topic: n.DLQ, NumPartitions: dlqPartitions, ReplicationFactor: 1},
+		{Topic: n.DLQ, NumPartitions: dlqPartitions, ReplicationFactor: 1, ConfigEntries: dlqConfig},
 	}})
 	if err != nil {
 		t.Fatalf("create topics: %v", err)
@@ -119,7 +120,10 @@ func (b *broker) writer(topic string) *kafka.Writer {
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    1000,
-		BatchBytes:   1 << 20,
+		// kafka-go fills a batch up to BatchBytes by its own count, which
+		// leaves out the batch's header: this keeps a full batch within the
+		// broker's default max.message.bytes.
+		BatchBytes:   brokerMaxMessageBytes - 61,
 		BatchTimeout: 5 * time.Millisecond,
 		Transport:    b.transport,
 	}
@@ -263,7 +267,7 @@ func (b *broker) readAll(t *testing.T, topic string, partitions int) [][]kafka.M
 	hw := b.highWater(t, topic, partitions)
 	out := make([][]kafka.Message, partitions)
 	for p := range partitions {
-		msgs, err := b.readPartition(topic, p, hw[p])
+		msgs, err := b.readRange(topic, p, 0, hw[p])
 		if err != nil {
 			t.Fatalf("read %s/%d: %v", topic, p, err)
 		}
@@ -272,11 +276,13 @@ func (b *broker) readAll(t *testing.T, topic string, partitions int) [][]kafka.M
 	return out
 }
 
-func (b *broker) readPartition(topic string, partition int, end int64) ([]kafka.Message, error) {
+// readRange returns the records of a partition of topic from offset from
+// up to end.
+func (b *broker) readRange(topic string, partition int, from, end int64) ([]kafka.Message, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out []kafka.Message
-	for next := int64(0); next < end; {
+	for next := from; next < end; {
 		resp, err := b.client.Fetch(ctx, &kafka.FetchRequest{
 			Topic: topic, Partition: partition, Offset: next,
 			MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 500 * time.Millisecond,

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,25 +60,29 @@ func newWorkload(t *testing.T, cfg traffic.Config, n int) *workload {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &workload{cfg: cfg, tally: traffic.NewTally(cfg), records: make([]traffic.Record, n), byValue: make(map[string]recordFate, n)}
+	w := &workload{cfg: cfg, tally: traffic.NewTally(cfg), records: make([]traffic.Record, 0, n), byValue: make(map[string]recordFate, n)}
 	now := time.Now()
 	for i := range n {
-		r := g.Next(now.Add(time.Duration(i) * time.Millisecond))
-		malformed, rejected := w.tally.Malformed(), w.tally.Rejected()
-		// The tally decides each record's fate, so that these tests and
-		// the tally's own tests agree on what ZIM rejects.
-		w.tally.Add(r)
-		f := recordFate{event: r.Event}
-		switch {
-		case w.tally.Malformed() > malformed:
-			f.class = worker.FailInvalidEvent
-		case w.tally.Rejected() > rejected:
-			f.class = worker.FailRejected
-		}
-		w.records[i] = r
-		w.byValue[string(r.Value)] = f
+		w.add(g.Next(now.Add(time.Duration(i) * time.Millisecond)))
 	}
 	return w
+}
+
+// add appends r to the workload.
+func (w *workload) add(r traffic.Record) {
+	malformed, rejected := w.tally.Malformed(), w.tally.Rejected()
+	// The tally decides each record's fate, so that these tests and the
+	// tally's own tests agree on what ZIM rejects.
+	w.tally.Add(r)
+	f := recordFate{event: r.Event}
+	switch {
+	case w.tally.Malformed() > malformed:
+		f.class = worker.FailInvalidEvent
+	case w.tally.Rejected() > rejected:
+		f.class = worker.FailRejected
+	}
+	w.records = append(w.records, r)
+	w.byValue[string(r.Value)] = f
 }
 
 // failing returns zimfake's flags that make it reject what the traffic
@@ -217,6 +223,8 @@ func (c coord) String() string { return fmt.Sprintf("%d@%d", c.partition, c.offs
 type deadLetters struct {
 	records    int // records in the dead-letter topic
 	duplicates int // records beyond the first for one source record
+	// cut holds the letters cut to fit the dead-letter topic.
+	cut []kafka.Message
 }
 
 // checkDeadLetters fails t unless the dead-letter topic holds every record
@@ -268,26 +276,32 @@ func checkDeadLetters(t *testing.T, b *broker, n names, w *workload, src [][]kaf
 			case !ok:
 				problem("dead letter %s: source %s is not a record of %s", at, c, n.Source)
 				continue
+			case info.Truncated != nil:
+				if p := checkCut(m, info, src); p != "" {
+					problem("dead letter %s of source %s, cut: %s", at, c, p)
+					continue
+				}
+				got.cut = append(got.cut, m)
 			case !bytes.Equal(m.Value, src.Value) || !bytes.Equal(m.Key, src.Key):
-				problem("dead letter %s: key/value %q/%q differ from source %s's %q/%q", at, m.Key, m.Value, c, src.Key, src.Value)
+				problem("dead letter %s: key/value %q/%s differ from source %s's %q/%s", at, m.Key, short(m.Value), c, src.Key, short(src.Value))
 				continue
 			}
 			seen[c]++
 			f := w.byValue[string(src.Value)]
 			if _, ok := want[c]; !ok {
 				problem("dead letter %s: source %s (%s) must not be dead-lettered; class %s, code %d: %s",
-					at, c, src.Value, info.Class, info.Code, info.Message)
+					at, c, short(src.Value), info.Class, info.Code, info.Message)
 				continue
 			}
 			for _, p := range checkFailure(info, f) {
-				problem("dead letter %s of source %s (%s): %s", at, c, src.Value, p)
+				problem("dead letter %s of source %s (%s): %s", at, c, short(src.Value), p)
 			}
 		}
 	}
 	for c, m := range want {
 		switch k := seen[c]; {
 		case k == 0:
-			problem("source %s (%s, %s) is not in the dead-letter topic", c, w.byValue[string(m.Value)].class, m.Value)
+			problem("source %s (%s, %s) is not in the dead-letter topic", c, w.byValue[string(m.Value)].class, short(m.Value))
 		case k > 1:
 			got.duplicates += k - 1
 			if exact {
@@ -301,6 +315,33 @@ func checkDeadLetters(t *testing.T, b *broker, n names, w *workload, src [][]kaf
 		t.Errorf("dead-letter topic %s: %d problem(s):\n  %s", n.DLQ, len(problems), strings.Join(problems[:min(show, len(problems))], "\n  "))
 	}
 	return got
+}
+
+// checkCut returns what is wrong with m, a letter cut to fit the dead-letter
+// topic, for the source record src, or "": its headers must describe src's
+// value, what is left of the value must be the start of it, and the key may
+// be gone only if the headers say so.
+func checkCut(m kafka.Message, info consumer.DeadLetterInfo, src kafka.Message) string {
+	sum := sha256.Sum256(src.Value)
+	switch {
+	case info.OriginalValueSize != int64(len(src.Value)):
+		return fmt.Sprintf("original value size %d, the source's is %d", info.OriginalValueSize, len(src.Value))
+	case info.OriginalValueSHA256 != hex.EncodeToString(sum[:]):
+		return fmt.Sprintf("original value SHA-256 %s, the source's is %x", info.OriginalValueSHA256, sum)
+	case !bytes.HasPrefix(src.Value, m.Value) || len(m.Value) == len(src.Value):
+		return fmt.Sprintf("value of %d bytes is not a cut of the source's %d", len(m.Value), len(src.Value))
+	case !bytes.Equal(m.Key, src.Key) && !slices.Contains(info.Truncated, "key"):
+		return fmt.Sprintf("key %q differs from the source's %q, and the headers do not say it was cut", m.Key, src.Key)
+	}
+	return ""
+}
+
+// short quotes at most the first 200 bytes of a record value.
+func short(v []byte) string {
+	if len(v) <= 200 {
+		return fmt.Sprintf("%q", v)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", v[:200], len(v))
 }
 
 // checkFailure compares a dead letter's headers with the record's fate.
