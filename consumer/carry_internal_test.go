@@ -73,8 +73,8 @@ func TestTrackerCarriesDoneWork(t *testing.T) {
 		tr := newTracker("t", 0, 5)
 		s := tr.register(kafka.Message{Offset: 5})
 		Completer{}.Done(&s.rec)
-		off, done, epoch, _ := tr.toCommit()
-		tr.committedAt(off, len(done), epoch)
+		off, _, done, epoch, _ := tr.toCommit()
+		tr.committedAt(off, done, epoch)
 		if c, ok := tr.leftover(); ok {
 			t.Errorf("leftover = %+v, want nothing", c)
 		}
@@ -150,7 +150,7 @@ func TestCommitKeepsTheGenerationCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cm := &generationCommitter{client: client, group: "g", generation: tt.generation, member: tt.member,
 				topic: "t", timeout: 5 * time.Second}
-			meta := encodeDone(tt.offset, []int64{tt.offset + 2, tt.offset + 3})
+			meta := encodeDone(tt.offset, slices.Values([]int64{tt.offset + 2, tt.offset + 3}))
 			err := cm.commit([]kafka.OffsetCommit{{Partition: 0, Offset: tt.offset, Metadata: meta}})
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
 				t.Fatalf("commit = %v, want %v", err, tt.want)

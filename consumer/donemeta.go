@@ -15,6 +15,7 @@ package consumer
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"iter"
 	"strconv"
 	"strings"
 )
@@ -28,32 +29,44 @@ const doneMetaPrefix = "receiptd-done/1:"
 const maxDoneMeta = 3000
 
 // encodeDone returns the metadata of a commit at base, listing done, the
-// ascending offsets above base that are done; "" when done is empty.
-func encodeDone(base int64, done []int64) string {
-	if len(done) == 0 {
-		return ""
-	}
+// ascending offsets above base that are done; "" when there are none. It
+// reads done only as far as the metadata's bound.
+func encodeDone(base int64, done iter.Seq[int64]) string {
 	head := doneMetaPrefix + strconv.FormatInt(base, 10) + ":"
 	budget := base64.RawURLEncoding.DecodedLen(maxDoneMeta - len(head))
 	var raw []byte
-	prev := base // end of the previous range
-	for i := 0; i < len(done); {
-		j := i + 1
-		for j < len(done) && done[j] == done[j-1]+1 {
-			j++
-		}
-		if done[i] < prev {
-			return "" // not ascending above base: write nothing rather than something wrong
-		}
+	prev := base                       // end of the previous range
+	start, end := int64(-1), int64(-1) // the range being read
+	flush := func() bool {
 		n := len(raw)
-		raw = binary.AppendUvarint(raw, uint64(done[i]-prev))
-		raw = binary.AppendUvarint(raw, uint64(j-i))
+		raw = binary.AppendUvarint(raw, uint64(start-prev))
+		raw = binary.AppendUvarint(raw, uint64(end-start))
 		if len(raw) > budget {
 			raw = raw[:n]
-			break
+			return false
 		}
-		prev, i = done[j-1]+1, j
+		prev = end
+		return true
 	}
+	for off := range done {
+		switch {
+		case off < max(prev, end):
+			return "" // not ascending above base: write nothing rather than something wrong
+		case off == end:
+			end++
+			continue
+		case start >= 0 && !flush():
+			return finishDone(head, raw)
+		}
+		start, end = off, off+1
+	}
+	if start >= 0 {
+		flush()
+	}
+	return finishDone(head, raw)
+}
+
+func finishDone(head string, raw []byte) string {
 	if len(raw) == 0 {
 		return ""
 	}

@@ -231,9 +231,9 @@ func (c *Consumer) commit(genID int32, cm committer, trackers map[int]*tracker, 
 	dones := make(map[int]int)
 	epochs := make(map[int]int)
 	for p, t := range trackers {
-		if off, done, epoch, ok := t.toCommit(); ok {
-			commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: off, Metadata: encodeDone(off, done)})
-			offsets[p], dones[p], epochs[p] = off, len(done), epoch
+		if off, meta, done, epoch, ok := t.toCommit(); ok {
+			commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: off, Metadata: meta})
+			offsets[p], dones[p], epochs[p] = off, done, epoch
 		}
 	}
 	if len(commits) == 0 {

@@ -1,6 +1,8 @@
 package consumer
 
 import (
+	"iter"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,22 +188,34 @@ func (t *tracker) leftover() (c carry, ok bool) {
 	if !known {
 		return carry{}, false
 	}
-	c.prefix, c.done = point, t.doneAboveLocked()
+	c.prefix, c.done = point, slices.Collect(t.doneAboveLocked())
 	return c, point > t.committed || len(c.done) > 0
 }
 
-// doneAboveLocked returns the done offsets above the commit point, which
-// commitPointLocked must have just computed: done here, or in an earlier
-// generation and not fetched again (those lie above every registered
-// offset).
-func (t *tracker) doneAboveLocked() []int64 {
-	var done []int64
-	for _, s := range t.queue[t.head:] {
-		if s.done.Load() {
-			done = append(done, s.offset)
+// doneAboveLocked yields, in ascending order, the done offsets above the
+// commit point, which commitPointLocked must have just computed: done here,
+// or in an earlier generation and not fetched again (those lie above every
+// registered offset).
+func (t *tracker) doneAboveLocked() iter.Seq[int64] {
+	return func(yield func(int64) bool) {
+		for _, s := range t.queue[t.head:] {
+			if s.done.Load() && !yield(s.offset) {
+				return
+			}
+		}
+		for _, off := range t.finished {
+			if !yield(off) {
+				return
+			}
 		}
 	}
-	return append(done, t.finished...)
+}
+
+// doneAboveCountLocked counts what doneAboveLocked yields without reading
+// every record: what is registered above the commit point and not
+// outstanding is done. A Done running meanwhile may be counted or not.
+func (t *tracker) doneAboveCountLocked() int {
+	return max(len(t.queue)-t.head-int(t.outstanding.Load()), 0) + len(t.finished)
 }
 
 // commitPoint returns the offset below which every registered record is
@@ -233,25 +247,26 @@ func (t *tracker) commitPointLocked() (int64, bool) {
 	return 0, false
 }
 
-// toCommit returns the offset to commit and the done offsets above it, if
-// the offset is above the last commit or, at the same offset, the done
-// offsets above it changed.
-func (t *tracker) toCommit() (offset int64, done []int64, epoch int, ok bool) {
+// toCommit returns the offset to commit and its metadata, which lists the
+// done offsets above it (donemeta.go), and how many those are, if the offset
+// is above the last commit or, at the same offset, the done offsets above it
+// changed.
+func (t *tracker) toCommit() (offset int64, meta string, done, epoch int, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	off, known := t.commitPointLocked()
 	if !known || off < t.committed {
-		return 0, nil, 0, false
+		return 0, "", 0, 0, false
 	}
-	done = t.doneAboveLocked()
-	if off == t.committed && len(done) == t.committedDone {
-		return 0, nil, 0, false
+	done = t.doneAboveCountLocked()
+	if off == t.committed && done == t.committedDone {
+		return 0, "", 0, 0, false
 	}
-	return off, done, t.epoch, true
+	return off, encodeDone(off, t.doneAboveLocked()), done, t.epoch, true
 }
 
-// committedAt records a successful commit of offset, listing done done
-// offsets above it, made at epoch.
+// committedAt records a successful commit of offset, with done done offsets
+// above it, made at epoch.
 func (t *tracker) committedAt(offset int64, done, epoch int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

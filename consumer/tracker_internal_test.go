@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -79,15 +80,15 @@ func TestTrackerSteps(t *testing.T) {
 				case "rebase":
 					tr.rebase(s.offset)
 				case "commit":
-					if off, done, epoch, ok := tr.toCommit(); ok {
-						tr.committedAt(off, len(done), epoch)
+					if off, _, done, epoch, ok := tr.toCommit(); ok {
+						tr.committedAt(off, done, epoch)
 					}
 				}
 				point, known := tr.commitPoint()
 				if !known {
 					point = -1
 				}
-				_, _, _, offered := tr.toCommit()
+				_, _, _, _, offered := tr.toCommit()
 				if point != s.wantPoint || offered != s.wantCommit {
 					t.Fatalf("step %d (%s %d): commit point %d offered %t, want %d %t",
 						i, s.do, s.offset, point, offered, s.wantPoint, s.wantCommit)
@@ -129,6 +130,18 @@ func TestTrackerMatchesModel(t *testing.T) {
 			}
 			if got, ok := tr.commitPoint(); !ok || got != want {
 				t.Fatalf("round %d: commit point %d %t, want %d", round, got, ok, want)
+			}
+			wantDone := 0
+			for j, d := range done {
+				if d && offsets[j] > want {
+					wantDone++
+				}
+			}
+			tr.mu.Lock()
+			listed, counted := len(slices.Collect(tr.doneAboveLocked())), tr.doneAboveCountLocked()
+			tr.mu.Unlock()
+			if listed != wantDone || counted != wantDone {
+				t.Fatalf("round %d: %d done above the commit point listed, %d counted, want %d", round, listed, counted, wantDone)
 			}
 		}
 		if got, _ := tr.commitPoint(); got != next || tr.outstanding.Load() != 0 {

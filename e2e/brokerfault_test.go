@@ -84,13 +84,7 @@ func brokerFaultScenario(t *testing.T, fault string, inject func(*testing.T, *ow
 	cfg := realisticTraffic(seed)
 	cfg.DuplicateFraction = 0
 	w := newWorkload(t, cfg, events)
-	k := startOwnBroker(t)
-	b := newBrokerAt(t, k.addrs())
-	n := b.newTopics(t)
-	zo := w.failing()
-	zo.RPS = rps
-	z := startZimfake(t, zo)
-	b.produce(t, n.Source, w.records)
+	k, b, n, z := preloadOwnBroker(t, w, rps)
 
 	p := startWorker(t, "worker", n, z, rps, faultWorkerEnv(k))
 	p.waitJoined(t, 1, joinTimeout)
@@ -143,13 +137,7 @@ func TestBrokersUnreachableAtStart(t *testing.T) {
 		down   = 20 * time.Second
 	)
 	w := newWorkload(t, realisticTraffic(seed), events)
-	k := startOwnBroker(t)
-	b := newBrokerAt(t, k.addrs())
-	n := b.newTopics(t)
-	zo := w.failing()
-	zo.RPS = fastRPS
-	z := startZimfake(t, zo)
-	b.produce(t, n.Source, w.records)
+	k, b, n, z := preloadOwnBroker(t, w, fastRPS)
 
 	restarted := make(chan error, 1)
 	go func() { restarted <- k.restart(down) }()
@@ -200,6 +188,21 @@ func TestBrokersUnreachableAtStart(t *testing.T) {
 	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
 		extra: fmt.Sprintf("brokers_down_for=%s out_of_reach_lines=%d joined_after_brokers_back=%s %s",
 			upAt.Sub(downAt).Round(100*time.Millisecond), retries, joinedAfter.Round(100*time.Millisecond), summarizeCalls(z.stats(t)))}.log(t)
+}
+
+// preloadOwnBroker starts a broker of the test's own with fresh topics and
+// w's records in the source topic, and zimfake at rps, rejecting what w
+// must see rejected.
+func preloadOwnBroker(t *testing.T, w *workload, rps float64) (*ownBroker, *broker, names, *zimFake) {
+	t.Helper()
+	k := startOwnBroker(t)
+	b := newBrokerAt(t, k.addrs())
+	n := b.newTopics(t)
+	zo := w.failing()
+	zo.RPS = rps
+	z := startZimfake(t, zo)
+	b.produce(t, n.Source, w.records)
+	return k, b, n, z
 }
 
 // Messages of the log lines these scenarios wait for.
