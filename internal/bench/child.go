@@ -152,6 +152,12 @@ func (c *child) kill() {
 	<-c.sampled
 }
 
+// logged reports whether the child's log holds text.
+func (c *child) logged(text string) (bool, error) {
+	b, err := os.ReadFile(c.logPath)
+	return strings.Contains(string(b), text), err
+}
+
 // alive reports an error if the child exited.
 func (c *child) alive() error {
 	select {

@@ -76,6 +76,19 @@ func (rr *recoveryRun) startWorker() error {
 	return nil
 }
 
+// stopWorker sends the worker SIGTERM once it handles the signal, and
+// waits for its exit.
+func (rr *recoveryRun) stopWorker(ctx context.Context) error {
+	err := waitFor(ctx, time.Minute, 20*time.Millisecond, []*child{rr.worker}, func(context.Context) (bool, error) {
+		return rr.worker.logged(`"msg":"starting receiptd"`)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = rr.worker.stop(time.Minute)
+	return err
+}
+
 // recoveryResult is what one run measured.
 type recoveryResult struct {
 	receipts, duplicates int64 // distinct receipts accepted, and acceptances beyond the first
@@ -151,7 +164,7 @@ func recoveryFaults() []recoveryFault {
 		return rr.startWorker()
 	}
 	term := func(ctx context.Context, rr *recoveryRun) error {
-		if _, err := rr.worker.stop(time.Minute); err != nil {
+		if err := rr.stopWorker(ctx); err != nil {
 			return err
 		}
 		return rr.startWorker()
@@ -222,8 +235,10 @@ func (r *runner) recoveryRunOnce(ctx context.Context, f recoveryFault, broker br
 	want := int64(tally.Receipts())
 	for k, at := range f.at {
 		target := int64(at * float64(want))
+		// Joined first, so that every strike hits a worker at work.
 		err := waitFor(ctx, 5*time.Minute, 20*time.Millisecond, []*child{rr.worker}, func(context.Context) (bool, error) {
-			return e.box.ZIM.Stats().DistinctReceipts >= target, nil
+			joined, err := rr.worker.logged(`"msg":"joined consumer group"`)
+			return joined && e.box.ZIM.Stats().DistinctReceipts >= target, err
 		})
 		if err != nil {
 			return res, fmt.Errorf("waiting for %d receipts before strike %d: %w", target, k+1, err)
@@ -238,7 +253,7 @@ func (r *runner) recoveryRunOnce(ctx context.Context, f recoveryFault, broker br
 		return res, fmt.Errorf("receiptd worker: %w", err)
 	}
 	res.took = prog.last.Sub(began)
-	if _, err := rr.worker.stop(time.Minute); err != nil {
+	if err := rr.stopWorker(ctx); err != nil {
 		return res, err
 	}
 
