@@ -11,7 +11,12 @@
 // yet done: every Config.CommitInterval and when the generation ends, after a
 // bounded drain and before the member rejoins. Records never done are never
 // committed, so a crash or a rebalance redelivers them (duplicates, never
-// loss).
+// loss). Records done above the committed offset are listed in the commit's
+// metadata, and done work whose commit failed at the end of a generation is
+// kept by the member: whoever consumes the partition next marks them done
+// when it fetches them again instead of handing them over, so a crash, a
+// rebalance or a broker outage redoes only the work done since the last
+// commit.
 //
 // Commits per partition never move backwards, with one exception that is
 // always reported ([Observer].OffsetReset): a committed offset beyond the end
