@@ -23,5 +23,8 @@
 // it is skipped, or fails when RECEIPTD_E2E_REQUIRED=1.
 //
 // Every test creates its own topics and consumer group, so the tests do not
-// depend on each other or on what the broker held before.
+// depend on each other or on what the broker held before. The broker-fault
+// tests (a broker paused, restarted, or out of reach at start) start a
+// broker of their own with scripts/kafka.sh, which needs what the suite's
+// broker needs (Java, and the jars it resolved), and stop it when they end.
 package e2e
