@@ -318,14 +318,18 @@ one. Fix the cause first (add the user to the group, register the user...),
 then replay. Records already replayed --max-replays times are refused, so a
 record that keeps failing cannot cycle forever. A record whose receiptd
 headers are missing or unreadable is reported and skipped, and the replay goes
-on. The dead-letter topic itself is not changed; use --since/--until to avoid
-replaying the same records twice. Start with --dry-run.`, s)
+on. Only records dead-lettered from kafka.topic are replayed: a dead-letter
+topic shared with another deployment keeps that deployment's records (they
+are counted, and --all-sources replays them too). The dead-letter topic itself
+is not changed; use --since/--until to avoid replaying the same records twice.
+Start with --dry-run.`, s)
 	path := fs.String("config", "", configHelp)
 	dryRun := fs.Bool("dry-run", false, "print what would be replayed; produce nothing")
 	maxReplays := fs.Int("max-replays", 3, "refuse records already replayed this many times")
 	limit := fs.Int("limit", 0, "replay at most this many records (0: no limit)")
 	perSec := fs.Float64("rate", 100, "records produced per second")
 	toTopic := fs.String("to-topic", "", "produce to this topic instead of kafka.topic (never the dead-letter topic)")
+	allSources := fs.Bool("all-sources", false, "also replay records dead-lettered from topics other than kafka.topic")
 	var filter dlqFilter
 	filter.register(fs)
 	if code, ok := parse(fs, args, s); !ok {
@@ -376,7 +380,9 @@ replaying the same records twice. Start with --dry-run.`, s)
 	defer w.Close()
 	pace := rate.NewLimiter(rate.Limit(*perSec), 1)
 	var replayed, refused, notMatching, skipped, cut int
-	fromElsewhere := map[string]int{} // replayed records dead-lettered from another topic than target
+	// Records dead-lettered from another topic than kafka.topic, by topic:
+	// replayed with --all-sources, left alone otherwise.
+	fromElsewhere := map[string]int{}
 	errLimit := errors.New("limit reached")
 	err := scanDLQ(ctx, cfg, func(m kafka.Message) error {
 		info, err := consumer.ParseDeadLetter(m)
@@ -387,6 +393,10 @@ replaying the same records twice. Start with --dry-run.`, s)
 		}
 		if !filter.match(info) {
 			notMatching++
+			return nil
+		}
+		if info.SourceTopic != cfg.Topic && !*allSources {
+			fromElsewhere[info.SourceTopic]++
 			return nil
 		}
 		if info.ReplayCount >= *maxReplays {
@@ -424,7 +434,7 @@ replaying the same records twice. Start with --dry-run.`, s)
 			fmt.Fprintf(s.out, "would replay dlq %d/%d (%s, code %d) to %s\n", m.Partition, m.Offset, info.Class, info.Code, target)
 		}
 		replayed++
-		if info.SourceTopic != target {
+		if info.SourceTopic != cfg.Topic {
 			fromElsewhere[info.SourceTopic]++
 		}
 		return nil
@@ -446,10 +456,17 @@ replaying the same records twice. Start with --dry-run.`, s)
 	fmt.Fprintf(s.out, "%s %d record(s) to %s", verb, replayed, target)
 	if len(fromElsewhere) > 0 {
 		var parts []string
+		n := 0
 		for _, t := range slices.Sorted(maps.Keys(fromElsewhere)) {
-			parts = append(parts, fmt.Sprintf("%s: %d", t, fromElsewhere[t]))
+			parts = append(parts, fmt.Sprintf("%q: %d", t, fromElsewhere[t]))
+			n += fromElsewhere[t]
 		}
-		fmt.Fprintf(s.out, " (dead-lettered from other topics: %s)", strings.Join(parts, ", "))
+		if *allSources {
+			fmt.Fprintf(s.out, " (among them, dead-lettered from other topics than %s: %s)", cfg.Topic, strings.Join(parts, ", "))
+		} else {
+			fmt.Fprintf(s.out, "; %d left alone, dead-lettered from other topics than %s (%s; --all-sources replays them)",
+				n, cfg.Topic, strings.Join(parts, ", "))
+		}
 	}
 	fmt.Fprintf(s.out, "; %d not matching the filters; %d refused after %d replays", notMatching, refused, *maxReplays)
 	if skipped > 0 {
