@@ -26,8 +26,9 @@ type Pipeline interface {
 	// Drain finishes what it can before ctx ends and returns, and forgets,
 	// the records left unfinished.
 	Drain(ctx context.Context) []*worker.Record
-	// SetShare sets the pipeline's share of the rate budget.
-	SetShare(owned, total int)
+	// SetShare sets the partitions this member owns, out of the topic's
+	// total: the pipeline's share of the rate budget.
+	SetShare(partitions []int, total int)
 }
 
 // Consumer consumes the source topic as a member of a consumer group and
@@ -410,4 +411,4 @@ type nopPipeline struct{}
 func (nopPipeline) Submit(context.Context, *worker.Record) error                 { return nil }
 func (nopPipeline) Reject(context.Context, *worker.Record, worker.Failure) error { return nil }
 func (nopPipeline) Drain(context.Context) []*worker.Record                       { return nil }
-func (nopPipeline) SetShare(int, int)                                            {}
+func (nopPipeline) SetShare([]int, int)                                          {}

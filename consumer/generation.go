@@ -34,7 +34,7 @@ func (c *Consumer) runGeneration(runCtx, genCtx context.Context, gen *kafka.Gene
 		partitions[i] = pa.ID
 	}
 	total := c.partitionCount(genCtx, len(assigned))
-	c.pipe.SetShare(len(assigned), total)
+	c.pipe.SetShare(partitions, total)
 
 	trackers, starts, carried := c.newTrackers(genCtx, assigned)
 	c.setTrackers(trackers)

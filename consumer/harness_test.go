@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -388,7 +389,7 @@ type fakePipeline struct {
 	maxBlocked int
 	submitted  int
 	dlqFails   int
-	shares     [][2]int
+	shares     []share
 	drains     []time.Duration // the deadline each Drain was given
 }
 
@@ -455,10 +456,16 @@ func (f *fakePipeline) Drain(ctx context.Context) []*worker.Record {
 	return left
 }
 
-func (f *fakePipeline) SetShare(owned, total int) {
+// share is one SetShare call.
+type share struct {
+	partitions []int
+	total      int
+}
+
+func (f *fakePipeline) SetShare(partitions []int, total int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.shares = append(f.shares, [2]int{owned, total})
+	f.shares = append(f.shares, share{slices.Clone(partitions), total})
 }
 
 func (f *fakePipeline) setHold(hold func(partition int, offset int64) bool) {

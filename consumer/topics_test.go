@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -150,8 +151,8 @@ func TestNewPartitionsArePickedUp(t *testing.T) {
 	}
 	pipe.mu.Lock()
 	defer pipe.mu.Unlock()
-	if got := pipe.shares[len(pipe.shares)-1]; got != [2]int{4, 4} {
-		t.Errorf("last share %v, want [4 4]", got)
+	if got := pipe.shares[len(pipe.shares)-1]; !slices.Equal(got.partitions, []int{0, 1, 2, 3}) || got.total != 4 {
+		t.Errorf("last share %+v, want partitions [0 1 2 3] of 4", got)
 	}
 	l.check(t, want)
 }

@@ -12,13 +12,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// maxWindowGrants bounds the grants remembered per bucket for the window.
-const maxWindowGrants = 4096
-
-// burstMarginDivisor sets how much longer than the window a grant made
-// without pacing counts: a twentieth, 50ms of a one-second window.
-const burstMarginDivisor = 20
-
 // ErrUnknownBucket is returned by Wait for a bucket name the Budget was not
 // built with.
 var ErrUnknownBucket = errors.New("unknown rate bucket")
@@ -33,10 +26,25 @@ type BudgetConfig struct {
 	// Shared makes all buckets draw from one budget, for an API that counts
 	// every action against one limit.
 	Shared bool
-	// ShareByPartitions scales every bucket by the share set with SetShare,
-	// so that pods of one consumer group together stay within RPS. When
-	// false, SetShare has no effect and this pod uses all of RPS.
+	// ShareByPartitions shares RPS between the pods of one consumer group
+	// by the partitions each owns (see SetShare), through the slot
+	// schedule. When false, SetShare has no effect and this pod uses all
+	// of RPS alone.
 	ShareByPartitions bool
+	// Guard is how long a request may take to reach the API after it
+	// leaves: a pod that gains a partition at a rebalance waits a round
+	// (the window and a little more) plus Guard before it uses the
+	// partition's slots, so that the previous owner's last requests cannot
+	// meet its first. Overriding the default of DefaultGuard; at most
+	// MaxGuard. Pods of one group must use the same RPS.
+	Guard time.Duration
+	// ClockOffset shifts this pod's reading of the wall clock. Only for
+	// tests and benchmarks that simulate pods whose clocks disagree.
+	ClockOffset time.Duration
+	// FloorShares selects the former partition share: RPS times the share
+	// of partitions, rounded down to whole requests per second, in a
+	// window of its own. Only for the benchmark's baseline.
+	FloorShares bool
 	// RecoveryPerSecond is how much of the ceiling, as a fraction, the rate
 	// regains per second after a rate-limit answer halved it; overriding the
 	// default of 0.05 (from half to full in ten seconds).
@@ -46,41 +54,46 @@ type BudgetConfig struct {
 	Pause Policy
 }
 
-// Budget paces requests so that no bucket ever exceeds its ceiling in any
-// window of one second, however the server counts: a sliding window over
-// the last grants is the hard cap, and once the window is half full a
-// token bucket spreads requests evenly. Below half, requests leave at once,
-// so that at light load no request waits behind another. The ceiling is RPS times this pod's share of the partitions, rounded
-// down to whole requests per second, so the sum over pods never exceeds RPS.
+// Budget paces requests so that no bucket ever exceeds RPS in any window
+// of one second, however the server counts, retries included.
 //
-// A rate-limit answer halves the bucket's rate and pauses every bucket for a
-// backoff interval; the rate then climbs back additively.
+// Requests leave in the slots of the slot schedule (see schedule.go), each
+// in a slot of a partition the pod owns, evenly spaced. Pods that share the
+// rate by partitions together use the whole limit, less about 2 %, for any
+// number of pods, and never more, as long as their clocks agree within
+// half a second. A pod that uses the whole rate (alone, or owning every
+// partition) also takes slots early while fewer than half of the last
+// window's are used, so that at light load requests that become ready
+// together leave together.
+//
+// A rate-limit answer halves the bucket's rate on this pod and pauses
+// every bucket for a backoff interval; the rate then climbs back
+// additively.
 //
 // A Budget is safe for concurrent use.
 type Budget struct {
 	cfg     BudgetConfig
+	sched   schedule
+	holdoff int64 // ns a newly owned partition waits before its slots are used
 	buckets map[string]*bucket
 	all     []*bucket
 
 	mu         sync.Mutex
-	share      float64
-	raiseTo    float64   // a larger share waiting for raiseAt
-	raiseAt    time.Time // zero when no raise is pending
+	own        ownership
 	pauseUntil time.Time
 	pauses     *backoff.ExponentialBackOff // one episode of rate-limit pauses, guarded by mu
 	changed    chan struct{}               // closed and replaced when share or pause changes
 }
 
+// bucket is one action's pacing state, or every action's when shared.
 type bucket struct {
-	name    string
-	lim     *rate.Limiter
-	ceiling float64 // requests/s allowed by the share; 0 stops the bucket
-	n       int     // at most n grants within any window
-	window  time.Duration
-	grants  grantLog
+	name string
 
-	current     float64 // adaptive rate, <= ceiling
-	base        float64 // rate right after the last decrease
+	win   windowState
+	slots slotState
+
+	level       float64 // adaptive rate as a fraction of the ceiling, (0, 1]
+	base        float64 // level right after the last decrease
 	decreasedAt time.Time
 	epoch       uint64 // bumped at every decrease
 }
@@ -93,8 +106,8 @@ type Grant struct {
 	At    time.Time
 }
 
-// NewBudget returns a Budget. Its share is 1, or 0 until SetShare with
-// ShareByPartitions.
+// NewBudget returns a Budget. Shared by partitions, it sends nothing until
+// SetShare gives it partitions.
 func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	var errs []error
 	if !(cfg.RPS > 0) || math.IsInf(cfg.RPS, 0) {
@@ -106,8 +119,14 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	if cfg.RecoveryPerSecond < 0 {
 		errs = append(errs, fmt.Errorf("rate budget: RecoveryPerSecond must not be negative, got %v", cfg.RecoveryPerSecond))
 	}
+	if cfg.Guard < 0 || cfg.Guard > MaxGuard {
+		errs = append(errs, fmt.Errorf("rate budget: Guard must be between 0 and %v, got %v", MaxGuard, cfg.Guard))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if cfg.Guard == 0 {
+		cfg.Guard = DefaultGuard
 	}
 	if cfg.RecoveryPerSecond == 0 {
 		cfg.RecoveryPerSecond = 0.05
@@ -115,19 +134,18 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	if cfg.Pause.Initial == 0 {
 		cfg.Pause.Initial = time.Second
 	}
-	// Shared by partitions, a pod owns nothing until it joins its group; its
-	// first share then counts as a raise and waits one window, like any
-	// pod gaining partitions at a rebalance.
-	share := 1.0
-	if cfg.ShareByPartitions {
-		share = 0
-	}
+	sched := newSchedule(limitFor(cfg.RPS))
 	b := &Budget{
 		cfg:     cfg,
+		sched:   sched,
+		holdoff: sched.round + int64(cfg.Guard),
 		buckets: make(map[string]*bucket, len(cfg.Buckets)),
-		share:   share,
 		pauses:  cfg.Pause.New(),
 		changed: make(chan struct{}),
+	}
+	if !cfg.ShareByPartitions {
+		// Alone by configuration: the only partition, owned since ever.
+		b.own.set([]int{0}, 1, math.MinInt64, 0)
 	}
 	var shared *bucket
 	for _, name := range cfg.Buckets {
@@ -136,7 +154,7 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		}
 		bk := shared
 		if bk == nil {
-			bk = &bucket{name: name, lim: rate.NewLimiter(0, 1)}
+			bk = &bucket{name: name, level: 1, win: windowState{lim: rate.NewLimiter(0, 1)}, slots: newSlotState(sched)}
 			b.all = append(b.all, bk)
 			if cfg.Shared {
 				shared = bk
@@ -144,137 +162,69 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		}
 		b.buckets[name] = bk
 	}
-	now := time.Now()
-	for _, bk := range b.all {
-		b.setCeiling(bk, now)
-	}
 	return b, nil
 }
 
-// SetShare sets this pod's share of the budget to owned/total, typically
-// the partitions it owns out of the topic's total. It has no effect unless
-// the Budget was built with ShareByPartitions. A share of zero stops all
-// sending until a larger share is set.
+// SetShare sets the partitions this pod owns, out of total, at a
+// rebalance. It has no effect unless the Budget was built with
+// ShareByPartitions. With no partitions the pod sends nothing.
 //
-// A smaller share applies at once, counting the grants already made in
-// the current window. A larger one applies only one window later: at a
-// rebalance the other pods may still have sent at their old, larger shares
-// during the last second, and the server counts those too.
-func (b *Budget) SetShare(owned, total int) {
+// Partitions the pod keeps stay in use. Slots of a partition it loses are
+// not used from now on; those of a partition it gains are used only after
+// a round plus the Guard (a second and a little more): the previous owner
+// may have called in them during the last second, and the server counts
+// those calls too. A change of total starts every partition anew.
+func (b *Budget) SetShare(partitions []int, total int) {
 	if !b.cfg.ShareByPartitions {
 		return
 	}
-	share := 1.0
-	if total > 0 {
-		share = math.Max(0, math.Min(1, float64(owned)/float64(total)))
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := time.Now()
-	switch {
-	case share > b.share:
-		b.raiseTo, b.raiseAt = share, now.Add(b.longestWindow())
-		b.notify()
-	case share < b.share:
-		b.raiseAt = time.Time{}
-		b.applyShare(share, now)
-	default:
-		b.raiseAt = time.Time{}
-	}
-}
-
-// limit is how many grants bk's window may hold at its current, possibly
-// lowered, rate.
-func (bk *bucket) limit() int {
-	return max(1, min(bk.n, int(bk.current*bk.window.Seconds()+1e-9)))
-}
-
-// applyShare makes share the current share. b.mu held.
-func (b *Budget) applyShare(share float64, now time.Time) {
-	b.share = share
-	for _, bk := range b.all {
-		b.setCeiling(bk, now)
-	}
+	now := b.wall(time.Now())
+	b.own.set(partitions, max(total, 1), now, b.holdoff)
+	b.own.forget(now - 2*b.sched.round)
 	b.notify()
 }
 
-// applyPendingRaise applies a larger share whose delay has passed. b.mu held.
-func (b *Budget) applyPendingRaise(now time.Time) {
-	if !b.raiseAt.IsZero() && !now.Before(b.raiseAt) {
-		b.raiseAt = time.Time{}
-		b.applyShare(b.raiseTo, now)
-	}
+// wall returns t as Unix nanoseconds of this pod's wall clock.
+func (b *Budget) wall(t time.Time) int64 { return t.Add(b.cfg.ClockOffset).UnixNano() }
+
+// view is what this pod may send at one moment.
+type view struct {
+	share float64 // of the limit: usable partitions / all partitions
+	// alone: the pod uses every partition, so no other pod calls; it may
+	// then burst at light load.
+	alone bool
+	grows time.Time // when a partition waiting out its holdoff joins; zero if none
 }
 
-// longestWindow is the longest window of any bucket, at least one second. b.mu held.
-func (b *Budget) longestWindow() time.Duration {
-	w := time.Second
-	for _, bk := range b.all {
-		w = max(w, bk.window)
+// view returns this pod's view at now. b.mu held.
+func (b *Budget) view(now time.Time) view {
+	wall := b.wall(now)
+	a := b.own.current()
+	if a == nil {
+		return view{}
 	}
-	return w
+	usable, pending := a.usableNow(wall)
+	v := view{share: float64(len(usable)) / float64(a.total), alone: len(usable) == a.total}
+	if pending != 0 {
+		v.grows = now.Add(time.Duration(pending - wall))
+	}
+	return v
 }
 
-// setCeiling recomputes bk's ceiling and window from the share. b.mu held.
-func (b *Budget) setCeiling(bk *bucket, now time.Time) {
-	r := b.cfg.RPS * b.share
-	perSecond := math.Floor(r + 1e-9)
-	n, window := int(perSecond), time.Second
-	switch {
-	case perSecond < 1 && r > 0:
-		// Below one request per second: one request per 1/rate seconds.
-		n, window = 1, time.Duration(float64(time.Second)/r)
-	case n > maxWindowGrants:
-		// Far above any API limit (benchmarks): a shorter window keeps the
-		// ring small and the same cap per second.
-		n, window = maxWindowGrants, time.Duration(float64(time.Second)*maxWindowGrants/perSecond)
+// ceiling returns the highest rate, in requests per second, this pod may
+// reach with its share. b.mu held.
+func (b *Budget) ceiling(v view) float64 {
+	if !b.cfg.FloorShares {
+		return b.sched.ceiling(v.share)
 	}
-	bk.n, bk.window = n, window
-	bk.ceiling = 0
-	if n > 0 {
-		bk.ceiling = float64(n) / window.Seconds()
+	n, window := windowFor(b.cfg.RPS, v.share)
+	if n == 0 {
+		return 0
 	}
-	if bk.current == 0 || bk.current > bk.ceiling || bk.decreasedAt.IsZero() {
-		bk.current = bk.ceiling
-	}
-	if bk.base > bk.ceiling {
-		bk.base = bk.ceiling
-	}
-	bk.lim.SetLimitAt(now, rate.Limit(bk.current))
+	return float64(n) / window.Seconds()
 }
-
-// grantLog holds, for each recent grant, the time it leaves the window,
-// earliest first.
-type grantLog struct {
-	until []time.Time
-	head  int // until[head:] are live
-}
-
-// add records a grant leaving the window at until. Grants mostly arrive in
-// order; one made at light load leaves a little later than those after it,
-// so it is moved back past them.
-func (g *grantLog) add(until time.Time) {
-	g.until = append(g.until, until)
-	for i := len(g.until) - 1; i > g.head && g.until[i].Before(g.until[i-1]); i-- {
-		g.until[i], g.until[i-1] = g.until[i-1], g.until[i]
-	}
-}
-
-// live drops the grants that left the window by now and returns how many
-// remain.
-func (g *grantLog) live(now time.Time) int {
-	for g.head < len(g.until) && !g.until[g.head].After(now) {
-		g.head++
-	}
-	if g.head > 1024 && g.head > len(g.until)/2 {
-		g.until = append(g.until[:0], g.until[g.head:]...)
-		g.head = 0
-	}
-	return len(g.until) - g.head
-}
-
-// nth returns when the i-th live grant, oldest first, leaves the window.
-func (g *grantLog) nth(i int) time.Time { return g.until[g.head+i] }
 
 // Wait blocks until one request from bucket name may be sent, and returns
 // its Grant. It returns ctx's error if ctx ends first, and ErrUnknownBucket
@@ -290,47 +240,27 @@ func (b *Budget) Wait(ctx context.Context, name string) (Grant, error) {
 		}
 		b.mu.Lock()
 		now := time.Now()
-		b.applyPendingRaise(now)
 		wake := b.changed
 		var delay time.Duration
-		switch {
-		case now.Before(b.pauseUntil):
+		if now.Before(b.pauseUntil) {
 			delay = b.pauseUntil.Sub(now)
-		case bk.ceiling == 0 && !b.raiseAt.IsZero():
-			delay = b.raiseAt.Sub(now) // a share is on its way
-		case bk.ceiling == 0:
-			delay = -1 // until the share changes
-		default:
+		} else {
 			b.recover(bk, now)
-			limit := bk.limit()
-			count := bk.grants.live(now)
-			until := now.Add(bk.window)
-			switch {
-			case count >= limit:
-				// Wait until enough grants leave the window for one more.
-				delay = bk.grants.nth(count - limit).Sub(now)
-			case count < limit/2:
-				// Light load: the window has room, so requests that became
-				// ready together leave together instead of queueing behind
-				// the token bucket. Such a grant holds its place in the
-				// window a little longer, so that a request sent when it
-				// leaves cannot reach the server within the same second
-				// because the network delayed one and not the other.
-				bk.lim.AllowN(now, 1)
-				until = until.Add(bk.window / burstMarginDivisor)
-			case !bk.lim.AllowN(now, 1):
-				// Near the ceiling: evenly spaced requests.
-				missing := 1 - bk.lim.TokensAt(now)
-				delay = time.Duration(missing / float64(bk.lim.Limit()) * float64(time.Second))
+			v := b.view(now)
+			var granted bool
+			if b.cfg.FloorShares {
+				delay, granted = b.takeWindow(bk, now, v.share)
+			} else {
+				delay, granted = b.takeSlot(bk, now, v)
 			}
-			if count >= limit || delay != 0 {
-				delay = max(delay, time.Microsecond) // a positive wait: never spin
-			}
-			if delay == 0 {
-				bk.grants.add(until)
+			if granted {
 				g := Grant{b: bk, epoch: bk.epoch, At: now}
 				b.mu.Unlock()
 				return g, nil
+			}
+			// A partition coming out of its holdoff changes the picture.
+			if !v.grows.IsZero() && (delay < 0 || v.grows.Sub(now) < delay) {
+				delay = max(v.grows.Sub(now), time.Microsecond)
 			}
 		}
 		b.mu.Unlock()
@@ -340,24 +270,24 @@ func (b *Budget) Wait(ctx context.Context, name string) (Grant, error) {
 	}
 }
 
+// minLevel is the lowest fraction of the ceiling that rate-limit answers
+// bring a bucket's rate down to.
+const minLevel = 1.0 / 32
+
 // recover lets bk's rate climb back towards its ceiling. b.mu held.
 func (b *Budget) recover(bk *bucket, now time.Time) {
-	if bk.current >= bk.ceiling {
+	if bk.level >= 1 {
 		return
 	}
-	step := b.cfg.RecoveryPerSecond * bk.ceiling * now.Sub(bk.decreasedAt).Seconds()
-	r := math.Min(bk.ceiling, bk.base+step)
-	if r > bk.current {
-		bk.current = r
-		bk.lim.SetLimitAt(now, rate.Limit(r))
-	}
+	bk.level = math.Min(1, bk.base+b.cfg.RecoveryPerSecond*now.Sub(bk.decreasedAt).Seconds())
 }
 
 // RateLimited reports that the request sent under g was answered "too
 // fast". The first such answer for requests granted since the last decrease
-// halves the bucket's rate and pauses every bucket for the next backoff
-// interval; later answers for requests that were already in flight are
-// counted as part of the same episode. It returns the pause started, or 0.
+// halves the bucket's rate on this pod and pauses every bucket for the next
+// backoff interval; later answers for requests that were already in flight
+// are counted as part of the same episode. It returns the pause started,
+// or 0.
 func (b *Budget) RateLimited(g Grant) time.Duration {
 	if g.b == nil {
 		return 0
@@ -371,11 +301,9 @@ func (b *Budget) RateLimited(g Grant) time.Duration {
 	now := time.Now()
 	b.recover(bk, now)
 	bk.epoch++
-	floor := math.Max(bk.ceiling/32, 0.05)
-	bk.current = math.Max(floor, bk.current/2)
-	bk.base = bk.current
+	bk.level = math.Max(minLevel, bk.level/2)
+	bk.base = bk.level
 	bk.decreasedAt = now
-	bk.lim.SetLimitAt(now, rate.Limit(bk.current))
 	pause := b.pauses.NextBackOff()
 	if until := now.Add(pause); until.After(b.pauseUntil) {
 		b.pauseUntil = until
@@ -396,7 +324,8 @@ func (b *Budget) Succeeded(g Grant) {
 	}
 }
 
-// Rate returns the current rate of bucket name in requests per second.
+// Rate returns the current rate of bucket name in requests per second: its
+// ceiling, lowered after rate-limit answers.
 func (b *Budget) Rate(name string) float64 {
 	bk, ok := b.buckets[name]
 	if !ok {
@@ -405,22 +334,32 @@ func (b *Budget) Rate(name string) float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	b.applyPendingRaise(now)
 	b.recover(bk, now)
-	return bk.current
+	return bk.level * b.ceiling(b.view(now))
 }
 
 // Ceiling returns the highest rate bucket name may reach with this pod's
-// current share, in requests per second.
+// current share, in requests per second. Across the pods of a group the
+// ceilings add up to the whole limit, less the schedule's stretch.
 func (b *Budget) Ceiling(name string) float64 {
-	bk, ok := b.buckets[name]
-	if !ok {
+	if _, ok := b.buckets[name]; !ok {
 		return 0
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.applyPendingRaise(time.Now())
-	return bk.ceiling
+	return b.ceiling(b.view(time.Now()))
+}
+
+// Share returns this pod's share of the rate limit of bucket name: the
+// fraction of the partitions whose slots it uses, or 1 when it does not
+// share by partitions. Across the pods of a group the shares add up to 1.
+func (b *Budget) Share(name string) float64 {
+	if _, ok := b.buckets[name]; !ok {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.view(time.Now()).share
 }
 
 // PausedUntil returns the end of the current rate-limit pause, or the zero

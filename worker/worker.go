@@ -32,8 +32,9 @@ type Pacer interface {
 	RateLimited(g retry.Grant) time.Duration
 	// Succeeded reports a successful answer to a request sent under g.
 	Succeeded(g retry.Grant)
-	// SetShare sets this pod's share of the rate.
-	SetShare(owned, total int)
+	// SetShare sets the partitions this pod owns, out of total: its share
+	// of the rate.
+	SetShare(partitions []int, total int)
 }
 
 // Config configures a Worker. The zero value of a field selects its
@@ -374,10 +375,11 @@ func (w *Worker) Drain(ctx context.Context) []*Record {
 	return unfinished
 }
 
-// SetShare sets this pod's share of the rate budget, owned/total.
-func (w *Worker) SetShare(owned, total int) {
+// SetShare sets the partitions this pod owns, out of total: its share of
+// the rate budget.
+func (w *Worker) SetShare(partitions []int, total int) {
 	if w.pacer != nil {
-		w.pacer.SetShare(owned, total)
+		w.pacer.SetShare(partitions, total)
 	}
 }
 

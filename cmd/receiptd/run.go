@@ -19,17 +19,24 @@ import (
 
 const configHelp = `path of the YAML config (default: $RECEIPTD_CONFIG; with neither, defaults plus RECEIPTD_* variables)`
 
-func runCmd(ctx context.Context, args []string, s streams) int {
-	fs := newFlags("run", "run [--config FILE]", `
+const runHelp = `
 Consume "message read" events from kafka.topic, coalesce them per reader and
 conversation, and set read receipts through ZIM within zim.rate_limit_rps;
 dead-letter what ZIM rejects to kafka.dlq_topic. Runs until SIGTERM or SIGINT,
 then stops fetching, drains within shutdown.drain_timeout, commits and leaves
 the consumer group. Every key of config.yaml can be set by a RECEIPTD_*
-variable; see config.yaml.`, s)
+variable; see config.yaml.`
+
+func runCmd(ctx context.Context, args []string, s streams) int {
+	fs := newFlags("run", "run [--config FILE]", runHelp, s)
 	path := fs.String("config", "", configHelp)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for 'go tool pprof')")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at exit (for 'go tool pprof')")
+	// Test-only: the benchmark skews its workers' clocks, and runs the
+	// former rate share by partitions as the baseline of its scale-out.
+	clockOffset := fs.Duration("test-clock-offset", 0, "")
+	floorShares := fs.Bool("test-floor-shares", false, "")
+	hideFlags(fs, "run [--config FILE]", runHelp, "test-clock-offset", "test-floor-shares")
 	if code, ok := parse(fs, args, s); !ok {
 		return code
 	}
@@ -58,7 +65,10 @@ variable; see config.yaml.`, s)
 	for _, name := range unknownEnv(os.Environ()) {
 		log.Warn("environment variable names no config key; it is ignored", zap.String("variable", name))
 	}
-	p, err := pipeline.New(pipeline.Options{Config: cfg, Log: log})
+	if *clockOffset != 0 || *floorShares {
+		log.Warn("test-only rate budget settings", zap.Duration("clock_offset", *clockOffset), zap.Bool("floor_shares", *floorShares))
+	}
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Log: log, ClockOffset: *clockOffset, FloorShares: *floorShares})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return exitUsage

@@ -35,7 +35,7 @@ const (
 	SASLScramSHA256 = "SCRAM-SHA-256"
 	SASLScramSHA512 = "SCRAM-SHA-512"
 
-	// RateSharePartitions gives a pod rate_limit_rps × owned partitions / total partitions.
+	// RateSharePartitions shares rate_limit_rps between pods by the partitions each owns.
 	RateSharePartitions = "partitions"
 	// RateShareFull gives a pod the whole rate_limit_rps (one pod per app).
 	RateShareFull = "full"
@@ -140,6 +140,10 @@ type ZIMConfig struct {
 	RateLimitShared bool `yaml:"rate_limit_shared"`
 	// RateShare is how pods divide RateLimitRPS: partitions or full.
 	RateShare string `yaml:"rate_share"`
+	// RateGuard is how long a request may take to reach ZIM after it
+	// leaves: with rate_share partitions, a pod waits a round of the slot
+	// schedule plus RateGuard before it uses a partition it gained.
+	RateGuard time.Duration `yaml:"rate_guard"`
 }
 
 // WorkerConfig controls batching, dispatch and retries.
@@ -209,6 +213,7 @@ func Default() Config {
 			MaxResponseBytes: 64 << 10,
 			RateLimitRPS:     20,
 			RateShare:        RateSharePartitions,
+			RateGuard:        100 * time.Millisecond,
 		},
 		Worker: WorkerConfig{
 			MaxSeqsPerCall:         10,

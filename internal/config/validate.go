@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/retry"
 )
 
 // Validate checks every rule documented in config.yaml and returns a *ProblemsError
@@ -256,6 +257,9 @@ func (c Config) validateZIM(ck *checker) {
 		ck.addf([]string{"zim.rate_limit_rps"}, "zim.rate_limit_rps (%d) must be greater than 0: the requests per second ZEGO grants the app per action (20 unless ZEGO changed it)", z.RateLimitRPS)
 	}
 	ck.oneOf("zim.rate_share", z.RateShare, RateSharePartitions, RateShareFull)
+	if z.RateGuard <= 0 || z.RateGuard > retry.MaxGuard {
+		ck.addf([]string{"zim.rate_guard"}, "zim.rate_guard (%s) must be greater than 0 and at most %s", formatDuration(z.RateGuard), formatDuration(retry.MaxGuard))
+	}
 }
 
 func (c Config) validateWorker(ck *checker) {

@@ -134,6 +134,8 @@ func TestValidateRules(t *testing.T) {
 		{"rate limit", func(c *config.Config) { c.ZIM.RateLimitRPS = 0 },
 			[]string{"zim.rate_limit_rps (0) must be greater than 0: the requests per second ZEGO grants the app per action (20 unless ZEGO changed it)"}},
 		{"rate share", func(c *config.Config) { c.ZIM.RateShare = "half" }, []string{`zim.rate_share ("half") must be one of partitions, full`}},
+		{"rate guard", func(c *config.Config) { c.ZIM.RateGuard = time.Second }, []string{"zim.rate_guard (1s) must be greater than 0 and at most 500ms"}},
+		{"no rate guard", func(c *config.Config) { c.ZIM.RateGuard = 0 }, []string{"zim.rate_guard (0s) must be greater than 0 and at most 500ms"}},
 		{"seqs per call zero", func(c *config.Config) { c.Worker.MaxSeqsPerCall = 0 }, []string{"worker.max_seqs_per_call (0) must be between 1 and 10"}},
 		{"seqs per call over the API cap", func(c *config.Config) { c.Worker.MaxSeqsPerCall = 11 }, []string{"worker.max_seqs_per_call (11) must be between 1 and 10"}},
 		{"linger zero", func(c *config.Config) { c.Worker.Linger = 0 }, nil},

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -47,6 +48,14 @@ type Options struct {
 	// lock held: it must be quick. The demo and the benchmark measure
 	// latency with it.
 	OnDone func(*worker.Record)
+	// ClockOffset shifts this process's reading of the wall clock in the
+	// rate budget's slot schedule. Only for tests: the benchmark skews its
+	// workers' clocks with it.
+	ClockOffset time.Duration
+	// FloorShares selects the former rate share by partitions (whole
+	// requests per second, rounded down). Only for the benchmark's
+	// baseline.
+	FloorShares bool
 }
 
 // Pipeline is one receiptd worker process's machinery.
@@ -102,6 +111,9 @@ func New(opts Options) (*Pipeline, error) {
 		Buckets:           buckets,
 		Shared:            cfg.ZIM.RateLimitShared,
 		ShareByPartitions: cfg.ZIM.RateShare == config.RateSharePartitions,
+		Guard:             cfg.ZIM.RateGuard,
+		ClockOffset:       opts.ClockOffset,
+		FloorShares:       opts.FloorShares,
 	})
 	if err != nil {
 		zim.Close()

@@ -1,0 +1,204 @@
+package retry
+
+import (
+	"math"
+	"time"
+)
+
+// burstMargin is how much longer than a window a token taken early, in a
+// burst at light load, stays out of use: requests sent together may reach
+// the server further apart than requests sent one by one.
+const burstMargin = 50 * time.Millisecond
+
+// slotState is what a bucket remembers of the slots it used: per slot, how
+// many calls it made in which round, and when each of the slot's calls
+// frees its token for the slot's next round (a window plus a margin after
+// the call); and the credit that thins slots out after a rate-limit
+// answer. Guarded by Budget.mu.
+type slotState struct {
+	round []int64       // per slot, the round of used
+	used  []int         // per slot, calls in that round
+	free  [][]time.Time // per slot and call, when its token may be used again
+
+	credit     float64 // slots earned at the lowered rate; up to 1
+	creditedAt place   // the last place that earned credit
+}
+
+// place is one call's spot in the schedule: the i-th call in slot j of
+// round r.
+type place struct {
+	r    int64
+	j, i int
+}
+
+func newSlotState(s schedule) slotState {
+	st := slotState{round: make([]int64, s.slots), used: make([]int, s.slots), free: make([][]time.Time, s.slots),
+		creditedAt: place{r: math.MinInt64}}
+	for j := range s.slots {
+		st.round[j] = math.MinInt64
+		st.free[j] = make([]time.Time, s.capacity(j))
+	}
+	return st
+}
+
+// calls returns how many calls slot j made in round r.
+func (st *slotState) calls(r int64, j int) int {
+	if st.round[j] == r {
+		return st.used[j]
+	}
+	return 0
+}
+
+// record counts a call in slot j of round r, its token free again at free.
+func (st *slotState) record(r int64, j int, free time.Time) {
+	if st.round[j] != r {
+		st.round[j], st.used[j] = r, 0
+	}
+	st.free[j][st.used[j]] = free
+	st.used[j]++
+}
+
+// takeSlot grants bk one request now if this pod's next slot is open, or
+// returns how long to wait for it (-1: until the partitions change).
+// b.mu held.
+func (b *Budget) takeSlot(bk *bucket, now time.Time, v view) (time.Duration, bool) {
+	a := b.own.current()
+	if a == nil || v.share == 0 {
+		return -1, false
+	}
+	s, st := b.sched, &bk.slots
+	wall := b.wall(now)
+	usable, _ := a.usableNow(wall)
+	r, j := s.at(wall)
+	if v.alone && bk.win.grants.live(now) < s.limit/2 && b.takeEarly(bk, now, r, j, a.total) {
+		return 0, true
+	}
+	from := place{r: r, j: j}
+	for range s.maxSlotSteps() {
+		r, j, p, ok := s.next(from.r, from.j, a.total, usable)
+		if !ok {
+			return -1, false
+		}
+		from = place{r: r, j: j + 1}
+		if j+1 == s.slots {
+			from = place{r: r + 1}
+		}
+		i := st.calls(r, j)
+		if wall >= s.end(r, j) || i >= s.capacity(j) || !b.own.mayFollow(s, r, j, p, a.total) {
+			continue
+		}
+		if start := s.start(r, j); wall < start {
+			return time.Duration(start - wall), false
+		}
+		pl := place{r: r, j: j, i: i}
+		if !st.earn(pl, bk.level) {
+			continue
+		}
+		// The token's previous call must be a window and a margin behind,
+		// and the pod within its own window.
+		ready := later(now, st.free[j][i])
+		if count := bk.win.grants.live(now); count >= s.limit {
+			ready = later(ready, bk.win.grants.nth(count-s.limit))
+		}
+		if ready.After(now) {
+			if wall+int64(ready.Sub(now)) >= s.end(r, j) {
+				continue // it would start after its slot: the next one
+			}
+			return ready.Sub(now), false
+		}
+		b.grant(bk, now, pl, ownJitter)
+		return 0, true
+	}
+	// Every slot looked at was closed or skipped: wait for the next one.
+	r, j, _, ok := s.next(from.r, from.j, a.total, usable)
+	if !ok {
+		return -1, false
+	}
+	return max(time.Duration(s.start(r, j)-wall), time.Microsecond), false
+}
+
+// takeEarly grants bk, a pod alone at light load, the first token of
+// round r from slot j on that is free now, before its slot's time: requests
+// that become ready together leave together instead of one per slot. No
+// other pod calls, so only the pod's own calls can meet in a window, and
+// each token keeps its calls a window and burstMargin apart. b.mu held.
+func (b *Budget) takeEarly(bk *bucket, now time.Time, r int64, j, total int) bool {
+	s, st := b.sched, &bk.slots
+	for ; j < s.slots; j++ {
+		i := st.calls(r, j)
+		if i >= s.capacity(j) || st.free[j][i].After(now) || !b.own.mayFollow(s, r, j, s.owner(r, j, total), total) {
+			continue
+		}
+		pl := place{r: r, j: j, i: i}
+		if !st.earn(pl, bk.level) {
+			continue
+		}
+		b.grant(bk, now, pl, burstMargin)
+		return true
+	}
+	return false
+}
+
+// grant records a call at pl, its token free again a window and margin
+// later. b.mu held.
+func (b *Budget) grant(bk *bucket, now time.Time, pl place, margin time.Duration) {
+	free := now.Add(time.Duration(b.sched.window) + margin)
+	bk.slots.spend(pl, bk.level)
+	bk.slots.record(pl.r, pl.j, free)
+	bk.win.grants.add(free)
+}
+
+// maxSlotSteps bounds the slots one takeSlot looks at before it sleeps
+// until the next: a few rounds' worth, more than the schedule makes it
+// skip.
+func (s schedule) maxSlotSteps() int { return 4*s.slots + 4 }
+
+// earn adds pl's credit at level, once per place, and reports whether the
+// bucket has a whole slot's credit to spend on it. At the full level every
+// place has.
+func (s *slotState) earn(pl place, level float64) bool {
+	if level >= 1 {
+		return true
+	}
+	if s.creditedAt != pl {
+		s.creditedAt = pl
+		s.credit = math.Min(1, s.credit+level)
+	}
+	return s.credit >= 1-1e-9
+}
+
+// spend uses the credit earn found.
+func (s *slotState) spend(pl place, level float64) {
+	if level < 1 {
+		s.credit--
+	}
+	s.credit = max(s.credit, 0)
+	s.creditedAt = pl
+}
+
+// next returns the first slot from slot j of round r on (in time order)
+// that belongs to one of owned, and its partition; false if owned is empty.
+func (s schedule) next(r int64, j, total int, owned []int) (int64, int, int, bool) {
+	bestR, bestJ, bestP, found := int64(0), 0, 0, false
+	for k := range s.slots {
+		from := r
+		if k < j {
+			from = r + 1
+		}
+		kr, p, ok := s.nextRound(from, k, total, owned)
+		if !ok {
+			return 0, 0, 0, false
+		}
+		if !found || kr < bestR || (kr == bestR && k < bestJ) {
+			bestR, bestJ, bestP, found = kr, k, p, true
+		}
+	}
+	return bestR, bestJ, bestP, found
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
