@@ -52,6 +52,7 @@ type fakeRates struct{}
 
 func (fakeRates) Rate(string) float64    { return 10 }
 func (fakeRates) Ceiling(string) float64 { return 20 }
+func (fakeRates) Share(string) float64   { return 0.5 }
 
 type fakeLag map[int]int64
 

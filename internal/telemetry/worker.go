@@ -20,6 +20,7 @@ type WorkerSource interface {
 type RateSource interface {
 	Rate(bucket string) float64
 	Ceiling(bucket string) float64
+	Share(bucket string) float64
 }
 
 // WorkerObserver logs and counts what the worker does. It implements
@@ -119,6 +120,8 @@ func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, rates Ra
 				func() float64 { return rates.Rate(name) }, prometheus.Labels{"action": name})
 			gauge("receiptd_rate_ceiling_requests_per_second", "This pod's share of the ZIM rate limit per action.",
 				func() float64 { return rates.Ceiling(name) }, prometheus.Labels{"action": name})
+			gauge("receiptd_rate_share_ratio", "This pod's fraction of zim.rate_limit_rps per action; the pods of a group add up to 1.",
+				func() float64 { return rates.Share(name) }, prometheus.Labels{"action": name})
 		}
 	}
 }
