@@ -62,6 +62,12 @@ var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
 // when it fails.
 func (b *broker) newTopics(t *testing.T, dlqConfig ...kafka.ConfigEntry) names {
 	t.Helper()
+	return b.newTopicsWith(t, sourcePartitions, dlqConfig...)
+}
+
+// newTopicsWith is newTopics with a source topic of the given partitions.
+func (b *broker) newTopicsWith(t *testing.T, partitions int, dlqConfig ...kafka.ConfigEntry) names {
+	t.Helper()
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
 	base := "e2e-" + strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-") + "-" + hex.EncodeToString(suffix[:])
@@ -70,7 +76,7 @@ func (b *broker) newTopics(t *testing.T, dlqConfig ...kafka.ConfigEntry) names {
 	ctx, cancel := context.WithTimeout(context.Background(), kafkaTimeout)
 	defer cancel()
 	resp, err := b.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: n.Source, NumPartitions: sourcePartitions, ReplicationFactor: 1},
+		{Topic: n.Source, NumPartitions: partitions, ReplicationFactor: 1},
 		{Topic: n.DLQ, NumPartitions: dlqPartitions, ReplicationFactor: 1, ConfigEntries: dlqConfig},
 	}})
 	if err != nil {
@@ -105,9 +111,9 @@ func (b *broker) newTopics(t *testing.T, dlqConfig ...kafka.ConfigEntry) names {
 				}
 			}
 		}
-		return ready == sourcePartitions+dlqPartitions, fmt.Sprintf("%d of %d partitions have a leader", ready, sourcePartitions+dlqPartitions)
+		return ready == partitions+dlqPartitions, fmt.Sprintf("%d of %d partitions have a leader", ready, partitions+dlqPartitions)
 	})
-	t.Logf("topics %s (%d partitions), %s (%d), group %s", n.Source, sourcePartitions, n.DLQ, dlqPartitions, n.Group)
+	t.Logf("topics %s (%d partitions), %s (%d), group %s", n.Source, partitions, n.DLQ, dlqPartitions, n.Group)
 	return n
 }
 

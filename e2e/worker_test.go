@@ -102,6 +102,12 @@ func stopWorkers(t *testing.T, ps []*process, limit time.Duration) {
 // partition once.
 func waitBalanced(t *testing.T, ps []*process, timeout time.Duration) {
 	t.Helper()
+	waitBalancedOn(t, ps, sourcePartitions, timeout)
+}
+
+// waitBalancedOn is waitBalanced for a source topic of the given partitions.
+func waitBalancedOn(t *testing.T, ps []*process, partitions int, timeout time.Duration) {
+	t.Helper()
 	waitUntil(t, timeout, fmt.Sprintf("%d workers share the partitions", len(ps)), func() (bool, string) {
 		var state []string
 		owners := make(map[int]int)
@@ -120,7 +126,7 @@ func waitBalanced(t *testing.T, ps []*process, timeout time.Duration) {
 				owners[part]++
 			}
 		}
-		ok := members == len(ps) && len(gens) == 1 && len(owners) == sourcePartitions
+		ok := members == len(ps) && len(gens) == 1 && len(owners) == partitions
 		for _, n := range owners {
 			ok = ok && n == 1
 		}
