@@ -100,10 +100,10 @@ func (e *env) keys(group string) map[string]string {
 	}
 }
 
-// startWorker starts `receiptd run` as child name, with profiles if the
-// run asks for them.
-func (e *env) startWorker(name string, keys map[string]string) (*child, error) {
-	args := []string{"run"}
+// startWorker starts `receiptd run` as child name, with extra arguments,
+// and with profiles if the run asks for them.
+func (e *env) startWorker(name string, keys map[string]string, extra ...string) (*child, error) {
+	args := append([]string{"run"}, extra...)
 	if e.r.opts.Profile {
 		args = append(args,
 			"--cpuprofile", filepath.Join(e.r.opts.Dir, name+".cpu.pprof"),
