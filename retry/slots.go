@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// burstMargin is how much longer than a window a token taken early, in a
-// burst at light load, stays out of use: requests sent together may reach
-// the server further apart than requests sent one by one.
+// burstMargin is how much longer than a window a token stays out of use
+// after a call that may reach the server late: one of a burst at light load
+// (requests sent together may reach the server further apart than requests
+// sent one by one), or the first in its slot after a pause.
 const burstMargin = 50 * time.Millisecond
 
 // slotState is what a bucket remembers of the slots it used: per slot, how
@@ -106,7 +107,14 @@ func (b *Budget) takeSlot(bk *bucket, now time.Time, v view) (time.Duration, boo
 			}
 			return ready.Sub(now), false
 		}
-		b.grant(bk, now, pl, ownJitter)
+		// A slot the pod did not call in last round starts cold, at start-up
+		// or after a rebalance: such a call (a new connection, a busy
+		// process) may reach the server late, so its token waits longer.
+		margin := ownJitter
+		if st.round[j] < r-1 {
+			margin = burstMargin
+		}
+		b.grant(bk, now, pl, margin)
 		return 0, true
 	}
 	// Every slot looked at was closed or skipped: wait for the next one.

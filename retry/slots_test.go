@@ -16,10 +16,12 @@ import (
 
 // The conditions the tests put pods in: clocks up to 20ms either side of
 // true time, so up to 40ms apart (some tests go much further), and up to
-// 10ms of network jitter.
+// 10ms of network jitter, or 45ms for a pod's calls in the first second
+// after more than a round without any (new connections, a busy process).
 const (
-	maxSkew   = 20 * time.Millisecond
-	netJitter = 10 * time.Millisecond
+	maxSkew    = 20 * time.Millisecond
+	netJitter  = 10 * time.Millisecond
+	coldJitter = 45 * time.Millisecond
 )
 
 // simPod is one simulated receiptd process in a group: its Budget, reading
@@ -73,6 +75,7 @@ func (g *group) run(ctx context.Context) {
 }
 
 func (g *group) drive(ctx context.Context, p *simPod) {
+	var last, coldUntil time.Time
 	for {
 		if p.name == g.erratic {
 			if err := sleepCtx(ctx, time.Duration(p.rng.Int64N(int64(1200*time.Millisecond)))); err != nil {
@@ -92,7 +95,15 @@ func (g *group) drive(ctx context.Context, p *simPod) {
 			}
 			return
 		}
-		at := gr.At.Add(time.Duration(p.rng.Int64N(int64(netJitter))))
+		if gr.At.Sub(last) > 1500*time.Millisecond {
+			coldUntil = gr.At.Add(time.Second)
+		}
+		last = gr.At
+		jitter := netJitter
+		if gr.At.Before(coldUntil) {
+			jitter = coldJitter
+		}
+		at := gr.At.Add(time.Duration(p.rng.Int64N(int64(jitter))))
 		g.mu.Lock()
 		g.arrivals = append(g.arrivals, at)
 		g.perPod[p.name]++
