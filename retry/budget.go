@@ -99,11 +99,14 @@ type bucket struct {
 }
 
 // Grant is a permission to send one request, returned by Wait. Pass it back
-// to RateLimited or Succeeded with the request's answer.
+// to Sent, and to RateLimited or Succeeded, with the request's answer.
 type Grant struct {
-	b     *bucket
-	epoch uint64
-	At    time.Time
+	b       *bucket
+	epoch   uint64
+	place   place
+	margin  time.Duration // beyond a window, how long its token stays out of use
+	slotted bool
+	At      time.Time
 }
 
 // NewBudget returns a Budget. Shared by partitions, it sends nothing until
@@ -255,6 +258,9 @@ func (b *Budget) Wait(ctx context.Context, name string) (Grant, error) {
 			}
 			if granted {
 				g := Grant{b: bk, epoch: bk.epoch, At: now}
+				if !b.cfg.FloorShares {
+					g.place, g.margin, g.slotted = bk.slots.granted, bk.slots.margin, true
+				}
 				b.mu.Unlock()
 				return g, nil
 			}
@@ -310,6 +316,25 @@ func (b *Budget) RateLimited(g Grant) time.Duration {
 	}
 	b.notify()
 	return pause
+}
+
+// Sent reports when the request made under g was written to the API's
+// connection (zero if it never was), once its answer is in. A request
+// written late, after a slow connection set-up or while the process was
+// busy, reaches the server late too: its slot's next request then waits
+// until a window and the grant's margin after the write, not after the
+// grant. A slot whose next request already left is not held back.
+func (b *Budget) Sent(g Grant, at time.Time) {
+	if g.b == nil || !g.slotted || at.IsZero() {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, pl := &g.b.slots, g.place
+	if st.round[pl.j] != pl.r || pl.i >= st.used[pl.j] {
+		return
+	}
+	st.free[pl.j][pl.i] = later(st.free[pl.j][pl.i], at.Add(time.Duration(b.sched.window)+g.margin))
 }
 
 // Succeeded reports that the request sent under g was accepted. A success

@@ -25,9 +25,10 @@ import (
 // the round than the earlier. They are never that close:
 //
 //   - A slot stays with one partition for rotationRounds rounds, so the two
-//     calls mostly come from one pod, which keeps its own calls in one slot
-//     a window plus ownJitter apart. The stretch gives it room to do so
-//     although it woke up late for the first call.
+//     calls mostly come from one pod, which starts a slot's call a window
+//     plus ownJitter after its previous call in the slot was written (see
+//     Budget.Sent), more after a pause. The stretch gives it room to do so
+//     although it woke up late, or wrote late, the first time.
 //   - Where a slot passes to another partition, the new owner's pod skips
 //     it for a round unless it owned the previous partition too: calls of
 //     two pods in one slot are then two rounds apart, a window apart even if
@@ -51,10 +52,9 @@ const (
 	// to keep its own two calls in one slot a window apart although it
 	// woke up late for the first.
 	stretch = 15 * time.Millisecond
-	// ownJitter is how much later the server may see a pod's call than
-	// its next call in the same slot, beyond their distance at the pod:
-	// the difference of their delays on the way (measured on a busy
-	// two-core machine: over 5ms for one call in a hundred).
+	// ownJitter is how much longer one of a pod's calls may take from its
+	// write to the server than its next call in the same slot (measured
+	// on a busy two-core machine: over 5ms for one call in a hundred).
 	ownJitter = 10 * time.Millisecond
 	// minSlot is the shortest slot: timers cannot keep shorter ones.
 	minSlot = 20 * time.Millisecond

@@ -6,10 +6,15 @@ import (
 )
 
 // burstMargin is how much longer than a window a token stays out of use
-// after a call that may reach the server late: one of a burst at light load
-// (requests sent together may reach the server further apart than requests
-// sent one by one), or the first in its slot after a pause.
+// after a call taken early, in a burst at light load: requests sent together
+// may reach the server further apart than requests sent one by one.
 const burstMargin = 50 * time.Millisecond
+
+// coldMargin is how much longer than a window a token stays out of use
+// after the first call in its slot after a pause; less than burstMargin, so
+// that the slot's next call is at most 10ms late: how late the request was
+// written is known from Sent.
+const coldMargin = stretch + ownJitter
 
 // slotState is what a bucket remembers of the slots it used: per slot, how
 // many calls it made in which round, and when each of the slot's calls
@@ -21,8 +26,10 @@ type slotState struct {
 	used  []int         // per slot, calls in that round
 	free  [][]time.Time // per slot and call, when its token may be used again
 
-	credit     float64 // slots earned at the lowered rate; up to 1
-	creditedAt place   // the last place that earned credit
+	credit     float64       // slots earned at the lowered rate; up to 1
+	creditedAt place         // the last place that earned credit
+	granted    place         // the place of the latest grant
+	margin     time.Duration // and its margin
 }
 
 // place is one call's spot in the schedule: the i-th call in slot j of
@@ -108,11 +115,12 @@ func (b *Budget) takeSlot(bk *bucket, now time.Time, v view) (time.Duration, boo
 			return ready.Sub(now), false
 		}
 		// A slot the pod did not call in last round starts cold, at start-up
-		// or after a rebalance: such a call (a new connection, a busy
-		// process) may reach the server late, so its token waits longer.
+		// or after a rebalance: such a call may reach the server late (the
+		// server's first request on a new connection, a busy process), so
+		// its token waits longer.
 		margin := ownJitter
 		if st.round[j] < r-1 {
-			margin = burstMargin
+			margin = coldMargin
 		}
 		b.grant(bk, now, pl, margin)
 		return 0, true
@@ -153,6 +161,7 @@ func (b *Budget) grant(bk *bucket, now time.Time, pl place, margin time.Duration
 	free := now.Add(time.Duration(b.sched.window) + margin)
 	bk.slots.spend(pl, bk.level)
 	bk.slots.record(pl.r, pl.j, free)
+	bk.slots.granted, bk.slots.margin = pl, margin
 	bk.win.grants.add(free)
 }
 

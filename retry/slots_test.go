@@ -15,13 +15,17 @@ import (
 )
 
 // The conditions the tests put pods in: clocks up to 20ms either side of
-// true time, so up to 40ms apart (some tests go much further), and up to
-// 10ms of network jitter, or 45ms for a pod's calls in the first second
-// after more than a round without any (new connections, a busy process).
+// true time, so up to 40ms apart (some tests go much further); a request
+// written up to 2ms after its grant (reported through Sent), then up to
+// 10ms on the way to the server; in a pod's first second after more than a
+// round without any calls (new connections, a busy process), written up to
+// 35ms late and up to 25ms on the way.
 const (
 	maxSkew    = 20 * time.Millisecond
+	writeDelay = 2 * time.Millisecond
 	netJitter  = 10 * time.Millisecond
-	coldJitter = 45 * time.Millisecond
+	coldWrite  = 35 * time.Millisecond
+	coldNet    = 25 * time.Millisecond
 )
 
 // simPod is one simulated receiptd process in a group: its Budget, reading
@@ -99,11 +103,13 @@ func (g *group) drive(ctx context.Context, p *simPod) {
 			coldUntil = gr.At.Add(time.Second)
 		}
 		last = gr.At
-		jitter := netJitter
+		write, net := writeDelay, netJitter
 		if gr.At.Before(coldUntil) {
-			jitter = coldJitter
+			write, net = coldWrite, coldNet
 		}
-		at := gr.At.Add(time.Duration(p.rng.Int64N(int64(jitter))))
+		sent := gr.At.Add(time.Duration(p.rng.Int64N(int64(write))))
+		p.budget.Sent(gr, sent)
+		at := sent.Add(time.Duration(p.rng.Int64N(int64(net))))
 		g.mu.Lock()
 		g.arrivals = append(g.arrivals, at)
 		g.perPod[p.name]++
@@ -496,4 +502,46 @@ func seq(n int) []int {
 		out[i] = i
 	}
 	return out
+}
+
+// A request written late (a slow connection set-up, a busy process) holds
+// its slot's next request back until a window and the margin after the
+// write, not after the grant; a request written on time does not.
+func TestSlotsSentHoldsTheSlotsNextCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 20, ShareByPartitions: true})
+		b.SetShare([]int{0}, 2) // one partition of two: 10 slots a round
+		time.Sleep(3 * time.Second)
+		for range 10 { // a round of calls at full load, written on time
+			g, err := b.Wait(t.Context(), actions[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Sent(g, g.At)
+		}
+		late, err := b.Wait(t.Context(), actions[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		const writeDelay = 30 * time.Millisecond
+		b.Sent(late, late.At.Add(writeDelay))
+		var next []time.Time
+		for range 10 {
+			g, err := b.Wait(t.Context(), actions[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Sent(g, g.At)
+			next = append(next, g.At)
+		}
+		// The pod owns ten neighbouring slots: the tenth call after the late
+		// one is the next in its slot, a round later, held until a second
+		// and a margin after the write. The nine before are not held.
+		if d := next[9].Sub(late.At); d < time.Second+writeDelay+10*time.Millisecond {
+			t.Errorf("the late call's slot was used again %v after its grant, %v after its write: the server may see both in one second", d, d-writeDelay)
+		}
+		if d := next[8].Sub(late.At); d > time.Second {
+			t.Errorf("the call before, in another slot, came %v after the late one: held back by another slot's write", d)
+		}
+	})
 }

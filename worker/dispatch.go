@@ -243,6 +243,7 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 	// "Twice in a row": any other answer in between starts the count anew.
 	b.resigned = res.Class == ClassResign
 	if w.pacer != nil {
+		w.pacer.Sent(g, res.Sent)
 		// Only the app's limits slow the action; a group's limit is the
 		// group's business (holds).
 		switch class {

@@ -114,6 +114,7 @@ type Result struct {
 	RequestID string
 	Err       error // the transport error, if any
 	Latency   time.Duration
+	Sent      time.Time // when the request was written; zero if it never was
 }
 
 // Sender makes one API call. It must be safe for concurrent use and must

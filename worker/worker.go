@@ -32,6 +32,9 @@ type Pacer interface {
 	RateLimited(g retry.Grant) time.Duration
 	// Succeeded reports a successful answer to a request sent under g.
 	Succeeded(g retry.Grant)
+	// Sent reports when the request made under g was written, after its
+	// answer; zero if it never was.
+	Sent(g retry.Grant, at time.Time)
 	// SetShare sets the partitions this pod owns, out of total: its share
 	// of the rate.
 	SetShare(partitions []int, total int)

@@ -9,10 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,6 +53,10 @@ type Outcome struct {
 	ReadTime, DeliveredTime int64
 	// Latency is the time Send took.
 	Latency time.Duration
+	// Sent is when the request was written to the connection; zero if it
+	// never was. The rate budget keeps the next request that could meet
+	// this one in one of ZIM's seconds a second after it.
+	Sent time.Time
 }
 
 // Client sends receipt requests to ZIM. It is safe for concurrent use; one
@@ -154,8 +160,20 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // wrapping ctx.Err(); the caller is expected to check ctx itself.
 func (c *Client) Send(ctx context.Context, req Request) Outcome {
 	start := time.Now()
+	var sent atomic.Pointer[time.Time] // set on the transport's goroutine
+	if ctx != nil {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				now := time.Now()
+				sent.Store(&now)
+			}
+		}})
+	}
 	out := c.send(ctx, req)
 	out.Latency = time.Since(start)
+	if t := sent.Load(); t != nil {
+		out.Sent = *t
+	}
 	return out
 }
 

@@ -224,7 +224,7 @@ func TestSendDecodesTolerantly(t *testing.T) {
 			srv := startHandler(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, tt.body) })
 			out := newClient(t, srv.URL, nil).Send(context.Background(), groupRead(1))
 			tt.want.HTTPStatus = http.StatusOK
-			out.Latency = 0
+			out.Latency, out.Sent = 0, time.Time{}
 			if out != tt.want {
 				t.Errorf("Send = %+v\nwant   %+v", out, tt.want)
 			}

@@ -35,6 +35,7 @@ func (s *Sender) Send(ctx context.Context, req worker.Request) worker.Result {
 		RequestID: out.RequestID,
 		Err:       out.Err,
 		Latency:   out.Latency,
+		Sent:      out.Sent,
 	}
 }
 
