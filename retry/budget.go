@@ -58,13 +58,16 @@ type BudgetConfig struct {
 // of one second, however the server counts, retries included.
 //
 // Requests leave in the slots of the slot schedule (see schedule.go), each
-// in a slot of a partition the pod owns, evenly spaced. Pods that share the
-// rate by partitions together use the whole limit, less about 2 %, for any
-// number of pods, and never more, as long as their clocks agree within
-// half a second. A pod that uses the whole rate (alone, or owning every
-// partition) also takes slots early while fewer than half of the last
-// window's are used, so that at light load requests that become ready
-// together leave together.
+// in a slot of a partition the pod owns. Pods that share the rate by
+// partitions together use the whole limit, less about 2 %, for any number
+// of pods, and never more, as long as their clocks agree within half a
+// second. A pod that uses the whole rate (alone, or owning every
+// partition) lets requests leave at once while fewer than half of the last
+// window's places are taken, so that at light load no request waits behind
+// another, and uses its slots from there.
+//
+// Every grant also holds its place in a sliding window of the pod's own,
+// the hard cap on its calls in any window of the server.
 //
 // A rate-limit answer halves the bucket's rate on this pod and pauses
 // every bucket for a backoff interval; the rate then climbs back
@@ -103,9 +106,10 @@ type bucket struct {
 type Grant struct {
 	b       *bucket
 	epoch   uint64
-	place   place
-	margin  time.Duration // beyond a window, how long its token stays out of use
+	place   place         // in the slot schedule, if slotted
+	margin  time.Duration // beyond a window, how long it holds its place
 	slotted bool
+	logged  uint64 // its entry in the bucket's window
 	At      time.Time
 }
 
@@ -157,7 +161,9 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		}
 		bk := shared
 		if bk == nil {
-			bk = &bucket{name: name, level: 1, win: windowState{lim: rate.NewLimiter(0, 1)}, slots: newSlotState(sched)}
+			// A burst of two lets the token bucket make up for a late
+			// wake-up; the window is the cap.
+			bk = &bucket{name: name, level: 1, win: windowState{lim: rate.NewLimiter(0, 2)}, slots: newSlotState(sched)}
 			b.all = append(b.all, bk)
 			if cfg.Shared {
 				shared = bk
@@ -219,10 +225,14 @@ func (b *Budget) view(now time.Time) view {
 // ceiling returns the highest rate, in requests per second, this pod may
 // reach with its share. b.mu held.
 func (b *Budget) ceiling(v view) float64 {
-	if !b.cfg.FloorShares {
+	share := v.share
+	switch {
+	case v.alone && !b.cfg.FloorShares:
+		share = 1
+	case !b.cfg.FloorShares:
 		return b.sched.ceiling(v.share)
 	}
-	n, window := windowFor(b.cfg.RPS, v.share)
+	n, window := windowFor(b.cfg.RPS, share)
 	if n == 0 {
 		return 0
 	}
@@ -250,16 +260,21 @@ func (b *Budget) Wait(ctx context.Context, name string) (Grant, error) {
 		} else {
 			b.recover(bk, now)
 			v := b.view(now)
-			var granted bool
-			if b.cfg.FloorShares {
+			var granted, slotted bool
+			switch {
+			case b.cfg.FloorShares:
 				delay, granted = b.takeWindow(bk, now, v.share)
-			} else {
+			case v.alone && bk.win.grants.live(now) < b.sched.limit/2:
+				// Alone at light load: requests leave at once.
+				delay, granted = b.takeWindow(bk, now, 1)
+			default:
 				delay, granted = b.takeSlot(bk, now, v)
+				slotted = true
 			}
 			if granted {
-				g := Grant{b: bk, epoch: bk.epoch, At: now}
-				if !b.cfg.FloorShares {
-					g.place, g.margin, g.slotted = bk.slots.granted, bk.slots.margin, true
+				g := Grant{b: bk, epoch: bk.epoch, At: now, logged: bk.win.granted, margin: bk.win.margin}
+				if slotted {
+					g.place, g.margin, g.slotted = bk.slots.granted, bk.slots.grantedBy, true
 				}
 				b.mu.Unlock()
 				return g, nil
@@ -325,16 +340,24 @@ func (b *Budget) RateLimited(g Grant) time.Duration {
 // until a window and the grant's margin after the write, not after the
 // grant. A slot whose next request already left is not held back.
 func (b *Budget) Sent(g Grant, at time.Time) {
-	if g.b == nil || !g.slotted || at.IsZero() {
+	if g.b == nil || !at.After(g.At) {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	window := time.Duration(b.sched.window)
+	if b.cfg.FloorShares || !g.slotted {
+		_, window = windowFor(b.cfg.RPS, 1)
+	}
+	g.b.win.grants.extend(g.logged, at.Add(window+g.margin))
+	if !g.slotted {
+		return
+	}
 	st, pl := &g.b.slots, g.place
 	if st.round[pl.j] != pl.r || pl.i >= st.used[pl.j] {
 		return
 	}
-	st.free[pl.j][pl.i] = later(st.free[pl.j][pl.i], at.Add(time.Duration(b.sched.window)+g.margin))
+	st.free[pl.j][pl.i] = later(st.free[pl.j][pl.i], at.Add(window+g.margin))
 }
 
 // Succeeded reports that the request sent under g was accepted. A success

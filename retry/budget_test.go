@@ -339,9 +339,10 @@ func TestBudgetBurstsAtLightLoadOnly(t *testing.T) {
 			t.Errorf("%d grants within 1.05 s of the burst, want at most 20", m)
 		}
 		// The window is half full after ten grants: the next ones in the
-		// same second are paced one per 50ms.
+		// same second follow the slots, one per 50ms, after the one that
+		// completes the burst in the current slot.
 		first := all[:countBefore(all, t0.Add(time.Second))]
-		for i := 11; i < len(first); i++ {
+		for i := 12; i < len(first); i++ {
 			if d := first[i].Sub(first[i-1]); d < 50*time.Millisecond {
 				t.Fatalf("grants %d and %d only %v apart in a half-full window, want 50ms", i-1, i, d)
 			}
@@ -357,4 +358,24 @@ func countBefore(ts []time.Time, t time.Time) int {
 		}
 	}
 	return n
+}
+
+// A pod alone that stalls (every request in flight waits for a slow answer)
+// is back at its full rate as soon as the stall ends, and never exceeds the
+// limit in a second.
+func TestBudgetAloneRecoversFromAStall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 20})
+		all := drive(t, b, actions[0], 3*time.Second)
+		time.Sleep(300 * time.Millisecond) // the stall
+		after := drive(t, b, actions[0], 5*time.Second)
+		all = append(all, after...)
+		if m := maxInWindow(all, time.Second); m > 20 {
+			t.Errorf("%d grants within one second, want at most 20", m)
+		}
+		// 20 a second, less the margin each grant keeps (10ms a second): 99.
+		if want := 99; len(after) < want-1 {
+			t.Errorf("%d grants in the 5s after a stall, want about %d", len(after), want)
+		}
+	})
 }

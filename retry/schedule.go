@@ -13,11 +13,11 @@ import (
 // numbered from the Unix epoch, and every round into the same slots, so
 // that every pod computes the same ones from its own clock. Each slot of
 // each round belongs to one partition, and a pod calls only in slots of the
-// partitions it owns, each call within its slot's time (a pod that owns
-// every partition may also take a slot early at light load). A round's
-// slots hold exactly the limit's calls, so the pods together use the whole
-// limit per round, however the partitions are spread over them, and a pod
-// that owns nothing sends nothing.
+// partitions it owns, each call within its slot's time. A round's slots
+// hold exactly the limit's calls, so the pods together use the whole limit
+// per round, however the partitions are spread over them, and a pod that
+// owns nothing sends nothing. (A pod that owns every partition has no one
+// to share with: at light load its calls leave at once, see Budget.)
 //
 // Why no window of the server ever holds more than the limit: a slot holds
 // its calls once per round, so a window with more calls than the limit

@@ -5,22 +5,24 @@ import (
 	"time"
 )
 
-// burstMargin is how much longer than a window a token stays out of use
-// after a call taken early, in a burst at light load: requests sent together
-// may reach the server further apart than requests sent one by one.
-const burstMargin = 50 * time.Millisecond
+// burstMargin is how much longer than a window a call that leaves with a
+// burst holds its place: requests sent together may reach the server
+// further apart than requests sent one by one.
+const burstMargin = time.Second / burstMarginDivisor
 
 // coldMargin is how much longer than a window a token stays out of use
-// after the first call in its slot after a pause; less than burstMargin, so
-// that the slot's next call is at most 10ms late: how late the request was
-// written is known from Sent.
+// after the first call in its slot after a pause, so that the slot's next
+// call is at most 10ms late; how late the request was written is known
+// from Sent.
 const coldMargin = stretch + ownJitter
 
 // slotState is what a bucket remembers of the slots it used: per slot, how
 // many calls it made in which round, and when each of the slot's calls
 // frees its token for the slot's next round (a window plus a margin after
-// the call); and the credit that thins slots out after a rate-limit
-// answer. Guarded by Budget.mu.
+// the call). A window never holds more calls than the limit as long as no
+// token is used again before it is free: more would take two calls of one
+// token. Also the credit that thins slots out after a rate-limit answer.
+// Guarded by Budget.mu.
 type slotState struct {
 	round []int64       // per slot, the round of used
 	used  []int         // per slot, calls in that round
@@ -29,7 +31,7 @@ type slotState struct {
 	credit     float64       // slots earned at the lowered rate; up to 1
 	creditedAt place         // the last place that earned credit
 	granted    place         // the place of the latest grant
-	margin     time.Duration // and its margin
+	grantedBy  time.Duration // and its margin
 }
 
 // place is one call's spot in the schedule: the i-th call in slot j of
@@ -78,9 +80,6 @@ func (b *Budget) takeSlot(bk *bucket, now time.Time, v view) (time.Duration, boo
 	wall := b.wall(now)
 	usable, _ := a.usableNow(wall)
 	r, j := s.at(wall)
-	if v.alone && bk.win.grants.live(now) < s.limit/2 && b.takeEarly(bk, now, r, j, a.total) {
-		return 0, true
-	}
 	from := place{r: r, j: j}
 	for range s.maxSlotSteps() {
 		r, j, p, ok := s.next(from.r, from.j, a.total, usable)
@@ -103,7 +102,8 @@ func (b *Budget) takeSlot(bk *bucket, now time.Time, v view) (time.Duration, boo
 			continue
 		}
 		// The token's previous call must be a window and a margin behind,
-		// and the pod within its own window.
+		// and the pod within its own window: it may have called in a
+		// window of its own just before, owning every partition.
 		ready := later(now, st.free[j][i])
 		if count := bk.win.grants.live(now); count >= s.limit {
 			ready = later(ready, bk.win.grants.nth(count-s.limit))
@@ -114,13 +114,10 @@ func (b *Budget) takeSlot(bk *bucket, now time.Time, v view) (time.Duration, boo
 			}
 			return ready.Sub(now), false
 		}
-		// A slot the pod did not call in last round starts cold, at start-up
-		// or after a rebalance: such a call may reach the server late (the
-		// server's first request on a new connection, a busy process), so
-		// its token waits longer.
-		margin := ownJitter
-		if st.round[j] < r-1 {
-			margin = coldMargin
+		margin := st.margin(r, j)
+		if now.Sub(bk.win.lastBurst) < time.Millisecond {
+			// Leaving with a burst of a pod alone: it may arrive as late.
+			margin = burstMargin
 		}
 		b.grant(bk, now, pl, margin)
 		return 0, true
@@ -133,36 +130,26 @@ func (b *Budget) takeSlot(bk *bucket, now time.Time, v view) (time.Duration, boo
 	return max(time.Duration(s.start(r, j)-wall), time.Microsecond), false
 }
 
-// takeEarly grants bk, a pod alone at light load, the first token of
-// round r from slot j on that is free now, before its slot's time: requests
-// that become ready together leave together instead of one per slot. No
-// other pod calls, so only the pod's own calls can meet in a window, and
-// each token keeps its calls a window and burstMargin apart. b.mu held.
-func (b *Budget) takeEarly(bk *bucket, now time.Time, r int64, j, total int) bool {
-	s, st := b.sched, &bk.slots
-	for ; j < s.slots; j++ {
-		i := st.calls(r, j)
-		if i >= s.capacity(j) || st.free[j][i].After(now) || !b.own.mayFollow(s, r, j, s.owner(r, j, total), total) {
-			continue
-		}
-		pl := place{r: r, j: j, i: i}
-		if !st.earn(pl, bk.level) {
-			continue
-		}
-		b.grant(bk, now, pl, burstMargin)
-		return true
+// margin returns how much longer than a window the token of a call in slot
+// j of round r stays out of use. A slot the pod did not call in last round
+// starts cold, at start-up or after a rebalance: such a call may reach the
+// server late (the server's first request on a new connection, a busy
+// process), so its token waits longer.
+func (st *slotState) margin(r int64, j int) time.Duration {
+	if st.round[j] < r-1 {
+		return coldMargin
 	}
-	return false
+	return ownJitter
 }
 
 // grant records a call at pl, its token free again a window and margin
 // later. b.mu held.
 func (b *Budget) grant(bk *bucket, now time.Time, pl place, margin time.Duration) {
-	free := now.Add(time.Duration(b.sched.window) + margin)
-	bk.slots.spend(pl, bk.level)
-	bk.slots.record(pl.r, pl.j, free)
-	bk.slots.granted, bk.slots.margin = pl, margin
-	bk.win.grants.add(free)
+	st := &bk.slots
+	st.spend(pl, bk.level)
+	st.record(pl.r, pl.j, now.Add(time.Duration(b.sched.window)+margin))
+	st.granted, st.grantedBy = pl, margin
+	bk.win.granted = bk.win.grants.add(now.Add(time.Duration(b.sched.window) + margin))
 }
 
 // maxSlotSteps bounds the slots one takeSlot looks at before it sleeps
