@@ -15,8 +15,8 @@ import (
 const benchHelp = `
 Measure receiptd on this machine, beside a naive kafka-go worker that makes one
 API call per event: (a) throughput with an unlimited API, (b) API efficiency
-under a backlog at 20 and 200 requests/s, (c) latency at light load, (d) three
-workers sharing one 20/s limit, (e) memory with a growing backlog, (f) what
+under a backlog at 20 and 200 requests/s, (c) latency at light load, (d) 1 to
+24 workers sharing one 20/s limit, (e) memory with a growing backlog, (f) what
 kill -9, SIGTERM, a broker pause and a broker restart cost beside a fault-free
 run, (g) the other groups' receipts beside groups at their limit and busy
 groups. Kafka runs in-process (or on --brokers, in fresh topics; f pauses and
