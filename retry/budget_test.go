@@ -379,3 +379,46 @@ func TestBudgetAloneRecoversFromAStall(t *testing.T) {
 		}
 	})
 }
+
+// A pod alone whose burst at light load is written late (the process
+// stalled, a new connection was slow) keeps those requests' places in its
+// window until a window and the margin after their write, so that the
+// requests that follow, in its slots, cannot reach the server within one
+// second of them. Without Sent the places would come back a window after
+// the grants, and 23 requests would be written within one second.
+func TestBudgetSentHoldsALateBurstsPlaces(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, retry.BudgetConfig{RPS: 20})
+		time.Sleep(3 * time.Second)
+		const writeDelay = 600 * time.Millisecond
+		var writes []time.Time
+		for range 9 { // under half the window: they leave at once
+			g, err := b.Wait(t.Context(), actions[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Sent(g, g.At.Add(writeDelay))
+			writes = append(writes, g.At.Add(writeDelay))
+		}
+		if d := writes[8].Sub(writes[0]); d != 0 {
+			t.Fatalf("the burst's grants were %v apart, want together", d)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
+		defer cancel()
+		for {
+			g, err := b.Wait(ctx, actions[0])
+			if err != nil {
+				break
+			}
+			b.Sent(g, g.At)
+			writes = append(writes, g.At)
+		}
+		sortTimes(writes)
+		if m := maxInWindow(writes, time.Second); m > 20 {
+			t.Errorf("%d requests written within one second, want at most 20", m)
+		}
+		if len(writes) < 60 {
+			t.Errorf("%d requests in 4s, want the limit used (about 80)", len(writes))
+		}
+	})
+}
