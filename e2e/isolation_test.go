@@ -103,10 +103,14 @@ func TestGroupIsolation(t *testing.T) {
 		})
 		checkNoDeadLetters(t, r.letters)
 		st := r.stats
-		// The app-level budget is not what this test is about: a rare
-		// 660300005 at its edge is TestSharedRateLimit's business.
-		if share := float64(st.RateLimited) / float64(max(st.Calls, 1)); share > 0.01 {
-			t.Errorf("%d of %d calls answered 660300005", st.RateLimited, st.Calls)
+		// Held batches released together leave at once while the window is
+		// under half full, each holding its place 50ms past the window, and
+		// then in the slots: the budget keeps every second of ZIM's within
+		// the limit as long as calls reach it within those margins, so
+		// 660300005 stays within the project's 0.5 % (none in most runs)
+		// on a machine shared with the broker.
+		if share := float64(st.RateLimited) / float64(max(st.Calls, 1)); share > 0.005 {
+			t.Errorf("%d of %d calls (%.2f%%) answered 660300005, want at most 0.5%%", st.RateLimited, st.Calls, 100*share)
 		}
 		if st.GroupRateLimited == 0 {
 			t.Error("no call answered 660300006: the limit was never met")

@@ -14,9 +14,9 @@ import (
 // Three workers in one group against a ZIM that allows 20 requests in any
 // one-second span per action and counts rejected requests too; one worker
 // is killed (-9) and one added during the run. Nothing is lost, and the
-// workers together stay within the budget: each takes the share of the
-// rate that its share of the partitions gives it, so rate-limit answers
-// (660300005) stay rare.
+// workers together stay within the budget: each calls only in the time
+// slots of the partitions it owns, so rate-limit answers (660300005) stay
+// rare.
 func TestSharedRateLimit(t *testing.T) {
 	needBroker(t)
 	start := time.Now()
@@ -63,11 +63,15 @@ func TestSharedRateLimit(t *testing.T) {
 	if st.Calls > 0 {
 		share = float64(st.RateLimited) / float64(st.Calls)
 	}
-	// A few rejections happen right after a generation starts: every
-	// worker then has a full token bucket, and those small bursts on top
-	// of the shares can put more than 20 calls into one second of
-	// zimfake's sliding window. A worker that keeps overrunning its share
-	// shows as many more.
+	// The workers call only in the time slots of the partitions they own,
+	// and a partition gained at a rebalance (after the kill, after the
+	// added worker joined) is used a little over a second later, so no
+	// second of zimfake's holds more than the limit as long as calls reach
+	// it within about 10ms of leaving. On this machine, shared with the
+	// broker, calls sometimes arrive later than that while the workers
+	// fetch a backlog: 1 to 6 of some 1,570 calls were answered 660300005
+	// in three runs (up to 0.38 %). A worker that overran its share would
+	// show many more.
 	if share > 0.01 {
 		t.Errorf("%d of %d calls (%.2f%%) were answered 660300005: the workers overran the %d/s budget; peaks per action: %s",
 			st.RateLimited, st.Calls, 100*share, rps, strings.Join(peaks, " "))
