@@ -208,10 +208,12 @@ type panel struct {
 		Type string `json:"type"`
 		UID  string `json:"uid"`
 	} `json:"datasource"`
-	Targets []struct {
-		Expr  string `json:"expr"`
-		RefID string `json:"refId"`
-	} `json:"targets"`
+	Targets []target `json:"targets"`
+}
+
+type target struct {
+	Expr  string `json:"expr"`
+	RefID string `json:"refId"`
 }
 
 // The dashboard imports as is: it has a data source variable, a job and a
@@ -266,6 +268,21 @@ func TestDashboard(t *testing.T) {
 	if queries == 0 {
 		t.Fatal("the dashboard has no queries")
 	}
+	// What an on-call engineer looks at: throughput beside the limit,
+	// calls, coalescing, rate limits, delay, backlog, dead letters, holds,
+	// pauses and each pod's share all have a panel.
+	for _, metric := range []string{"receiptd_events_total", "receiptd_records_done_total", "receiptd_receipts_acknowledged_total",
+		"receiptd_rate_ceiling_requests_per_second", "receiptd_api_calls_total", "receiptd_api_seqs_per_call",
+		"receiptd_rate_limited_total", "receiptd_read_to_receipt_seconds", "receiptd_oldest_pending_age_seconds",
+		"receiptd_consumer_lag_records", "receiptd_dead_lettered_total", "receiptd_pending_records", "receiptd_retrying_batches",
+		"receiptd_held_groups", "receiptd_failing_alone_keys", "receiptd_systemic_pause", "receiptd_dead_letter_paused",
+		"receiptd_kafka_out_of_reach", "receiptd_ready"} {
+		if !slices.ContainsFunc(d.Panels, func(p panel) bool {
+			return slices.ContainsFunc(p.Targets, func(q target) bool { return reads(q.Expr, metric) })
+		}) {
+			t.Errorf("no dashboard panel shows %s", metric)
+		}
+	}
 	for _, r := range shippedRules(t) {
 		checkMetricNames(t, "alert "+r.Alert, r.Expr, documented)
 	}
@@ -273,13 +290,27 @@ func TestDashboard(t *testing.T) {
 
 var metricName = regexp.MustCompile(`receiptd_[a-z_]+`)
 
+// histogramSeries are the suffixes of a histogram's series.
+var histogramSeries = []string{"_bucket", "_sum", "_count"}
+
+// reads reports whether expr reads metric, or one of its series if it is
+// a histogram.
+func reads(expr, metric string) bool {
+	for _, name := range metricName.FindAllString(expr, -1) {
+		if name == metric || slices.ContainsFunc(histogramSeries, func(s string) bool { return name == metric+s }) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkMetricNames fails t for every receiptd_* name in expr that README's
 // metric table does not list (histogram series count as their family).
 func checkMetricNames(t *testing.T, where, expr string, documented map[string]bool) {
 	t.Helper()
 	for _, name := range metricName.FindAllString(expr, -1) {
 		family := name
-		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		for _, suffix := range histogramSeries {
 			if f, ok := strings.CutSuffix(name, suffix); ok && documented[f] {
 				family = f
 			}

@@ -31,14 +31,15 @@ type ConsumerObserver struct {
 	outOfReach string // why the consumer is not in its group, "" when it is
 }
 
-// NewConsumerObserver registers the consumer's counters on reg.
+// NewConsumerObserver registers the consumer's counters on reg, and
+// receiptd_kafka_out_of_reach, which follows Ready.
 func NewConsumerObserver(log *zap.Logger, reg prometheus.Registerer) *ConsumerObserver {
 	counter := func(name, help string) prometheus.Counter {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 		reg.MustRegister(c)
 		return c
 	}
-	return &ConsumerObserver{
+	o := &ConsumerObserver{
 		log: log,
 		sampled: log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 			return zapcore.NewSamplerWithOptions(c, time.Second, 10, 100)
@@ -51,6 +52,15 @@ func NewConsumerObserver(log *zap.Logger, reg prometheus.Registerer) *ConsumerOb
 		skipped:        counter("receiptd_records_skipped_total", "Offsets never delivered: deleted by retention or compacted before being consumed."),
 		truncated:      counter("receiptd_dead_letters_truncated_total", "Dead letters cut to fit the dead-letter topic's max.message.bytes."),
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "receiptd_kafka_out_of_reach",
+		Help: "1 while the consumer is out of its group because the Kafka brokers are out of reach or joining the group failed; /readyz says why.",
+	}, func() float64 {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return boolFloat(o.outOfReach != "")
+	}))
+	return o
 }
 
 // ProgressSource reports where each owned partition stands; the consumer

@@ -18,9 +18,11 @@ import (
 // /readyz follows the consumer through Kafka outages: not ready, with the
 // reason, until it first joins, while the brokers are out of reach and after
 // a failed join; ready again once it joins. A rebalance changes nothing.
+// receiptd_kafka_out_of_reach is 1 exactly while Kafka is the reason.
 func TestConsumerReadinessFollowsTheBrokers(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
-	o := telemetry.NewConsumerObserver(zap.New(core), prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	o := telemetry.NewConsumerObserver(zap.New(core), reg)
 	down := errors.New("dial tcp 10.0.0.7:9092: connect: connection refused")
 	joined := consumer.Joined{GenerationID: 1, Partitions: []int{0, 1}, Total: 2}
 	steps := []struct {
@@ -52,6 +54,14 @@ func TestConsumerReadinessFollowsTheBrokers(t *testing.T) {
 		ok, why := o.Ready()
 		if ok != s.wantReady {
 			t.Errorf("%s: ready %t (%q), want %t", s.name, ok, why, s.wantReady)
+		}
+		// Not ready before the first join is not Kafka's doing.
+		wantOut := 0.0
+		if !s.wantReady && s.name != "before joining" {
+			wantOut = 1
+		}
+		if got := gaugeValue(t, reg, "receiptd_kafka_out_of_reach"); got != wantOut {
+			t.Errorf("%s: receiptd_kafka_out_of_reach = %v, want %v", s.name, got, wantOut)
 		}
 		for _, w := range s.wantWhy {
 			if !strings.Contains(why, w) {
@@ -101,4 +111,20 @@ func TestCommitFailureSaysWhatHappensNext(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gaugeValue returns the value of the unlabelled gauge name in reg.
+func gaugeValue(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("%s: no such gauge", name)
+	return 0
 }

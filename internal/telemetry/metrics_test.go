@@ -119,20 +119,39 @@ receiptd_build_info{go_version="go1.26.0",kafka_go_version="v0.4.51",revision="a
 }
 
 // receiptd_ready follows what /readyz answers; the worker gauges include
-// the pending bound and the retrying batches.
+// the pending bound, the retrying batches, the held groups and keys, and
+// the keys failing alone with their records.
 func TestReadinessAndWorkerGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	w := &fakeWorker{stats: worker.Stats{Pending: 40, MaxPending: 50000, RetryBatches: 3}}
+	w := &fakeWorker{stats: worker.Stats{Pending: 40, MaxPending: 50000, RetryBatches: 3,
+		HeldGroups: 2, HeldKeys: 5, FailingAloneKeys: 1, FailingAloneRecords: 17, DeadLetterPaused: true}}
 	telemetry.RegisterWorkerMetrics(reg, w, fakeRates{})
 	telemetry.RegisterReadiness(reg, func() (bool, string) { return true, "" }, func() (bool, string) { return w.Ready(), "paused" })
 	check := func(want string) {
 		t.Helper()
 		if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-			"receiptd_ready", "receiptd_pending_records", "receiptd_max_pending_records", "receiptd_retrying_batches"); err != nil {
+			"receiptd_ready", "receiptd_pending_records", "receiptd_max_pending_records", "receiptd_retrying_batches",
+			"receiptd_held_groups", "receiptd_held_keys", "receiptd_failing_alone_keys", "receiptd_failing_alone_records",
+			"receiptd_dead_letter_paused"); err != nil {
 			t.Error(err)
 		}
 	}
 	const gauges = `
+# HELP receiptd_dead_letter_paused 1 while dead-letter writes are paused because the dead-letter topic refuses a record even written alone.
+# TYPE receiptd_dead_letter_paused gauge
+receiptd_dead_letter_paused 1
+# HELP receiptd_failing_alone_keys Keys whose calls keep failing while other keys of their action succeed; dead-lettered as exhausted after worker.isolated_failure_max_age.
+# TYPE receiptd_failing_alone_keys gauge
+receiptd_failing_alone_keys 1
+# HELP receiptd_failing_alone_records Records of keys failing alone; at most half of worker.max_pending_records.
+# TYPE receiptd_failing_alone_records gauge
+receiptd_failing_alone_records 17
+# HELP receiptd_held_groups Groups whose receipts wait out a backoff after the group's own rate-limit answer (660300006), probe included.
+# TYPE receiptd_held_groups gauge
+receiptd_held_groups 2
+# HELP receiptd_held_keys Keys (action, reader, conversation) whose batches wait out a backoff after a transient answer, probe included.
+# TYPE receiptd_held_keys gauge
+receiptd_held_keys 5
 # HELP receiptd_max_pending_records The bound on pending records (worker.max_pending_records); fetching pauses there.
 # TYPE receiptd_max_pending_records gauge
 receiptd_max_pending_records 50000

@@ -71,6 +71,10 @@ func (s Summary) log(prev worker.Stats, prevAt time.Time) (worker.Stats, time.Ti
 		zap.Int("pending", cur.Pending),
 		zap.Int("in_flight", cur.InFlight),
 		zap.Int("retrying_batches", cur.RetryBatches),
+		zap.Int("held_groups", cur.HeldGroups),
+		zap.Int("held_keys", cur.HeldKeys),
+		zap.Int("failing_alone_keys", cur.FailingAloneKeys),
+		zap.Int("failing_alone_records", cur.FailingAloneRecords),
 		zap.Bool("systemic_pause", cur.SystemicPause),
 		zap.Bool("dead_letter_paused", cur.DeadLetterPaused),
 	}

@@ -202,7 +202,8 @@ func TestSummaryLine(t *testing.T) {
 	<-w.read // Run took its baseline: the figures below are news to it
 	w.mu.Lock()
 	w.stats = worker.Stats{RecordsIn: 100, RecordsDone: 90, Calls: 10, SeqsSent: 95, SeqsAcked: 90, RateLimited: 1,
-		DeadLettered: map[worker.FailureClass]uint64{worker.FailInvalidEvent: 2}, Pending: 10}
+		DeadLettered: map[worker.FailureClass]uint64{worker.FailInvalidEvent: 2}, Pending: 10,
+		HeldGroups: 1, HeldKeys: 4, FailingAloneKeys: 2, FailingAloneRecords: 6}
 	w.mu.Unlock()
 	cancel() // Run logs a last line on the way out
 	<-done
@@ -213,6 +214,9 @@ func TestSummaryLine(t *testing.T) {
 	m := all[0].ContextMap()
 	if m["events_in"] != uint64(100) || m["calls"] != uint64(10) || m["seqs_per_call"] != 9.5 || m["lag"] != int64(150) || m["rate_limited"] != uint64(1) {
 		t.Errorf("summary = %v", m)
+	}
+	if m["held_groups"] != int64(1) || m["held_keys"] != int64(4) || m["failing_alone_keys"] != int64(2) || m["failing_alone_records"] != int64(6) {
+		t.Errorf("summary's holds and keys failing alone = %v", m)
 	}
 	if eta, _ := m["drain_eta"].(string); eta == "" || eta == "stalled" {
 		t.Errorf("drain_eta = %q with records finishing", eta)

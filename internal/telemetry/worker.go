@@ -107,6 +107,14 @@ func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, rates Ra
 		stat(func(s worker.Stats) float64 { return float64(s.MaxPending) }), nil)
 	gauge("receiptd_retrying_batches", "Batches waiting to be sent again after a rate-limit, transient or unknown answer.",
 		stat(func(s worker.Stats) float64 { return float64(s.RetryBatches) }), nil)
+	gauge("receiptd_held_groups", "Groups whose receipts wait out a backoff after the group's own rate-limit answer (660300006), probe included.",
+		stat(func(s worker.Stats) float64 { return float64(s.HeldGroups) }), nil)
+	gauge("receiptd_held_keys", "Keys (action, reader, conversation) whose batches wait out a backoff after a transient answer, probe included.",
+		stat(func(s worker.Stats) float64 { return float64(s.HeldKeys) }), nil)
+	gauge("receiptd_failing_alone_keys", "Keys whose calls keep failing while other keys of their action succeed; dead-lettered as exhausted after worker.isolated_failure_max_age.",
+		stat(func(s worker.Stats) float64 { return float64(s.FailingAloneKeys) }), nil)
+	gauge("receiptd_failing_alone_records", "Records of keys failing alone; at most half of worker.max_pending_records.",
+		stat(func(s worker.Stats) float64 { return float64(s.FailingAloneRecords) }), nil)
 	gauge("receiptd_in_flight_calls", "ZIM calls under way.",
 		stat(func(s worker.Stats) float64 { return float64(s.InFlight) }), nil)
 	gauge("receiptd_dead_letter_paused", "1 while dead-letter writes are paused because the dead-letter topic refuses a record even written alone.",
