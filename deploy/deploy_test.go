@@ -25,6 +25,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
 	rulesFile      = "prometheus/receiptd-rules.yaml"
+	rulesTestFile  = "prometheus/receiptd-rules.test.yaml"
 	promRuleFile   = "kubernetes/monitoring/prometheusrule.yaml"
 	dashboardFile  = "grafana/receiptd.json"
 	readmeFile     = "../README.md"
@@ -132,11 +133,60 @@ func TestAlertsAreActionable(t *testing.T) {
 			t.Errorf("%s: README.md has no section with anchor #%s", r.Alert, anchor)
 		}
 	}
-	// The alerts the operations issue asked for, at least.
+	// The alerts an on-call engineer needs, at least.
 	for _, want := range []string{"ReceiptdSystemicPause", "ReceiptdNoProgress", "ReceiptdDeadLettersAboveUsual",
-		"ReceiptdDeadLetterWritesFailing", "ReceiptdLagGrowingAtRateCeiling", "ReceiptdRateLimited", "ReceiptdNotReady"} {
+		"ReceiptdDeadLetterWritesFailing", "ReceiptdDeadLetterWritesPaused", "ReceiptdLagGrowingAtRateCeiling",
+		"ReceiptdRateLimited", "ReceiptdNotReady"} {
 		if !seen[want] {
 			t.Errorf("no alert %s", want)
+		}
+	}
+}
+
+// promtool's tests of the rules (run by .ci/run) cover every alert: the
+// idle pod's test expects it silent, and another test expects it firing.
+// promtool itself passes a rule that no test names.
+func TestEveryAlertHasPromtoolTests(t *testing.T) {
+	var f struct {
+		RuleFiles []string `yaml:"rule_files"`
+		Tests     []struct {
+			Name      string `yaml:"name"`
+			AlertTest []struct {
+				Alert     string `yaml:"alertname"`
+				ExpAlerts []any  `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	b, err := os.ReadFile(rulesTestFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatalf("%s: %v", rulesTestFile, err)
+	}
+	if !slices.Equal(f.RuleFiles, []string{"receiptd-rules.yaml"}) {
+		t.Errorf("%s tests %v, want receiptd-rules.yaml", rulesTestFile, f.RuleFiles)
+	}
+	silentIdle, fires := map[string]bool{}, map[string]bool{}
+	for _, tc := range f.Tests {
+		for _, at := range tc.AlertTest {
+			switch {
+			case tc.Name == "idle pod" && len(at.ExpAlerts) == 0:
+				silentIdle[at.Alert] = true
+			case len(at.ExpAlerts) > 0:
+				fires[at.Alert] = true
+			}
+		}
+	}
+	for _, r := range shippedRules(t) {
+		if r.Alert == "" {
+			continue
+		}
+		if !silentIdle[r.Alert] {
+			t.Errorf("%s: no check that it stays silent on the idle pod", r.Alert)
+		}
+		if !fires[r.Alert] {
+			t.Errorf("%s: no test where it fires", r.Alert)
 		}
 	}
 }

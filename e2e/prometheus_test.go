@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -34,7 +36,8 @@ const forScale = 24
 // A real Prometheus, configured by the shipped deploy/prometheus files,
 // scrapes a running receiptd (a real broker, the simulator):
 //
-//   - a wrong ServerSecret pauses dispatch, and ReceiptdSystemicPause fires;
+//   - a wrong ServerSecret pauses dispatch, and ReceiptdSystemicPause fires
+//     (ReceiptdNotReady, which leaves the pause to it, stays inactive);
 //   - the operator fixes the secret and restarts the pod, and it resolves;
 //   - every receipt then reaches ZIM, nothing was dead-lettered, and no
 //     alert is left firing;
@@ -88,6 +91,9 @@ func TestPrometheusAlertsAndDashboard(t *testing.T) {
 	prom.waitAlert(t, time.Minute, "ReceiptdSystemicPause", "firing")
 	firedAfter := time.Since(pausedAt)
 	t.Logf("ReceiptdSystemicPause firing %s after the pause began", firedAfter.Round(100*time.Millisecond))
+	if state := prom.alertState(t, "ReceiptdNotReady"); state != "" {
+		t.Errorf("ReceiptdNotReady is %s during a systemic pause, which has its own alert", state)
+	}
 	var dead int64
 	for _, hw := range b.highWater(t, n.DLQ, dlqPartitions) {
 		dead += hw
@@ -140,6 +146,112 @@ func TestPrometheusAlertsAndDashboard(t *testing.T) {
 		extra: fmt.Sprintf("alert_firing_after_pause=%s alert_resolved_after_fix=%s dashboard_panels=%d dashboard_queries=%d caught_up_after_traffic_start=%s prometheus=%q",
 			firedAfter.Round(100*time.Millisecond), resolvedAfter.Round(100*time.Millisecond), panels, queries,
 			caughtUp.Sub(trafficStart).Round(100*time.Millisecond), prom.version)}.log(t)
+}
+
+// A real Prometheus on the shipped rules, scraping a receiptd whose
+// dead-letter topic refuses its letters even cut to receiptd's headers
+// (max.message.bytes lowered to 200 bytes mid-run, as a misconfigured topic
+// would):
+//
+//   - dead-letter writes pause and ReceiptdDeadLetterWritesPaused fires;
+//   - the pod is not ready and its writes fail, yet ReceiptdNotReady and
+//     ReceiptdDeadLetterWritesFailing stay inactive, not even pending: the
+//     pause has one alert, with the runbook for it;
+//   - the operator raises the topic's limit, the writes resume by
+//     themselves, the alert resolves, and every malformed record is in the
+//     dead-letter topic, every receipt at ZIM.
+func TestPrometheusDeadLetterPauseAlert(t *testing.T) {
+	needBroker(t)
+	promBin := needPrometheus(t)
+	start := time.Now()
+	_, seed := testRand(t)
+	const events = 1000
+	cfg := cleanTraffic(seed)
+	cfg.MalformedFraction = 0.05
+	w := newWorkload(t, cfg, events)
+	b := newBroker(t)
+	n := b.newTopics(t)
+	z := startZimfake(t, zimOptions{RPS: fastRPS})
+	listen := freeAddr(t)
+	p := startWorker(t, "worker", n, z, fastRPS, map[string]string{"RECEIPTD_HTTP_LISTEN": listen})
+	prom := startPrometheus(t, promBin, listen)
+	p.waitJoined(t, 1, joinTimeout)
+	// The limit is read at start; lowered after, the broker refuses what
+	// receiptd believes fits, as when an operator changes the topic.
+	p.waitLog(t, time.Minute, "the dead-letter topic's limit", func(l logLine) bool { return l.Msg == "dead-letter topic limit" })
+	b.setTopicConfig(t, n.DLQ, "max.message.bytes", "200")
+	prom.waitUntil(t, time.Minute, "Prometheus scrapes a ready receiptd", func() (bool, string) {
+		v, ok := prom.scalar(t, `receiptd_ready{job="receiptd"}`)
+		return ok && v == 1, fmt.Sprintf("receiptd_ready = %v (found %v)", v, ok)
+	})
+
+	b.produce(t, n.Source, w.records)
+	p.waitLog(t, time.Minute, "dead-letter writes paused", func(l logLine) bool {
+		return strings.HasPrefix(l.Msg, "dead-letter writes paused")
+	})
+	pausedAt := time.Now()
+	prom.waitAlert(t, 2*time.Minute, "ReceiptdDeadLetterWritesPaused", "firing")
+	firedAfter := time.Since(pausedAt)
+	t.Logf("ReceiptdDeadLetterWritesPaused firing %s after the pause began", firedAfter.Round(100*time.Millisecond))
+	if v, _ := prom.scalar(t, `receiptd_ready{job="receiptd"}`); v != 0 {
+		t.Errorf("receiptd_ready = %v during the dead-letter pause, want 0", v)
+	}
+	if v, _ := prom.scalar(t, `increase(receiptd_dead_letter_write_errors_total{job="receiptd"}[5m])`); v <= 0 {
+		t.Errorf("no failed dead-letter write counted during the pause (increase %v)", v)
+	}
+	for _, other := range []string{"ReceiptdNotReady", "ReceiptdDeadLetterWritesFailing"} {
+		if state := prom.alertState(t, other); state != "" {
+			t.Errorf("%s is %s during a dead-letter pause, which has its own alert", other, state)
+		}
+	}
+	waitReceipts(t, z, w.tally.Receipts(), 2*time.Minute) // the valid records flow meanwhile
+
+	// The fix: a limit that holds every letter.
+	b.setTopicConfig(t, n.DLQ, "max.message.bytes", strconv.Itoa(brokerMaxMessageBytes))
+	fixedAt := time.Now()
+	prom.waitUntil(t, 2*time.Minute, "ReceiptdDeadLetterWritesPaused resolved", func() (bool, string) {
+		paused, found := prom.scalar(t, `receiptd_dead_letter_paused{job="receiptd"}`)
+		state := prom.alertState(t, "ReceiptdDeadLetterWritesPaused")
+		return found && paused == 0 && state == "", fmt.Sprintf("receiptd_dead_letter_paused %v, alert %q", paused, state)
+	})
+	resolvedAfter := time.Since(fixedAt)
+	t.Logf("ReceiptdDeadLetterWritesPaused resolved %s after the topic's limit was raised", resolvedAfter.Round(100*time.Millisecond))
+	if p.stderr.count("dead-letter writes resumed: the topic took the refused record") == 0 {
+		t.Error("the end of the pause was not logged")
+	}
+
+	waitCaughtUp(t, b, n, z, 2*time.Minute)
+	d := checkReceipts(t, z, w)
+	src := b.readAll(t, n.Source, sourcePartitions)
+	dl := checkDeadLetters(t, b, n, w, src, true)
+	if state := prom.alertState(t, "ReceiptdNotReady"); state != "" {
+		t.Errorf("ReceiptdNotReady is %s after the pause ended", state)
+	}
+	stopWorker(t, p, 30*time.Second)
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+		extra: fmt.Sprintf("alert_firing_after_pause=%s alert_resolved_after_fix=%s malformed=%d",
+			firedAfter.Round(100*time.Millisecond), resolvedAfter.Round(100*time.Millisecond), w.tally.Malformed())}.log(t)
+}
+
+// setTopicConfig sets one configuration entry of topic, as
+// kafka-configs.sh --alter would.
+func (b *broker) setTopicConfig(t *testing.T, topic, name, value string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaTimeout)
+	defer cancel()
+	resp, err := b.client.AlterConfigs(ctx, &kafka.AlterConfigsRequest{Resources: []kafka.AlterConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+		Configs: []kafka.AlterConfigRequestConfig{{Name: name, Value: value}},
+	}}})
+	if err == nil {
+		for _, e := range resp.Errors {
+			err = cmp.Or(err, e)
+		}
+	}
+	if err != nil {
+		t.Fatalf("set %s of topic %s to %s: %v", name, topic, value, err)
+	}
+	t.Logf("topic %s: %s=%s", topic, name, value)
 }
 
 // needPrometheus returns the prometheus binary to run: $RECEIPTD_E2E_PROMETHEUS
