@@ -326,7 +326,7 @@ func TestDashboard(t *testing.T) {
 		"receiptd_rate_limited_total", "receiptd_read_to_receipt_seconds", "receiptd_oldest_pending_age_seconds",
 		"receiptd_consumer_lag_records", "receiptd_dead_lettered_total", "receiptd_pending_records", "receiptd_retrying_batches",
 		"receiptd_held_groups", "receiptd_failing_alone_keys", "receiptd_systemic_pause", "receiptd_dead_letter_paused",
-		"receiptd_kafka_out_of_reach", "receiptd_ready"} {
+		"receiptd_kafka_out_of_reach", "receiptd_ready", "receiptd_rate_share_ratio"} {
 		if !slices.ContainsFunc(d.Panels, func(p panel) bool {
 			return slices.ContainsFunc(p.Targets, func(q target) bool { return reads(q.Expr, metric) })
 		}) {
