@@ -33,10 +33,14 @@ ARG VERSION=dev
 ARG REVISION=
 ARG TARGETOS
 ARG TARGETARCH
+# The production build (-tags receiptd_prod) has run, check, dlq, zimfake and
+# version, and leaves out demo and bench with the in-process Kafka, the
+# traffic generator and the benchmark harness they link: 13.8 MB instead of
+# 19.5 MB. cmd/receiptd's TestProductionBuild runs this go build and proves it.
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w \
+    go build -trimpath -tags receiptd_prod -ldflags="-s -w \
       -X github.com/receiptd/receiptd/internal/buildinfo.version=${VERSION} \
       -X github.com/receiptd/receiptd/internal/buildinfo.revision=${REVISION}" \
       -o /out/receiptd ./cmd/receiptd

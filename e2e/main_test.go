@@ -106,9 +106,10 @@ func buildBinary(dir string) error {
 	}
 	suite.repoRoot = filepath.Dir(gomod)
 	suite.binary = filepath.Join(dir, "receiptd")
-	// Linked as the Dockerfile links a release, so that the tests see the
-	// version and revision where an operator would.
-	build := exec.Command("go", "build", "-o", suite.binary, "-ldflags",
+	// Built and linked as the Dockerfile builds a release: the production
+	// build, without demo and bench, so that the tests run what an image
+	// runs and see the version and revision where an operator would.
+	build := exec.Command("go", "build", "-tags", "receiptd_prod", "-o", suite.binary, "-ldflags",
 		"-X "+buildInfoPkg+".version="+e2eVersion+" -X "+buildInfoPkg+".revision="+e2eRevision, "./cmd/receiptd")
 	build.Dir = suite.repoRoot
 	if out, err := build.CombinedOutput(); err != nil {

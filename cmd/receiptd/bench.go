@@ -1,11 +1,11 @@
+//go:build !receiptd_prod
+
 package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/receiptd/receiptd/internal/bench"
@@ -108,21 +108,4 @@ func naiveWorker(ctx context.Context, pace bool, s streams) int {
 		return exitFailure
 	}
 	return exitOK
-}
-
-// hideFlags replaces fs's usage with one that leaves out the hidden flags:
-// they are the bench's way to start its baseline as a child, not options.
-func hideFlags(fs *flag.FlagSet, synopsis, explanation string, hidden ...string) {
-	visible := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
-	fs.VisitAll(func(f *flag.Flag) {
-		if !slices.Contains(hidden, f.Name) {
-			visible.Var(f.Value, f.Name, f.Usage)
-		}
-	})
-	fs.Usage = func() {
-		w := fs.Output()
-		visible.SetOutput(w)
-		fmt.Fprintf(w, "Usage: receiptd %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(explanation))
-		visible.PrintDefaults()
-	}
 }

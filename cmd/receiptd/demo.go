@@ -1,3 +1,5 @@
+//go:build !receiptd_prod
+
 package main
 
 import (

@@ -42,17 +42,25 @@ type command struct {
 	run     func(ctx context.Context, args []string, s streams) int
 }
 
+// commands are the commands of every build, then the developer build's own
+// (devCommands).
 func commands() []command {
-	return []command{
+	return append([]command{
 		{"run", "consume events and set read receipts (the worker)", runCmd},
-		{"demo", "run the whole pipeline on this machine: in-process Kafka, ZIM simulator, synthetic traffic", demoCmd},
-		{"dlq", "inspect or replay the dead-letter topic (dlq inspect | dlq replay)", dlqCmd},
-		{"zimfake", "serve the ZIM simulator over HTTP, for tests and local use", zimfakeCmd},
 		{"check", "validate the config and reach Kafka and ZIM", checkCmd},
-		{"bench", "measure throughput, API efficiency, latency, scale-out and memory", benchCmd},
+		{"dlq", "inspect or replay the dead-letter topic (dlq inspect | dlq replay)", dlqCmd},
+		{"zimfake", "serve the ZIM simulator over HTTP, for local setups and tests", zimfakeCmd},
 		{"version", "print the version", versionCmd},
-	}
+	}, devCommands()...)
 }
+
+// productionTag is the build tag of the production build, the one the
+// Dockerfile builds: it leaves out devCommandNames, and with them the
+// in-process Kafka (kfake), the traffic generator and the benchmark harness.
+const productionTag = "receiptd_prod"
+
+// devCommandNames are the commands of the developer build only (devcmds.go).
+var devCommandNames = []string{"demo", "bench"}
 
 func run(ctx context.Context, args []string, s streams) int {
 	if len(args) == 0 {
@@ -71,6 +79,9 @@ func run(ctx context.Context, args []string, s streams) int {
 	if c, ok := findCommand(args[0]); ok {
 		return c.run(ctx, args[1:], s)
 	}
+	if slices.Contains(devCommandNames, args[0]) {
+		return notInThisBuild(args[0], s)
+	}
 	fmt.Fprintf(s.errOut, "receiptd: unknown command %q\n\n", args[0])
 	usage(s.errOut)
 	return exitUsage
@@ -84,6 +95,9 @@ func helpCmd(ctx context.Context, args []string, s streams) int {
 		return exitOK
 	}
 	c, ok := findCommand(args[0])
+	if !ok && slices.Contains(devCommandNames, args[0]) {
+		return notInThisBuild(args[0], s)
+	}
 	if !ok {
 		fmt.Fprintf(s.errOut, "receiptd help: unknown command %q\n\n", args[0])
 		usage(s.errOut)
@@ -101,12 +115,35 @@ func findCommand(name string) (command, bool) {
 	return command{}, false
 }
 
+// notInThisBuild answers a developer command in the production build: it
+// says what is missing and where to get it, and exits 2.
+func notInThisBuild(name string, s streams) int {
+	fmt.Fprintf(s.errOut, "receiptd: this build has no %s command: it is the production build (-tags %s, as in the container image),\n", name, productionTag)
+	fmt.Fprintln(s.errOut, "which leaves out the in-process Kafka, the traffic generator and the benchmark harness.")
+	fmt.Fprintf(s.errOut, "Run it from a checkout of receiptd: 'go run ./cmd/receiptd %s', or build without -tags %s.\n", name, productionTag)
+	return exitUsage
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: receiptd <command> [flags]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands() {
+		if slices.Contains(devCommandNames, c.name) {
+			continue
+		}
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	if dev := devCommands(); len(dev) > 0 {
+		fmt.Fprintln(w, "Developer commands (not in the production build):")
+		for _, c := range dev {
+			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		}
+	} else {
+		fmt.Fprintf(w, "This is the production build (-tags %s): %s are in the developer build only\n",
+			productionTag, strings.Join(devCommandNames, " and "))
+		fmt.Fprintln(w, "('go run ./cmd/receiptd demo' from a checkout).")
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'receiptd <command> -h' or 'receiptd help <command>' for the command's flags,")
@@ -123,6 +160,24 @@ func newFlags(name, synopsis, explanation string, s streams) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// hideFlags replaces fs's usage with one that leaves out the hidden flags:
+// they are for the bench to start its workers and baseline as children, not
+// options for an operator. Both builds use it (run has hidden flags too).
+func hideFlags(fs *flag.FlagSet, synopsis, explanation string, hidden ...string) {
+	visible := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !slices.Contains(hidden, f.Name) {
+			visible.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	fs.Usage = func() {
+		w := fs.Output()
+		visible.SetOutput(w)
+		fmt.Fprintf(w, "Usage: receiptd %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(explanation))
+		visible.PrintDefaults()
+	}
 }
 
 // parse parses args into fs. It returns the exit code to use and false when

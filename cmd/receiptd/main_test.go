@@ -22,34 +22,17 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errOut.String()
 }
 
-func TestCommandLine(t *testing.T) {
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantOut  string // substring of stdout
-		wantErr  string // substring of stderr
-	}{
-		{"no command", nil, exitUsage, "", "Usage: receiptd <command>"},
-		{"help", []string{"help"}, exitOK, "Commands:", ""},
-		{"unknown command", []string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
-		{"version", []string{"version"}, exitOK, "receiptd ", ""},
-		{"bad flag prints the command's usage", []string{"run", "--bogus"}, exitUsage, "", "Usage: receiptd run"},
-		{"stray argument", []string{"run", "extra"}, exitUsage, "", `unexpected argument "extra"`},
-		{"version flag", []string{"--version"}, exitOK, "kafka-go v0.4.", ""},
-		{"help of a command", []string{"help", "run"}, exitOK, "Usage: receiptd run", ""},
-		{"help of a subcommand", []string{"help", "dlq", "replay"}, exitOK, "Usage: receiptd dlq replay", ""},
-		{"help of an unknown command", []string{"help", "frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
-		{"bad flag value after parsing prints usage", []string{"demo", "--events", "0"}, exitUsage, "", "Usage: receiptd demo"},
-		{"dlq without subcommand", []string{"dlq"}, exitUsage, "", "inspect"},
-		{"dlq unknown subcommand", []string{"dlq", "purge"}, exitUsage, "", `unknown subcommand "purge"`},
-		{"dlq replay bad class", []string{"dlq", "replay", "--class", "sad"}, exitUsage, "", `--class "sad"`},
-		{"dlq replay bad rate and limit", []string{"dlq", "replay", "--rate", "0", "--limit", "-1"}, exitUsage, "", "--limit -1"},
-		{"dlq inspect bad since", []string{"dlq", "inspect", "--since", "yesterday"}, exitUsage, "", "--since"},
-		{"zimfake bad app id", []string{"zimfake", "--app-id", "0", "--secret", "s"}, exitUsage, "", "--app-id 0"},
-		{"zimfake bad rate", []string{"zimfake", "--secret", "s", "--transient-rate", "2"}, exitUsage, "", "transient rate"},
-		{"demo bad events", []string{"demo", "--events", "0"}, exitUsage, "", "must be positive"},
-	}
+// cliCase is one command line and what receiptd must answer to it.
+type cliCase struct {
+	name     string
+	args     []string
+	wantCode int
+	wantOut  string // substring of stdout
+	wantErr  string // substring of stderr
+}
+
+func testCommandLines(t *testing.T, tests []cliCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, tt.args...)
@@ -64,6 +47,28 @@ func TestCommandLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCommandLine(t *testing.T) {
+	testCommandLines(t, []cliCase{
+		{"no command", nil, exitUsage, "", "Usage: receiptd <command>"},
+		{"help", []string{"help"}, exitOK, "Commands:", ""},
+		{"unknown command", []string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
+		{"version", []string{"version"}, exitOK, "receiptd ", ""},
+		{"bad flag prints the command's usage", []string{"run", "--bogus"}, exitUsage, "", "Usage: receiptd run"},
+		{"stray argument", []string{"run", "extra"}, exitUsage, "", `unexpected argument "extra"`},
+		{"version flag", []string{"--version"}, exitOK, "kafka-go v0.4.", ""},
+		{"help of a command", []string{"help", "run"}, exitOK, "Usage: receiptd run", ""},
+		{"help of a subcommand", []string{"help", "dlq", "replay"}, exitOK, "Usage: receiptd dlq replay", ""},
+		{"help of an unknown command", []string{"help", "frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
+		{"dlq without subcommand", []string{"dlq"}, exitUsage, "", "inspect"},
+		{"dlq unknown subcommand", []string{"dlq", "purge"}, exitUsage, "", `unknown subcommand "purge"`},
+		{"dlq replay bad class", []string{"dlq", "replay", "--class", "sad"}, exitUsage, "", `--class "sad"`},
+		{"dlq replay bad rate and limit", []string{"dlq", "replay", "--rate", "0", "--limit", "-1"}, exitUsage, "", "--limit -1"},
+		{"dlq inspect bad since", []string{"dlq", "inspect", "--since", "yesterday"}, exitUsage, "", "--since"},
+		{"zimfake bad app id", []string{"zimfake", "--app-id", "0", "--secret", "s"}, exitUsage, "", "--app-id 0"},
+		{"zimfake bad rate", []string{"zimfake", "--secret", "s", "--transient-rate", "2"}, exitUsage, "", "transient rate"},
+	})
 }
 
 // Every command and subcommand: -h prints its help on stdout and exits 0,
