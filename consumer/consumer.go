@@ -1,5 +1,17 @@
 package consumer
 
+// Lock and goroutine contract. c.mu guards trackers (the current
+// generation's, replaced whole by setTrackers) and carried (done work left
+// by the last generation; generation.go). started, ready and total are
+// atomics, read by any goroutine. The other fields are set by New and never
+// change.
+//
+// Run owns every goroutine of the Consumer: the log-end poller
+// (progress.go), the generation loop (group.go) with the stale-member
+// leaver it starts, and, through kafka-go's Generation, each generation's
+// goroutine and its fetchers (generation.go, fetcher.go); Run returns after
+// all of them have. Ready, Lag and Progress are safe from any goroutine.
+
 import (
 	"context"
 	"errors"
@@ -9,7 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/receiptd/receiptd/worker"
@@ -139,94 +150,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// generations runs every generation cg hands out until ctx ends.
-func (c *Consumer) generations(ctx context.Context, cg *kafka.ConsumerGroup) {
-	lastMember := "" // this process's member id in the last generation
-	stopLeaving := func() {}
-	defer func() { stopLeaving() }()
-	for {
-		gen, err := cg.Next(ctx)
-		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
-			return
-		}
-		if err != nil {
-			// A rebalance in progress is routine; after anything else
-			// kafka-go has tried to leave the group, forgotten its member
-			// id, and joins again as a new member after JoinGroupBackoff.
-			e := GroupError{Group: c.cfg.GroupID, Err: err, Rebalancing: errors.Is(err, kafka.RebalanceInProgress)}
-			if !e.Rebalancing {
-				c.ready.Store(false)
-				e.RetryIn = c.cfg.JoinGroupBackoff
-				if lastMember != "" {
-					stopLeaving = c.leaveInBackground(ctx, lastMember)
-					lastMember = ""
-				}
-			}
-			c.obs.GroupError(e)
-			continue
-		}
-		stopLeaving()
-		stopLeaving, lastMember = func() {}, gen.MemberID
-		gen.Start(func(genCtx context.Context) { c.runGeneration(ctx, genCtx, gen) })
-	}
-}
-
-// leaveInBackground removes member, this process's member id of an ended
-// generation, from the group as soon as the coordinator answers, and returns
-// a function that stops trying and waits.
-//
-// kafka-go leaves the group after a failed join, but while the brokers are
-// out of reach that leave fails too, and the new member it joins as must
-// then wait for the coordinator to give up on the old one: up to the session
-// or rebalance timeout (30s by default) without consuming, after a broker
-// restart or a long pause.
-func (c *Consumer) leaveInBackground(ctx context.Context, member string) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		bo := newBackoff()
-		for {
-			err := c.leave(ctx, member)
-			if err == nil || errors.Is(err, kafka.UnknownMemberId) {
-				if err == nil {
-					c.obs.StaleMemberLeft(StaleMemberLeft{Group: c.cfg.GroupID, MemberID: member})
-				}
-				return
-			}
-			// Pooled connections to a broker that restarted fail only
-			// after the timeout; start the next attempt afresh.
-			c.transport.CloseIdleConnections()
-			if !sleep(ctx, bo.NextBackOff()) {
-				return
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
-
-func (c *Consumer) leave(ctx context.Context, member string) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	defer cancel()
-	res, err := c.client.LeaveGroup(ctx, &kafka.LeaveGroupRequest{GroupID: c.cfg.GroupID,
-		Members: []kafka.LeaveGroupRequestMember{{ID: member}}})
-	if err != nil {
-		return err
-	}
-	if res.Error != nil {
-		return res.Error
-	}
-	for _, m := range res.Members {
-		if m.Error != nil {
-			return m.Error
-		}
-	}
-	return nil
-}
-
 // Ready reports whether the consumer is a member of the group: true from the
 // first generation joined until a join fails (other than for a rebalance in
 // progress) or Run returns.
@@ -250,153 +173,6 @@ func lagOf(ts map[int]*tracker) map[int]int64 {
 		}
 	}
 	return lag
-}
-
-// CheckTopics reports whether cfg's source and dead-letter topics exist,
-// returning a *MissingTopicError for the first missing one. With
-// AutoCreateTopics it only checks that the brokers answer.
-func CheckTopics(ctx context.Context, cfg Config) error {
-	c, err := New(cfg, nopPipeline{}, nil)
-	if err != nil {
-		return err
-	}
-	defer c.transport.CloseIdleConnections()
-	return c.checkTopics(ctx)
-}
-
-// waitForBrokers checks the topics until the brokers answer: Kafka out of
-// reach (maintenance, a network partition) is a state to wait out, not a
-// reason to exit. It returns nil, a *MissingTopicError, or ctx's error.
-func (c *Consumer) waitForBrokers(ctx context.Context) error {
-	// Slower at first than a fetch's schedule: every attempt is logged.
-	bo := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(time.Second),
-		backoff.WithMaxInterval(5*time.Second),
-		backoff.WithMaxElapsedTime(0),
-	)
-	since := c.now()
-	for attempt := 1; ; attempt++ {
-		err := c.checkTopics(ctx)
-		var missing *MissingTopicError
-		if err == nil || errors.As(err, &missing) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		wait := bo.NextBackOff()
-		c.obs.BrokersUnreachable(BrokersUnreachable{Brokers: c.cfg.Brokers, Err: err, Attempt: attempt, Since: since, RetryIn: wait})
-		if !sleep(ctx, wait) {
-			return ctx.Err()
-		}
-	}
-}
-
-func (c *Consumer) checkTopics(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	defer cancel()
-	md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic, c.cfg.DLQTopic}})
-	if err != nil {
-		return fmt.Errorf("read topic metadata from brokers %v: %w", c.cfg.Brokers, err)
-	}
-	for _, want := range []struct{ topic, role string }{
-		{c.cfg.Topic, "source topic"},
-		{c.cfg.DLQTopic, "dead-letter topic"},
-	} {
-		found := false
-		for _, t := range md.Topics {
-			if t.Name != want.topic {
-				continue
-			}
-			switch {
-			case t.Error == nil:
-				found = true
-				if want.topic == c.cfg.Topic {
-					c.total.Store(int64(len(t.Partitions)))
-				}
-			case !errors.Is(t.Error, kafka.UnknownTopicOrPartition):
-				return fmt.Errorf("kafka %s %q: %w", want.role, want.topic, t.Error)
-			}
-		}
-		if !found && !c.cfg.AutoCreateTopics {
-			return &MissingTopicError{Topic: want.topic, Role: want.role}
-		}
-	}
-	return nil
-}
-
-// partitionCount returns the number of partitions of the topic, falling back
-// to the last known count (at least owned) if the brokers do not answer.
-func (c *Consumer) partitionCount(ctx context.Context, owned int) int {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	defer cancel()
-	md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
-	if err == nil {
-		for _, t := range md.Topics {
-			if t.Name == c.cfg.Topic && t.Error == nil && len(t.Partitions) > 0 {
-				c.total.Store(int64(len(t.Partitions)))
-			}
-		}
-	}
-	return max(int(c.total.Load()), owned)
-}
-
-// resolveStarts returns the absolute start offset of each partition that has
-// no committed offset, per Config.StartOffset; partitions it could not
-// resolve are absent.
-func (c *Consumer) resolveStarts(ctx context.Context, partitions []int) map[int]int64 {
-	if len(partitions) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	defer cancel()
-	offs, err := c.listOffsets(ctx, partitions)
-	if err != nil {
-		for _, p := range partitions {
-			c.obs.FetchError(FetchError{Topic: c.cfg.Topic, Partition: p, Offset: -1,
-				Err: fmt.Errorf("resolve the %s offset (it is committed only once a record arrives): %w", c.cfg.StartOffset, err)})
-		}
-		return nil
-	}
-	starts := make(map[int]int64, len(offs))
-	for p, o := range offs {
-		if c.cfg.StartOffset == StartLatest {
-			starts[p] = o.LastOffset
-		} else {
-			starts[p] = o.FirstOffset
-		}
-	}
-	return starts
-}
-
-// listOffsets returns the first and the last offset of partitions; the last
-// is the last stable offset, which is the high-water mark unless a
-// transaction is open.
-func (c *Consumer) listOffsets(ctx context.Context, partitions []int) (map[int]kafka.PartitionOffsets, error) {
-	reqs := make([]kafka.OffsetRequest, 0, 2*len(partitions))
-	for _, p := range partitions {
-		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-	}
-	res, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
-		Topics:         map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs},
-		IsolationLevel: kafka.ReadCommitted,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list offsets of topic %q: %w", c.cfg.Topic, err)
-	}
-	out := make(map[int]kafka.PartitionOffsets, len(partitions))
-	for _, po := range res.Topics[c.cfg.Topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("list offsets of topic %q partition %d: %w", c.cfg.Topic, po.Partition, po.Error)
-		}
-		out[po.Partition] = po
-	}
-	for _, p := range partitions {
-		if _, ok := out[p]; !ok {
-			return nil, fmt.Errorf("list offsets of topic %q: no answer for partition %d", c.cfg.Topic, p)
-		}
-	}
-	return out, nil
 }
 
 func (c *Consumer) setTrackers(ts map[int]*tracker) {

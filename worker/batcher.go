@@ -1,5 +1,10 @@
 package worker
 
+// Lock contract: the batcher is not safe for concurrent use. The Worker
+// guards it, and every batch and item in it, with w.mu; every method here
+// requires w.mu held. A batch taken out by pop belongs to the caller that
+// sends it until the answer is acted on, again under w.mu.
+
 import (
 	"container/heap"
 	"slices"
@@ -7,18 +12,6 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 )
-
-// item is the Worker's state for one submitted record.
-type item struct {
-	rec       *Record
-	remaining int      // batches that still carry some of its seqs
-	failure   *Failure // set when a part failed; the record is dead-lettered once all parts ended
-	abandoned bool     // handed back by Drain: never reported done
-	gen       uint64
-	ks        *keyState // its key's, for submitted records
-
-	prev, next *item // the Worker's list of live items
-}
 
 type batchState uint8
 
@@ -351,53 +344,4 @@ func (bt *batcher) counts() (open, full, retrying int) {
 		retrying += q.retry.Len()
 	}
 	return open, full, retrying
-}
-
-func older(a, b *batch) bool {
-	if !a.created.Equal(b.created) {
-		return a.created.Before(b.created)
-	}
-	return a.id < b.id
-}
-
-// batchHeap is a heap of batches under an order of its own, with each
-// batch's index kept for removal.
-type batchHeap struct {
-	items []*batch
-	less  func(a, b *batch) bool
-}
-
-func (h *batchHeap) Len() int           { return len(h.items) }
-func (h *batchHeap) Less(i, j int) bool { return h.less(h.items[i], h.items[j]) }
-func (h *batchHeap) Swap(i, j int) {
-	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.items[i].heapIdx, h.items[j].heapIdx = i, j
-}
-func (h *batchHeap) Push(x any) {
-	b := x.(*batch)
-	b.heapIdx = len(h.items)
-	h.items = append(h.items, b)
-}
-func (h *batchHeap) Pop() any {
-	n := len(h.items) - 1
-	b := h.items[n]
-	h.items[n] = nil
-	h.items = h.items[:n]
-	return b
-}
-
-// peek returns the heap's first batch, or nil.
-func (h *batchHeap) peek() *batch {
-	if len(h.items) == 0 {
-		return nil
-	}
-	return h.items[0]
-}
-
-// dueFirst orders batches by the time they may be sent again.
-func dueFirst(a, b *batch) bool {
-	if !a.notBefore.Equal(b.notBefore) {
-		return a.notBefore.Before(b.notBefore)
-	}
-	return older(a, b)
 }

@@ -153,3 +153,13 @@ type Stats struct {
 	// the topic refuses a letter even alone (see Worker.DeadLetterPause).
 	DeadLetterPaused bool
 }
+
+// reportFailingAlone tells the observer of keys failing alone, if it
+// listens. Call it without w.mu.
+func (w *Worker) reportFailingAlone(events []FailingAloneEvent) {
+	if o, ok := w.obs.(FailingAloneObserver); ok {
+		for _, ev := range events {
+			o.OnFailingAlone(ev)
+		}
+	}
+}
