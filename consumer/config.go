@@ -3,7 +3,6 @@ package consumer
 import (
 	"crypto/tls"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -25,7 +24,7 @@ const (
 	SASLScramSHA512 = "SCRAM-SHA-512"
 )
 
-// Config configures a Consumer and a DLQWriter. Start from DefaultConfig; a
+// Config configures a Consumer. Start from DefaultConfig; a
 // zero duration or size takes its default, a negative one is invalid.
 //
 // Config holds credentials (SASL). Its String and GoString methods redact
@@ -63,12 +62,6 @@ type Config struct {
 	FetchMaxBytes    int           // most bytes per fetch, default 1 MiB
 	ReadBatchTimeout time.Duration // longest read of one fetched batch, default 2s
 	DialTimeout      time.Duration // default 10s
-	DLQWriteTimeout  time.Duration // bound on one dead-letter write, default 30s
-	// DLQMaxMessageBytes is the dead-letter topic's max.message.bytes, for
-	// a principal that may not describe the topic's configuration. 0 (the
-	// default) reads it from the topic, falling back to
-	// DefaultMaxMessageBytes when the brokers refuse.
-	DLQMaxMessageBytes int
 
 	// RebalanceDrainTimeout bounds the drain of revoked work at a
 	// rebalance, default 10s.
@@ -80,10 +73,6 @@ type Config struct {
 	SASL sasl.Mechanism // nil: no SASL; see NewSASLMechanism
 
 	Limits Limits // event validation bounds
-
-	// WorkerID names this process in the receiptd-worker dead-letter
-	// header; default the host name.
-	WorkerID string
 
 	// Logger and ErrorLogger receive kafka-go's own log lines; Logger is
 	// chatty (one line per fetch and write) and suits debug level. Nil
@@ -106,7 +95,6 @@ const (
 	DefaultFetchMaxBytes          = 1 << 20
 	DefaultReadBatchTimeout       = 2 * time.Second
 	DefaultDialTimeout            = 10 * time.Second
-	DefaultDLQWriteTimeout        = 30 * time.Second
 	DefaultRebalanceDrainTimeout  = 10 * time.Second
 	DefaultDrainTimeout           = 25 * time.Second
 )
@@ -141,7 +129,6 @@ func (c *Config) setDefaults() {
 	setDefault(&c.FetchMaxWait, DefaultFetchMaxWait)
 	setDefault(&c.ReadBatchTimeout, DefaultReadBatchTimeout)
 	setDefault(&c.DialTimeout, DefaultDialTimeout)
-	setDefault(&c.DLQWriteTimeout, DefaultDLQWriteTimeout)
 	setDefault(&c.RebalanceDrainTimeout, DefaultRebalanceDrainTimeout)
 	setDefault(&c.DrainTimeout, DefaultDrainTimeout)
 	if c.FetchMaxBytes == 0 {
@@ -152,11 +139,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.Limits.MaxSeqsPerEvent == 0 {
 		c.Limits.MaxSeqsPerEvent = DefaultMaxSeqsPerEvent
-	}
-	if c.WorkerID == "" {
-		if h, err := os.Hostname(); err == nil {
-			c.WorkerID = h
-		}
 	}
 }
 
@@ -203,7 +185,6 @@ func (c Config) Validate() error {
 		{"fetch_max_wait", c.FetchMaxWait},
 		{"read_batch_timeout", c.ReadBatchTimeout},
 		{"dial_timeout", c.DialTimeout},
-		{"dlq_write_timeout", c.DLQWriteTimeout},
 		{"rebalance_drain_timeout", c.RebalanceDrainTimeout},
 		{"drain_timeout", c.DrainTimeout},
 	} {
@@ -231,9 +212,6 @@ func (c Config) Validate() error {
 	}
 	if c.FetchMaxBytes < 0 {
 		add("fetch_max_bytes: %d is negative", c.FetchMaxBytes)
-	}
-	if c.DLQMaxMessageBytes < 0 {
-		add("dlq_max_message_bytes: %d is negative", c.DLQMaxMessageBytes)
 	}
 	if c.Limits.MaxIDLength < 0 {
 		add("max_id_length: %d is negative", c.Limits.MaxIDLength)
@@ -264,8 +242,8 @@ func (c Config) String() string {
 	if c.SASL != nil {
 		sasl = c.SASL.Name() + " (credentials redacted)"
 	}
-	return fmt.Sprintf("consumer.Config{Brokers:%v Topic:%q DLQTopic:%q GroupID:%q ClientID:%q StartOffset:%q TLS:%t SASL:%s WorkerID:%q}",
-		c.Brokers, c.Topic, c.DLQTopic, c.GroupID, c.ClientID, c.StartOffset, c.TLS != nil, sasl, c.WorkerID)
+	return fmt.Sprintf("consumer.Config{Brokers:%v Topic:%q DLQTopic:%q GroupID:%q ClientID:%q StartOffset:%q TLS:%t SASL:%s}",
+		c.Brokers, c.Topic, c.DLQTopic, c.GroupID, c.ClientID, c.StartOffset, c.TLS != nil, sasl)
 }
 
 // GoString is String, so that %#v redacts credentials too.

@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -89,7 +90,7 @@ func checkDeadLetters(t *testing.T, msgs []kafka.Message, want produced) {
 	t.Helper()
 	seen := map[[2]int64]bool{}
 	for _, m := range msgs {
-		info, err := consumer.ParseDeadLetter(m)
+		info, err := deadletter.Parse(m)
 		if err != nil {
 			t.Errorf("ParseDeadLetter: %v", err)
 			continue

@@ -1,5 +1,4 @@
-// Package consumer consumes receiptd's source topic at least once and writes
-// dead letters durably.
+// Package consumer consumes receiptd's source topic at least once.
 //
 // A [Consumer] is a member of a kafka-go consumer group. For every generation
 // it fetches each owned partition with its own partition reader, started at
@@ -23,10 +22,6 @@
 // of the log (the topic was recreated or lost data) is reset per
 // Config.StartOffset, and the reset position is committed.
 //
-// A [DLQWriter] writes dead letters to the dead-letter topic with the source
-// record's key, value and headers and receiptd's headers ([ParseDeadLetter]
-// reads them back); it returns nil only once all in-sync replicas have them.
-// It learns the topic's max.message.bytes before its first write and cuts a
-// letter that would not fit, saying so in its headers; an error it returns
-// for a write the topic refuses for good wraps worker.ErrDeadLetterRefused.
+// The dead-letter package writes the letters of rejected records; it finds
+// each one's source record with [SourceMessage].
 package consumer

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/zimsender"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
@@ -62,7 +63,7 @@ type stack struct {
 
 func startStack(t testing.TB, cfg consumer.Config, wcfg worker.Config, client *zimapi.Client, l *ledger, obs consumer.Observer) *stack {
 	t.Helper()
-	dlq, err := consumer.NewDLQWriter(cfg, nil)
+	dlq, err := deadletter.NewWriter(deadletterConfig(cfg), consumer.SourceMessage, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func checkE2EDeadLetters(t *testing.T, msgs []kafka.Message, want produced, reje
 	t.Helper()
 	seen := map[[2]int64]bool{}
 	for _, m := range msgs {
-		info, err := consumer.ParseDeadLetter(m)
+		info, err := deadletter.Parse(m)
 		if err != nil {
 			t.Error(err)
 			continue

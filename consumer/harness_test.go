@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -65,10 +66,8 @@ func testConfig(addrs []string, group string) consumer.Config {
 		FetchMaxWait:           200 * time.Millisecond,
 		ReadBatchTimeout:       time.Second,
 		DialTimeout:            5 * time.Second,
-		DLQWriteTimeout:        5 * time.Second,
 		RebalanceDrainTimeout:  2 * time.Second,
 		DrainTimeout:           2 * time.Second,
-		WorkerID:               "test-worker",
 	}
 }
 
@@ -629,16 +628,22 @@ func (r *running) stop() error {
 	return r.wait()
 }
 
-// newDLQWriter returns a dead-letter writer for cfg, closed when the test
-// ends.
-func newDLQWriter(t testing.TB, cfg consumer.Config, obs consumer.Observer) *consumer.DLQWriter {
+// newDLQWriter returns a dead-letter writer to cfg's dead-letter topic,
+// over cfg's dialer, closed when the test ends.
+func newDLQWriter(t testing.TB, cfg consumer.Config, obs deadletter.Observer) *deadletter.Writer {
 	t.Helper()
-	dlq, err := consumer.NewDLQWriter(cfg, obs)
+	dlq, err := deadletter.NewWriter(deadletterConfig(cfg), consumer.SourceMessage, obs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = dlq.Close() })
 	return dlq
+}
+
+// deadletterConfig returns the dead-letter configuration beside cfg.
+func deadletterConfig(cfg consumer.Config) deadletter.Config {
+	return deadletter.Config{Brokers: cfg.Brokers, Topic: cfg.DLQTopic, Dialer: cfg.Dialer(),
+		WriteTimeout: 5 * time.Second, WorkerID: "test-worker"}
 }
 
 // kafkaClient returns a kafka-go client for addrs; its connections are
@@ -679,5 +684,17 @@ func committedOffsets(t *testing.T, addrs []string, group string, partitions int
 // readDLQ reads n records from the dead-letter topic.
 func readDLQ(t *testing.T, addrs []string, n int) []kafka.Message {
 	t.Helper()
-	return readTopic(t, addrs, dlqTopic, n)
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: addrs, Topic: dlqTopic, Partition: 0, MaxWait: 200 * time.Millisecond, MaxBytes: 4 << 20})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s after %d of %d records: %v", dlqTopic, len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	return out
 }

@@ -40,15 +40,6 @@ type Observer interface {
 	RecordsSkipped(RecordsSkipped)
 	// InvalidEvent: a record broke an event rule and goes to the dead-letter topic.
 	InvalidEvent(InvalidEvent)
-	// DLQWriteFailed: a dead-letter write failed; the caller retries it.
-	DLQWriteFailed(DLQWriteFailed)
-	// DLQLimit: the dead-letter writer learned the dead-letter topic's size
-	// limit, before its first write or after the brokers refused a record
-	// as too large.
-	DLQLimit(DLQLimit)
-	// DLQTruncated: a dead letter was cut to fit the dead-letter topic, and
-	// written.
-	DLQTruncated(DLQTruncated)
 	// Lag: records between the committed offset and the log end per owned
 	// partition, reported every commit interval.
 	Lag(Lag)
@@ -209,34 +200,6 @@ type InvalidEvent struct {
 	Reason    string
 }
 
-// DLQWriteFailed describes a failed dead-letter write.
-type DLQWriteFailed struct {
-	Topic   string // the dead-letter topic
-	Records int
-	Err     error
-}
-
-// DLQLimit describes the dead-letter topic's size limit, as the dead-letter
-// writer learned it.
-type DLQLimit struct {
-	Topic           string
-	MaxMessageBytes int
-	From            string // LimitFromTopic, LimitFromConfig or LimitFromDefault
-	Err             error  // for LimitFromDefault: why the topic's own limit could not be read
-}
-
-// DLQTruncated describes a dead letter cut to fit the dead-letter topic.
-type DLQTruncated struct {
-	Topic           string // the dead-letter topic
-	MaxMessageBytes int    // its limit
-	SourceTopic     string
-	SourcePartition int
-	SourceOffset    int64
-	Cut             []string // what was cut: value, then headers (the source's own), then key
-	LetterBytes     int      // the letter's size before cutting, as a record batch of its own
-	WrittenBytes    int      // its size as written
-}
-
 // Lag is the number of records between the committed offset and the log
 // end per owned partition (see Consumer.Progress); partitions whose log end
 // is not known yet are absent.
@@ -268,8 +231,5 @@ func (NopObserver) FetchError(FetchError)                 {}
 func (NopObserver) OffsetReset(OffsetReset)               {}
 func (NopObserver) RecordsSkipped(RecordsSkipped)         {}
 func (NopObserver) InvalidEvent(InvalidEvent)             {}
-func (NopObserver) DLQWriteFailed(DLQWriteFailed)         {}
-func (NopObserver) DLQLimit(DLQLimit)                     {}
-func (NopObserver) DLQTruncated(DLQTruncated)             {}
 func (NopObserver) Lag(Lag)                               {}
 func (NopObserver) LagPollFailed(LagPollFailed)           {}

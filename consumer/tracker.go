@@ -36,6 +36,18 @@ func Origin(rec *worker.Record) (topic string, partition int, offset int64, ok b
 	return s.t.topic, s.t.partition, s.offset, true
 }
 
+// SourceMessage returns the Kafka record rec was made from, with its topic,
+// partition and offset; ok is false if rec did not come from a Consumer.
+// Call it before rec is done: a done record holds no payload. It is the
+// deadletter.SourceFunc of the records a Consumer hands over.
+func SourceMessage(rec *worker.Record) (msg kafka.Message, ok bool) {
+	s, ok := rec.Ref.(*source)
+	if !ok || s == nil {
+		return kafka.Message{}, false
+	}
+	return s.msg, true
+}
+
 // source is one fetched record: the worker.Record handed to the Pipeline
 // (whose Ref points back here) and the Kafka message it came from.
 type source struct {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/traffic"
 )
 
@@ -76,9 +76,9 @@ func runDeadLetterScenario(t *testing.T, seed uint64, events int, big []traffic.
 	run := deadLetterRun{events: len(w.records)}
 	if len(big) > 0 {
 		m, at := waitDeadLetter(t, b, n, 2*time.Minute, func(m kafka.Message) bool {
-			return bytes.HasPrefix(big[0].Value, m.Value) && header(m, consumer.HeaderTruncated) != ""
+			return bytes.HasPrefix(big[0].Value, m.Value) && header(m, deadletter.HeaderTruncated) != ""
 		})
-		info, err := consumer.ParseDeadLetter(m)
+		info, err := deadletter.Parse(m)
 		if err != nil {
 			t.Fatalf("the oversized record's dead letter: %v", err)
 		}

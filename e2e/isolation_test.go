@@ -12,7 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/traffic"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
@@ -217,7 +217,7 @@ func checkNoDeadLetters(t *testing.T, letters [][]kafka.Message) {
 	t.Helper()
 	for _, msgs := range letters {
 		for _, m := range msgs {
-			info, _ := consumer.ParseDeadLetter(m)
+			info, _ := deadletter.Parse(m)
 			t.Errorf("dead letter of %s %d@%d: class %s code %d: %s", info.SourceTopic, info.SourcePartition, info.SourceOffset,
 				info.Class, info.Code, info.Message)
 		}
@@ -235,7 +235,7 @@ func checkBusyDeadLetters(t *testing.T, r isolationRun, w *workload, busy []stri
 	for _, msgs := range r.letters {
 		for _, m := range msgs {
 			n++
-			info, err := consumer.ParseDeadLetter(m)
+			info, err := deadletter.Parse(m)
 			if err != nil {
 				t.Errorf("dead letter: %v", err)
 				continue

@@ -12,7 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/traffic"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
@@ -262,7 +262,7 @@ func checkDeadLetters(t *testing.T, b *broker, n names, w *workload, src [][]kaf
 		for _, m := range msgs {
 			got.records++
 			at := coord{m.Partition, m.Offset}
-			info, err := consumer.ParseDeadLetter(m)
+			info, err := deadletter.Parse(m)
 			if err != nil {
 				problem("dead letter %s: %v", at, err)
 				continue
@@ -321,7 +321,7 @@ func checkDeadLetters(t *testing.T, b *broker, n names, w *workload, src [][]kaf
 // topic, for the source record src, or "": its headers must describe src's
 // value, what is left of the value must be the start of it, and the key may
 // be gone only if the headers say so.
-func checkCut(m kafka.Message, info consumer.DeadLetterInfo, src kafka.Message) string {
+func checkCut(m kafka.Message, info deadletter.Info, src kafka.Message) string {
 	sum := sha256.Sum256(src.Value)
 	switch {
 	case info.OriginalValueSize != int64(len(src.Value)):
@@ -345,7 +345,7 @@ func short(v []byte) string {
 }
 
 // checkFailure compares a dead letter's headers with the record's fate.
-func checkFailure(info consumer.DeadLetterInfo, f recordFate) []string {
+func checkFailure(info deadletter.Info, f recordFate) []string {
 	var out []string
 	if info.Class != f.class {
 		out = append(out, fmt.Sprintf("class %q, want %q", info.Class, f.class))

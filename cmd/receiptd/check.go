@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/pipeline"
 	"github.com/receiptd/receiptd/internal/telemetry"
@@ -68,7 +69,7 @@ func (c *checker) fail(what string, err error) {
 }
 
 func (c *checker) kafka(ctx context.Context, cfg config.Config) {
-	ccfg, err := pipeline.ConsumerConfig(cfg, zap.NewNop(), "")
+	ccfg, err := pipeline.ConsumerConfig(cfg, zap.NewNop())
 	if err != nil {
 		c.fail("kafka", err)
 		return
@@ -104,7 +105,7 @@ func (c *checker) kafka(ctx context.Context, cfg config.Config) {
 		default:
 			c.ok(want.name, fmt.Sprintf("%s has %d partition(s)", want.topic, len(found.Partitions)))
 			if want.topic == ccfg.DLQTopic {
-				c.dlqLimit(ctx, ccfg)
+				c.dlqLimit(ctx, pipeline.DeadLetterConfig(cfg, ccfg, ""))
 			}
 		}
 	}
@@ -121,9 +122,9 @@ func (c *checker) kafka(ctx context.Context, cfg config.Config) {
 
 // dlqLimit reports the largest dead letter the dead-letter topic takes,
 // as the dead-letter writer learns it.
-func (c *checker) dlqLimit(ctx context.Context, ccfg consumer.Config) {
-	var learned consumer.DLQLimit
-	w, err := consumer.NewDLQWriter(ccfg, limitSeen{l: &learned})
+func (c *checker) dlqLimit(ctx context.Context, dcfg deadletter.Config) {
+	var learned deadletter.LimitLearned
+	w, err := deadletter.NewWriter(dcfg, consumer.SourceMessage, limitSeen{l: &learned})
 	if err != nil {
 		c.fail("dlq limit", err)
 		return
@@ -136,21 +137,21 @@ func (c *checker) dlqLimit(ctx context.Context, ccfg consumer.Config) {
 	}
 	detail := fmt.Sprintf("dead letters up to %d bytes, from the topic's max.message.bytes; larger ones are cut", limit)
 	switch learned.From {
-	case consumer.LimitFromConfig:
+	case deadletter.LimitFromConfig:
 		detail = fmt.Sprintf("dead letters up to %d bytes, from kafka.dlq_max_message_bytes; larger ones are cut", limit)
-	case consumer.LimitFromDefault:
+	case deadletter.LimitFromDefault:
 		detail = fmt.Sprintf("dead letters up to %d bytes, Kafka's default, assumed (%v): set kafka.dlq_max_message_bytes to the topic's max.message.bytes", limit, learned.Err)
 	}
 	c.ok("dlq limit", detail)
 }
 
-// limitSeen keeps the limit a DLQWriter reports.
+// limitSeen keeps the limit a dead-letter writer reports.
 type limitSeen struct {
-	consumer.NopObserver
-	l *consumer.DLQLimit
+	deadletter.NopObserver
+	l *deadletter.LimitLearned
 }
 
-func (s limitSeen) DLQLimit(l consumer.DLQLimit) { *s.l = l }
+func (s limitSeen) LimitLearned(l deadletter.LimitLearned) { *s.l = l }
 
 func (c *checker) zim(ctx context.Context, cfg config.Config, skipRequest bool) {
 	u, err := url.Parse(cfg.ZIM.Endpoint)

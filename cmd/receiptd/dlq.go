@@ -13,9 +13,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
-	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/pipeline"
 	"github.com/receiptd/receiptd/internal/telemetry"
 	"github.com/receiptd/receiptd/worker"
@@ -48,13 +47,11 @@ Run 'receiptd dlq <subcommand> -h' for its flags.
 `)
 }
 
-// dlqFilter selects dead-letter records.
+// dlqFilter holds the filter flags of the dlq commands.
 type dlqFilter struct {
 	class        string
 	code         int64
 	since, until string
-	sinceT       time.Time
-	untilT       time.Time
 }
 
 func (f *dlqFilter) register(fs interface {
@@ -68,28 +65,20 @@ func (f *dlqFilter) register(fs interface {
 }
 
 // resolve checks the filter's flags, listing every problem.
-func (f *dlqFilter) resolve(now time.Time) error {
+func (f *dlqFilter) resolve(now time.Time) (deadletter.Filter, error) {
+	out := deadletter.Filter{Class: worker.FailureClass(f.class), Code: f.code}
 	var errs []error
-	switch worker.FailureClass(f.class) {
-	case "", worker.FailInvalidEvent, worker.FailRejected, worker.FailExhausted:
-	default:
-		errs = append(errs, fmt.Errorf("--class %q: want invalid_event, rejected or exhausted", f.class))
+	if err := out.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--%w", err))
 	}
 	var err error
-	if f.sinceT, err = parseWhen(f.since, now); err != nil {
+	if out.Since, err = parseWhen(f.since, now); err != nil {
 		errs = append(errs, fmt.Errorf("--since: %w", err))
 	}
-	if f.untilT, err = parseWhen(f.until, now); err != nil {
+	if out.Until, err = parseWhen(f.until, now); err != nil {
 		errs = append(errs, fmt.Errorf("--until: %w", err))
 	}
-	return errors.Join(errs...)
-}
-
-func (f *dlqFilter) match(info consumer.DeadLetterInfo) bool {
-	return (f.class == "" || string(info.Class) == f.class) &&
-		(f.code == 0 || info.Code == f.code) &&
-		(f.sinceT.IsZero() || !info.FailedAt.Before(f.sinceT)) &&
-		(f.untilT.IsZero() || info.FailedAt.Before(f.untilT))
+	return out, errors.Join(errs...)
 }
 
 // parseWhen reads an RFC 3339 time or a duration before now; "" is zero.
@@ -107,87 +96,19 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// scanDLQ reads the dead-letter topic from its first record to its end as
-// of the start of the scan, and calls fn for each record in partition
-// order. A record written during the scan is not read.
-func scanDLQ(ctx context.Context, cfg consumer.Config, fn func(kafka.Message) error) error {
-	transport := cfg.Transport()
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport, Timeout: cfg.DialTimeout}
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cfg.DLQTopic}})
-	if err != nil {
-		return fmt.Errorf("read metadata of %s: %w", cfg.DLQTopic, err)
-	}
-	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
-		if len(md.Topics) == 1 {
-			err = md.Topics[0].Error
-		}
-		return fmt.Errorf("dead-letter topic %s: %w", cfg.DLQTopic, err)
-	}
-	var reqs []kafka.OffsetRequest
-	for _, p := range md.Topics[0].Partitions {
-		reqs = append(reqs, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
-	}
-	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{cfg.DLQTopic: reqs}})
-	if err != nil {
-		return fmt.Errorf("list offsets of %s: %w", cfg.DLQTopic, err)
-	}
-	parts := offs.Topics[cfg.DLQTopic]
-	slices.SortFunc(parts, func(a, b kafka.PartitionOffsets) int { return a.Partition - b.Partition })
-	for _, po := range parts {
-		if po.Error != nil {
-			return fmt.Errorf("offsets of %s partition %d: %w", cfg.DLQTopic, po.Partition, po.Error)
-		}
-		if po.FirstOffset >= po.LastOffset {
-			continue
-		}
-		if err := scanPartition(ctx, cfg, po.Partition, po.FirstOffset, po.LastOffset, fn); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func scanPartition(ctx context.Context, cfg consumer.Config, partition int, first, end int64, fn func(kafka.Message) error) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: cfg.Brokers, Topic: cfg.DLQTopic, Partition: partition, Dialer: cfg.Dialer(),
-		MaxWait: 500 * time.Millisecond, ReadLagInterval: -1, MaxBytes: 10 << 20,
-	})
-	defer r.Close()
-	if err := r.SetOffset(first); err != nil {
-		return err
-	}
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			return fmt.Errorf("read %s partition %d: %w", cfg.DLQTopic, partition, err)
-		}
-		if err := fn(m); err != nil {
-			return err
-		}
-		if m.Offset+1 >= end {
-			return nil
-		}
-	}
-}
-
-// dlqConfig loads the configuration the dlq commands need: Kafka only.
-func dlqConfig(path string, s streams) (consumer.Config, int, bool) {
+// dlqConfig loads the configuration the dlq commands need: Kafka only. It
+// returns the dead-letter topic's and the source topic's name.
+func dlqConfig(path string, s streams) (deadletter.Config, string, int, bool) {
 	cfg, code, ok := loadConfig(path, s)
 	if !ok {
-		return consumer.Config{}, code, false
+		return deadletter.Config{}, "", code, false
 	}
-	ccfg, err := pipeline.ConsumerConfig(cfg, zap.NewNop(), "")
+	ccfg, err := pipeline.ConsumerConfig(cfg, zap.NewNop())
 	if err != nil {
 		fmt.Fprintf(s.errOut, "receiptd: %v\n", err)
-		return ccfg, exitUsage, false
+		return deadletter.Config{}, "", exitUsage, false
 	}
-	return ccfg, exitOK, true
-}
-
-type classCode struct {
-	class string
-	code  int64
+	return pipeline.DeadLetterConfig(cfg, ccfg, ""), ccfg.Topic, exitOK, true
 }
 
 func dlqInspectCmd(ctx context.Context, args []string, s streams) int {
@@ -202,77 +123,53 @@ samples with the reason they failed and where they came from.`, s)
 	if code, ok := parse(fs, args, s); !ok {
 		return code
 	}
-	if err := filter.resolve(time.Now()); err != nil {
+	flt, err := filter.resolve(time.Now())
+	if err != nil {
 		fmt.Fprintf(s.errOut, "receiptd dlq inspect: %v\n", err)
 		return exitUsage
 	}
-	cfg, code, ok := dlqConfig(*path, s)
+	cfg, _, code, ok := dlqConfig(*path, s)
 	if !ok {
 		return code
 	}
-	counts := map[classCode]int{}
-	var total, matched, unreadable int
-	var oldest, newest time.Time
-	var shown []string
-	err := scanDLQ(ctx, cfg, func(m kafka.Message) error {
-		total++
-		info, err := consumer.ParseDeadLetter(m)
-		if err != nil {
-			unreadable++
-			return nil
-		}
-		if !filter.match(info) {
-			return nil
-		}
-		matched++
-		counts[classCode{string(info.Class), info.Code}]++
-		if oldest.IsZero() || info.FailedAt.Before(oldest) {
-			oldest = info.FailedAt
-		}
-		if info.FailedAt.After(newest) {
-			newest = info.FailedAt
-		}
-		if len(shown) < *samples {
-			shown = append(shown, describeLetter(m, info))
-		}
-		return nil
-	})
+	sum, err := deadletter.Inspect(ctx, cfg, flt, *samples)
 	if err != nil {
 		fmt.Fprintf(s.errOut, "receiptd dlq inspect: %v\n", err)
 		return exitFailure
 	}
-	fmt.Fprintf(s.out, "dead-letter topic %s: %d records, %d matching", cfg.DLQTopic, total, matched)
-	if unreadable > 0 {
-		fmt.Fprintf(s.out, ", %d with receiptd headers missing or unreadable", unreadable)
+	fmt.Fprintf(s.out, "dead-letter topic %s: %d records, %d matching", cfg.Topic, sum.Total, sum.Matched)
+	if sum.Unreadable > 0 {
+		fmt.Fprintf(s.out, ", %d with receiptd headers missing or unreadable", sum.Unreadable)
 	}
 	fmt.Fprintln(s.out)
-	if matched == 0 {
+	if sum.Matched == 0 {
 		return exitOK
 	}
-	fmt.Fprintf(s.out, "failed between %s and %s\n\n", oldest.Format(time.RFC3339), newest.Format(time.RFC3339))
+	fmt.Fprintf(s.out, "failed between %s and %s\n\n", sum.Oldest.Format(time.RFC3339), sum.Newest.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLASS\tCODE\tRECORDS\tMEANING")
-	keys := slices.SortedFunc(maps.Keys(counts), func(a, b classCode) int {
+	counts := sum.Counts
+	keys := slices.SortedFunc(maps.Keys(counts), func(a, b deadletter.ClassCode) int {
 		if c := counts[b] - counts[a]; c != 0 {
 			return c
 		}
-		return strings.Compare(a.class, b.class)
+		return strings.Compare(string(a.Class), string(b.Class))
 	})
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", k.class, k.code, counts[k], codeMeaning(k.code, k.class))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", k.Class, k.Code, counts[k], codeMeaning(k.Code, k.Class))
 	}
 	_ = tw.Flush()
-	if len(shown) > 0 {
+	if len(sum.Samples) > 0 {
 		fmt.Fprintf(s.out, "\nsamples:\n")
-		for _, line := range shown {
-			fmt.Fprintln(s.out, line)
+		for _, l := range sum.Samples {
+			fmt.Fprintln(s.out, describeLetter(l.Msg, l.Info))
 		}
 	}
 	return exitOK
 }
 
-func codeMeaning(code int64, class string) string {
-	if class == string(worker.FailInvalidEvent) {
+func codeMeaning(code int64, class worker.FailureClass) string {
+	if class == worker.FailInvalidEvent {
 		return "the record broke an event rule (see the message)"
 	}
 	if h := telemetry.Hint(code); h != "" {
@@ -281,7 +178,7 @@ func codeMeaning(code int64, class string) string {
 	return ""
 }
 
-func describeLetter(m kafka.Message, info consumer.DeadLetterInfo) string {
+func describeLetter(m kafka.Message, info deadletter.Info) string {
 	value := string(m.Value)
 	if len(value) > 160 {
 		value = value[:160] + "…"
@@ -336,7 +233,8 @@ Start with --dry-run.`, s)
 		return code
 	}
 	var problems []error
-	if err := filter.resolve(time.Now()); err != nil {
+	flt, err := filter.resolve(time.Now())
+	if err != nil {
 		problems = append(problems, err)
 	}
 	if *maxReplays < 1 {
@@ -353,129 +251,83 @@ Start with --dry-run.`, s)
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, code, ok := dlqConfig(*path, s)
+	cfg, source, code, ok := dlqConfig(*path, s)
 	if !ok {
 		return code
 	}
-	target := cfg.Topic
+	target := source
 	if *toTopic != "" {
 		target = *toTopic
 	}
-	if target == cfg.DLQTopic {
+	if target == cfg.Topic {
 		fmt.Fprintf(s.errOut, "receiptd dlq replay: --to-topic %q is the dead-letter topic (kafka.dlq_topic): "+
 			"its records would be dead letters again, never consumed\n", target)
 		fs.Usage()
 		return exitUsage
 	}
-	if err := checkTopic(ctx, cfg, target); err != nil {
+	if err := deadletter.CheckTopic(ctx, cfg, target); err != nil {
 		fmt.Fprintf(s.errOut, "receiptd dlq replay: %v\n", err)
 		return exitFailure
 	}
-	transport := cfg.Transport()
-	defer transport.CloseIdleConnections()
-	w := &kafka.Writer{
-		Addr: kafka.TCP(cfg.Brokers...), Transport: transport, RequiredAcks: kafka.RequireAll,
-		Balancer: kafka.Murmur2Balancer{}, BatchTimeout: 5 * time.Millisecond,
-	}
-	defer w.Close()
-	pace := rate.NewLimiter(rate.Limit(*perSec), 1)
-	var replayed, refused, notMatching, skipped, cut int
-	// Records dead-lettered from another topic than kafka.topic, by topic:
-	// replayed with --all-sources, left alone otherwise.
-	fromElsewhere := map[string]int{}
-	errLimit := errors.New("limit reached")
-	err := scanDLQ(ctx, cfg, func(m kafka.Message) error {
-		info, err := consumer.ParseDeadLetter(m)
-		if err != nil {
-			skipped++
-			reportSkipped(s.errOut, skipped, m, err)
-			return nil
-		}
-		if !filter.match(info) {
-			notMatching++
-			return nil
-		}
-		if info.SourceTopic != cfg.Topic && !*allSources {
-			fromElsewhere[info.SourceTopic]++
-			return nil
-		}
-		if info.ReplayCount >= *maxReplays {
-			refused++
-			return nil
-		}
-		if *limit > 0 && replayed >= *limit {
-			return errLimit
-		}
-		out, err := consumer.ReplayMessage(m, target)
-		if errors.Is(err, consumer.ErrTruncated) {
-			cut++
-			if cut <= maxSkippedShown {
-				fmt.Fprintf(s.errOut, "not replayed dlq %d/%d: its %s was cut to fit the dead-letter topic; the whole record is at %s partition %d offset %d\n",
-					m.Partition, m.Offset, strings.Join(info.Truncated, ", "), info.SourceTopic, info.SourcePartition, info.SourceOffset)
+	var skipped, cut, wouldReplay int
+	res, err := deadletter.Replay(ctx, cfg, deadletter.ReplayOptions{
+		Filter: flt, From: source, AllSources: *allSources, To: target,
+		MaxReplays: *maxReplays, Limit: *limit, Rate: *perSec, DryRun: *dryRun,
+		Report: func(ev deadletter.ReplayEvent) {
+			m, info := ev.Msg, ev.Info
+			switch {
+			case ev.Err == nil:
+				if wouldReplay++; wouldReplay <= 10 {
+					fmt.Fprintf(s.out, "would replay dlq %d/%d (%s, code %d) to %s\n", m.Partition, m.Offset, info.Class, info.Code, target)
+				}
+			case errors.Is(ev.Err, deadletter.ErrTruncated):
+				if cut++; cut <= maxSkippedShown {
+					fmt.Fprintf(s.errOut, "not replayed dlq %d/%d: its %s was cut to fit the dead-letter topic; the whole record is at %s partition %d offset %d\n",
+						m.Partition, m.Offset, strings.Join(info.Truncated, ", "), info.SourceTopic, info.SourcePartition, info.SourceOffset)
+				}
+			default:
+				skipped++
+				reportSkipped(s.errOut, skipped, m, ev.Err)
 			}
-			return nil
-		}
-		if err != nil {
-			skipped++
-			reportSkipped(s.errOut, skipped, m, err)
-			return nil
-		}
-		if !*dryRun {
-			if err := pace.Wait(ctx); err != nil {
-				return err
-			}
-			wctx, cancel := context.WithTimeout(ctx, cfg.DLQWriteTimeout)
-			err := w.WriteMessages(wctx, out)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("replay dlq %d/%d to %s: %w", m.Partition, m.Offset, target, err)
-			}
-		} else if replayed < 10 {
-			fmt.Fprintf(s.out, "would replay dlq %d/%d (%s, code %d) to %s\n", m.Partition, m.Offset, info.Class, info.Code, target)
-		}
-		replayed++
-		if info.SourceTopic != cfg.Topic {
-			fromElsewhere[info.SourceTopic]++
-		}
-		return nil
+		},
 	})
-	if skipped > maxSkippedShown {
-		fmt.Fprintf(s.errOut, "... and %d more skipped records\n", skipped-maxSkippedShown)
+	if res.Skipped > maxSkippedShown {
+		fmt.Fprintf(s.errOut, "... and %d more skipped records\n", res.Skipped-maxSkippedShown)
 	}
-	if cut > maxSkippedShown {
-		fmt.Fprintf(s.errOut, "... and %d more records cut to fit the dead-letter topic\n", cut-maxSkippedShown)
+	if res.Cut > maxSkippedShown {
+		fmt.Fprintf(s.errOut, "... and %d more records cut to fit the dead-letter topic\n", res.Cut-maxSkippedShown)
 	}
-	if err != nil && !errors.Is(err, errLimit) {
-		fmt.Fprintf(s.errOut, "receiptd dlq replay: %v (replayed %d before the error)\n", err, replayed)
+	if err != nil {
+		fmt.Fprintf(s.errOut, "receiptd dlq replay: %v (replayed %d before the error)\n", err, res.Replayed)
 		return exitFailure
 	}
 	verb := "replayed"
 	if *dryRun {
 		verb = "would replay"
 	}
-	fmt.Fprintf(s.out, "%s %d record(s) to %s", verb, replayed, target)
-	if len(fromElsewhere) > 0 {
+	fmt.Fprintf(s.out, "%s %d record(s) to %s", verb, res.Replayed, target)
+	if len(res.Elsewhere) > 0 {
 		var parts []string
 		n := 0
-		for _, t := range slices.Sorted(maps.Keys(fromElsewhere)) {
-			parts = append(parts, fmt.Sprintf("%q: %d", t, fromElsewhere[t]))
-			n += fromElsewhere[t]
+		for _, t := range slices.Sorted(maps.Keys(res.Elsewhere)) {
+			parts = append(parts, fmt.Sprintf("%q: %d", t, res.Elsewhere[t]))
+			n += res.Elsewhere[t]
 		}
 		if *allSources {
-			fmt.Fprintf(s.out, " (among them, dead-lettered from other topics than %s: %s)", cfg.Topic, strings.Join(parts, ", "))
+			fmt.Fprintf(s.out, " (among them, dead-lettered from other topics than %s: %s)", source, strings.Join(parts, ", "))
 		} else {
 			fmt.Fprintf(s.out, "; %d left alone, dead-lettered from other topics than %s (%s; --all-sources replays them)",
-				n, cfg.Topic, strings.Join(parts, ", "))
+				n, source, strings.Join(parts, ", "))
 		}
 	}
-	fmt.Fprintf(s.out, "; %d not matching the filters; %d refused after %d replays", notMatching, refused, *maxReplays)
-	if skipped > 0 {
-		fmt.Fprintf(s.out, "; %d skipped, their receiptd headers missing or unreadable (listed on stderr)", skipped)
+	fmt.Fprintf(s.out, "; %d not matching the filters; %d refused after %d replays", res.NotMatching, res.Refused, *maxReplays)
+	if res.Skipped > 0 {
+		fmt.Fprintf(s.out, "; %d skipped, their receiptd headers missing or unreadable (listed on stderr)", res.Skipped)
 	}
-	if cut > 0 {
-		fmt.Fprintf(s.out, "; %d not replayed because they were cut to fit the dead-letter topic: replay them from the source topic (listed on stderr)", cut)
+	if res.Cut > 0 {
+		fmt.Fprintf(s.out, "; %d not replayed because they were cut to fit the dead-letter topic: replay them from the source topic (listed on stderr)", res.Cut)
 	}
-	if errors.Is(err, errLimit) {
+	if res.LimitReached {
 		fmt.Fprintf(s.out, "; stopped at --limit %d", *limit)
 	}
 	fmt.Fprintln(s.out)
@@ -492,28 +344,8 @@ func reportSkipped(w io.Writer, n int, m kafka.Message, err error) {
 		return
 	}
 	reason := err.Error()
-	if he := (*consumer.HeaderError)(nil); errors.As(err, &he) {
+	if he := (*deadletter.HeaderError)(nil); errors.As(err, &he) {
 		reason = strings.Join(he.Problems, "; ")
 	}
 	fmt.Fprintf(w, "skipped dlq %d/%d: %s\n", m.Partition, m.Offset, reason)
-}
-
-// checkTopic reports whether topic exists.
-func checkTopic(ctx context.Context, cfg consumer.Config, topic string) error {
-	transport := cfg.Transport()
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport, Timeout: cfg.DialTimeout}
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return fmt.Errorf("read metadata of topic %q: %w", topic, err)
-	}
-	for _, t := range md.Topics {
-		if t.Name == topic && t.Error != nil {
-			return fmt.Errorf("topic %q: %w", topic, t.Error)
-		}
-		if t.Name == topic {
-			return nil
-		}
-	}
-	return fmt.Errorf("topic %q: %w", topic, kafka.UnknownTopicOrPartition)
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/sandbox"
 )
 
@@ -23,20 +23,20 @@ func deadLetter(class string, code int64, failedAt time.Time, replays, offset in
 		Value: []byte(fmt.Sprintf(`{"user_id":"u%d","group_id":"g","conv_msg_seq":[%d]}`, offset, offset+1)),
 		Headers: []kafka.Header{
 			h("trace-id", "t-"+strconv.Itoa(offset)),
-			h(consumer.HeaderErrorClass, class),
-			h(consumer.HeaderErrorCode, strconv.FormatInt(code, 10)),
-			h(consumer.HeaderErrorMessage, "because"),
-			h(consumer.HeaderRequestID, "rq"),
-			h(consumer.HeaderAction, "GroupReadReceipt"),
-			h(consumer.HeaderFailedSeqs, strconv.Itoa(offset+1)),
-			h(consumer.HeaderSourceTopic, "message-read"),
-			h(consumer.HeaderSourcePartition, "3"),
-			h(consumer.HeaderSourceOffset, strconv.Itoa(offset)),
-			h(consumer.HeaderAttempts, "1"),
-			h(consumer.HeaderFirstAttemptAt, failedAt.UTC().Format(consumer.TimeLayout)),
-			h(consumer.HeaderFailedAt, failedAt.UTC().Format(consumer.TimeLayout)),
-			h(consumer.HeaderWorker, "pod-1"),
-			h(consumer.HeaderReplayCount, strconv.Itoa(replays)),
+			h(deadletter.HeaderErrorClass, class),
+			h(deadletter.HeaderErrorCode, strconv.FormatInt(code, 10)),
+			h(deadletter.HeaderErrorMessage, "because"),
+			h(deadletter.HeaderRequestID, "rq"),
+			h(deadletter.HeaderAction, "GroupReadReceipt"),
+			h(deadletter.HeaderFailedSeqs, strconv.Itoa(offset+1)),
+			h(deadletter.HeaderSourceTopic, "message-read"),
+			h(deadletter.HeaderSourcePartition, "3"),
+			h(deadletter.HeaderSourceOffset, strconv.Itoa(offset)),
+			h(deadletter.HeaderAttempts, "1"),
+			h(deadletter.HeaderFirstAttemptAt, failedAt.UTC().Format(deadletter.TimeLayout)),
+			h(deadletter.HeaderFailedAt, failedAt.UTC().Format(deadletter.TimeLayout)),
+			h(deadletter.HeaderWorker, "pod-1"),
+			h(deadletter.HeaderReplayCount, strconv.Itoa(replays)),
 		},
 	}
 }
@@ -103,11 +103,11 @@ func TestDLQInspectAndReplay(t *testing.T) {
 		var replays, trace string
 		for _, h := range m.Headers {
 			switch h.Key {
-			case consumer.HeaderReplayCount:
+			case deadletter.HeaderReplayCount:
 				replays = string(h.Value)
 			case "trace-id":
 				trace = string(h.Value)
-			case consumer.HeaderErrorClass:
+			case deadletter.HeaderErrorClass:
 				t.Errorf("a replayed record carries %s", h.Key)
 			}
 		}
@@ -171,17 +171,17 @@ func TestDLQReplayTargetAndUnreadableRecords(t *testing.T) {
 	box := startDLQSandbox(t)
 	now := time.Now()
 	good := deadLetter("rejected", 660400103, now, 0, 0)
-	fromOther := withHeader(deadLetter("rejected", 660400103, now, 1, 1), consumer.HeaderSourceTopic, []byte("retired-topic"))
-	fromDLQ := withHeader(deadLetter("rejected", 660400103, now, 0, 2), consumer.HeaderSourceTopic, []byte("message-read-dlq"))
-	noTopic := withHeader(deadLetter("rejected", 660400103, now, 0, 3), consumer.HeaderSourceTopic, []byte(""))
+	fromOther := withHeader(deadLetter("rejected", 660400103, now, 1, 1), deadletter.HeaderSourceTopic, []byte("retired-topic"))
+	fromDLQ := withHeader(deadLetter("rejected", 660400103, now, 0, 2), deadletter.HeaderSourceTopic, []byte("message-read-dlq"))
+	noTopic := withHeader(deadLetter("rejected", 660400103, now, 0, 3), deadletter.HeaderSourceTopic, []byte(""))
 	negative := deadLetter("rejected", 660400103, now, -1, 4)
-	noClass := withHeader(deadLetter("rejected", 660400103, now, 0, 5), consumer.HeaderErrorClass, nil)
-	garbled := withHeader(deadLetter("rejected", 660400103, now, 0, 6), consumer.HeaderReplayCount, []byte("two"))
+	noClass := withHeader(deadLetter("rejected", 660400103, now, 0, 5), deadletter.HeaderErrorClass, nil)
+	garbled := withHeader(deadLetter("rejected", 660400103, now, 0, 6), deadletter.HeaderReplayCount, []byte("two"))
 	foreign := kafka.Message{Key: []byte("k"), Value: []byte("not a dead letter")}
 	cut := deadLetter("rejected", 660400103, now, 0, 7)
-	cut = withHeader(cut, consumer.HeaderTruncated, []byte("value"))
-	cut = withHeader(cut, consumer.HeaderOriginalValueSize, []byte("2000000"))
-	cut = withHeader(cut, consumer.HeaderOriginalValueSHA256, []byte(strings.Repeat("ab", 32)))
+	cut = withHeader(cut, deadletter.HeaderTruncated, []byte("value"))
+	cut = withHeader(cut, deadletter.HeaderOriginalValueSize, []byte("2000000"))
+	cut = withHeader(cut, deadletter.HeaderOriginalValueSHA256, []byte(strings.Repeat("ab", 32)))
 	writeDLQ(t, box, good, noTopic, fromOther, negative, noClass, fromDLQ, garbled, foreign, cut)
 
 	code, out, errOut := runCLI(t, "dlq", "replay", "--rate", "1000")

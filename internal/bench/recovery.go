@@ -10,7 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/ownkafka"
 	"github.com/receiptd/receiptd/internal/sandbox"
 	"github.com/receiptd/receiptd/internal/traffic"
@@ -330,7 +330,7 @@ func countDeadLetters(ctx context.Context, e *env) (records, copies int, err err
 					continue
 				}
 				next = rec.Offset + 1
-				info, err := consumer.ParseDeadLetter(kafka.Message{Headers: rec.Headers})
+				info, err := deadletter.Parse(kafka.Message{Headers: rec.Headers})
 				if err != nil {
 					return records, copies, err
 				}

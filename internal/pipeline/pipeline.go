@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/buildinfo"
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/telemetry"
@@ -67,7 +68,7 @@ type Pipeline struct {
 
 	zim      *zimapi.Client
 	budget   *retry.Budget
-	dlq      *consumer.DLQWriter
+	dlq      *deadletter.Writer
 	worker   *worker.Worker
 	consumer *consumer.Consumer
 	cobs     *telemetry.ConsumerObserver
@@ -120,13 +121,13 @@ func New(opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 
-	ccfg, err := ConsumerConfig(cfg, log, opts.WorkerID)
+	ccfg, err := ConsumerConfig(cfg, log)
 	if err != nil {
 		zim.Close()
 		return nil, err
 	}
 	p.cobs = telemetry.NewConsumerObserver(log.Named("consumer"), reg)
-	p.dlq, err = consumer.NewDLQWriter(ccfg, p.cobs)
+	p.dlq, err = deadletter.NewWriter(DeadLetterConfig(cfg, ccfg, opts.WorkerID), consumer.SourceMessage, p.cobs)
 	if err != nil {
 		zim.Close()
 		return nil, err
@@ -282,9 +283,20 @@ func WorkerConfig(cfg config.Config) worker.Config {
 	}
 }
 
+// DeadLetterConfig maps the configuration to the dead-letter writer's; it
+// reaches Kafka as the consumer ccfg does (client id, TLS, SASL).
+func DeadLetterConfig(cfg config.Config, ccfg consumer.Config, workerID string) deadletter.Config {
+	k := cfg.Kafka
+	return deadletter.Config{
+		Brokers: k.Brokers, Topic: k.DLQTopic, Dialer: ccfg.Dialer(),
+		WriteTimeout: k.DLQWriteTimeout, MaxMessageBytes: k.DLQMaxMessageBytes, AutoCreateTopic: k.AutoCreateTopics,
+		WorkerID: workerID, Logger: ccfg.Logger, ErrorLogger: ccfg.ErrorLogger,
+	}
+}
+
 // ConsumerConfig maps the configuration to the consumer's, loading TLS
 // files and building the SASL mechanism.
-func ConsumerConfig(cfg config.Config, log *zap.Logger, workerID string) (consumer.Config, error) {
+func ConsumerConfig(cfg config.Config, log *zap.Logger) (consumer.Config, error) {
 	k := cfg.Kafka
 	info, errs := telemetry.KafkaLoggers(log)
 	c := consumer.Config{
@@ -293,11 +305,10 @@ func ConsumerConfig(cfg config.Config, log *zap.Logger, workerID string) (consum
 		CommitInterval: k.CommitInterval, SessionTimeout: k.SessionTimeout, HeartbeatInterval: k.HeartbeatInterval,
 		RebalanceTimeout: k.RebalanceTimeout, JoinGroupBackoff: k.JoinGroupBackoff, LagPollInterval: k.LagPollInterval,
 		FetchMaxWait: k.FetchMaxWait, FetchMaxBytes: k.FetchMaxBytes, ReadBatchTimeout: k.ReadBatchTimeout,
-		DialTimeout: k.DialTimeout, DLQWriteTimeout: k.DLQWriteTimeout, DLQMaxMessageBytes: k.DLQMaxMessageBytes,
+		DialTimeout:           k.DialTimeout,
 		RebalanceDrainTimeout: cfg.Shutdown.RebalanceDrainTimeout, DrainTimeout: cfg.Shutdown.DrainTimeout,
-		Limits:   consumer.Limits{MaxIDLength: cfg.Events.MaxIDLength, MaxSeqsPerEvent: cfg.Events.MaxSeqsPerEvent},
-		WorkerID: workerID,
-		Logger:   kafka.LoggerFunc(info), ErrorLogger: kafka.LoggerFunc(errs),
+		Limits: consumer.Limits{MaxIDLength: cfg.Events.MaxIDLength, MaxSeqsPerEvent: cfg.Events.MaxSeqsPerEvent},
+		Logger: kafka.LoggerFunc(info), ErrorLogger: kafka.LoggerFunc(errs),
 	}
 	var err error
 	if c.TLS, err = TLSConfig(k.TLS); err != nil {

@@ -12,11 +12,13 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 )
 
-// ConsumerObserver logs the consumer's lifecycle and counts its events. It
-// implements consumer.Observer. The per-partition gauges are read from the
-// consumer at scrape time instead (RegisterConsumerMetrics).
+// ConsumerObserver logs the lifecycle of the consumer and of the
+// dead-letter writer and counts their events. It implements
+// consumer.Observer and deadletter.Observer. The per-partition gauges are
+// read from the consumer at scrape time instead (RegisterConsumerMetrics).
 type ConsumerObserver struct {
 	log     *zap.Logger
 	sampled *zap.Logger // for per-record lines, which a bad producer can flood
@@ -265,14 +267,15 @@ func (o *ConsumerObserver) InvalidEvent(e consumer.InvalidEvent) {
 		zap.Int64("offset", e.Offset), zap.String("reason", e.Reason))
 }
 
-func (o *ConsumerObserver) DLQWriteFailed(e consumer.DLQWriteFailed) {
+func (o *ConsumerObserver) WriteFailed(e deadletter.WriteFailed) {
 	o.log.Warn("dead-letter write failed", zap.String("topic", e.Topic), zap.Int("records", e.Records), zap.Error(e.Err))
 }
 
-// DLQLimit logs the dead-letter topic's limit, and warns when it is a guess.
-func (o *ConsumerObserver) DLQLimit(e consumer.DLQLimit) {
+// LimitLearned logs the dead-letter topic's limit, and warns when it is a
+// guess.
+func (o *ConsumerObserver) LimitLearned(e deadletter.LimitLearned) {
 	fields := []zap.Field{zap.String("topic", e.Topic), zap.Int("max_message_bytes", e.MaxMessageBytes), zap.String("from", e.From)}
-	if e.From != consumer.LimitFromDefault {
+	if e.From != deadletter.LimitFromDefault {
 		o.log.Info("dead-letter topic limit", fields...)
 		return
 	}
@@ -280,8 +283,8 @@ func (o *ConsumerObserver) DLQLimit(e consumer.DLQLimit) {
 		zap.String("hint", "allow this principal to describe the topic's configuration, or set kafka.dlq_max_message_bytes to its max.message.bytes"))...)
 }
 
-// DLQTruncated counts a dead letter cut to fit and logs it, sampled.
-func (o *ConsumerObserver) DLQTruncated(e consumer.DLQTruncated) {
+// Truncated counts a dead letter cut to fit and logs it, sampled.
+func (o *ConsumerObserver) Truncated(e deadletter.Truncated) {
 	o.truncated.Inc()
 	o.sampled.Warn("dead letter cut to fit the dead-letter topic; the whole record stays in the source topic",
 		zap.String("topic", e.Topic), zap.String("source_topic", e.SourceTopic), zap.Int("partition", e.SourcePartition),

@@ -1,4 +1,4 @@
-package consumer
+package deadletter
 
 import (
 	"crypto/sha256"
@@ -93,8 +93,8 @@ func fit(m kafka.Message, room int) (kafka.Message, []string) {
 }
 
 // truncatedEvent describes the cutting of src's letter full into written.
-func truncatedEvent(topic string, limit int, src, full, written kafka.Message, cut []string) DLQTruncated {
-	return DLQTruncated{Topic: topic, MaxMessageBytes: limit, Cut: cut,
+func truncatedEvent(topic string, limit int, src, full, written kafka.Message, cut []string) Truncated {
+	return Truncated{Topic: topic, MaxMessageBytes: limit, Cut: cut,
 		SourceTopic: src.Topic, SourcePartition: src.Partition, SourceOffset: src.Offset,
 		LetterBytes: messageSize(full) + recordBatchOverhead, WrittenBytes: messageSize(written) + recordBatchOverhead}
 }

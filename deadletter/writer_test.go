@@ -1,4 +1,4 @@
-package consumer_test
+package deadletter_test
 
 import (
 	"bytes"
@@ -6,12 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -28,14 +26,15 @@ import (
 // fresh receiptd headers (not a second set), its replay count carried over,
 // and its own headers, key and value unchanged.
 func TestDeadLetterOfAReplayedRecord(t *testing.T) {
-	addrs := newCluster(t, 1).ListenAddrs()
-	cfg := testConfig(addrs, "replayed")
-	dlq := newDLQWriter(t, cfg, nil)
+	addrs := newCluster(t).ListenAddrs()
+	cfg := testConfig(addrs)
+	var src sources
+	dlq := newWriter(t, cfg, &src, nil)
 
 	// A first dead letter, replayed to the source topic.
 	first := kafka.Message{Key: []byte("k"), Value: []byte(`{"user_id":"a","group_id":"g","conv_msg_seq":[5,6]}`),
 		Headers: []kafka.Header{{Key: "trace", Value: []byte("t1")}}}
-	recs := consumeRecords(t, cfg, first)
+	recs := src.add(first)
 	failedAt := time.Date(2026, 11, 26, 3, 4, 5, 678_900_000, time.FixedZone("x", 3600))
 	f := worker.Failure{Class: worker.FailRejected, Code: 660400103, Message: "failed to set group receipts",
 		RequestID: "req-1", FailedSeqs: []uint64{5, 6}, Attempts: 2,
@@ -44,33 +43,33 @@ func TestDeadLetterOfAReplayedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := readDLQ(t, addrs, 1)[0]
-	info, err := consumer.ParseDeadLetter(dead)
+	info, err := deadletter.Parse(dead)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := consumer.DeadLetterInfo{Class: worker.FailRejected, Code: 660400103, Message: "failed to set group receipts",
+	want := deadletter.Info{Class: worker.FailRejected, Code: 660400103, Message: "failed to set group receipts",
 		RequestID: "req-1", Action: "GroupReadReceipt", FailedSeqs: []uint64{5, 6}, SourceTopic: srcTopic,
 		SourcePartition: 0, SourceOffset: 0, Attempts: 2, FirstAttemptAt: failedAt.Add(-time.Second).Truncate(time.Millisecond).UTC(),
 		FailedAt: failedAt.Truncate(time.Millisecond).UTC(), Worker: "test-worker", ReplayCount: 0,
 		Original: []kafka.Header{{Key: "trace", Value: []byte("t1")}}}
 	if !equalInfo(info, want) {
-		t.Errorf("ParseDeadLetter =\n%+v\nwant\n%+v", info, want)
+		t.Errorf("Parse =\n%+v\nwant\n%+v", info, want)
 	}
-	if got := header(dead, consumer.HeaderFailedAt); got != "2026-11-26T02:04:05.678Z" {
-		t.Errorf("%s = %q, want RFC 3339 UTC with milliseconds", consumer.HeaderFailedAt, got)
+	if got := header(dead, deadletter.HeaderFailedAt); got != "2026-11-26T02:04:05.678Z" {
+		t.Errorf("%s = %q, want RFC 3339 UTC with milliseconds", deadletter.HeaderFailedAt, got)
 	}
 
-	replay, err := consumer.ReplayMessage(dead, srcTopic)
+	replay, err := deadletter.ReplayMessage(dead, srcTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if replay.Topic != srcTopic || header(replay, consumer.HeaderReplayCount) != "1" || string(replay.Value) != string(first.Value) {
+	if replay.Topic != srcTopic || header(replay, deadletter.HeaderReplayCount) != "1" || string(replay.Value) != string(first.Value) {
 		t.Fatalf("ReplayMessage = %+v", replay)
 	}
 
 	// The replayed record fails again.
 	replay.Topic = ""
-	recs = consumeRecords(t, cfg, replay)
+	recs = src.add(replay)
 	f2 := worker.Failure{Class: worker.FailExhausted, Code: 123, Message: strings.Repeat("é", 600), Attempts: 5, FailedAt: failedAt}
 	if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: f2}}); err != nil {
 		t.Fatal(err)
@@ -85,7 +84,7 @@ func TestDeadLetterOfAReplayedRecord(t *testing.T) {
 			t.Errorf("header %s appears %d times", k, n)
 		}
 	}
-	info2, err := consumer.ParseDeadLetter(dead2)
+	info2, err := deadletter.Parse(dead2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +97,7 @@ func TestDeadLetterOfAReplayedRecord(t *testing.T) {
 	}
 }
 
-func equalInfo(a, b consumer.DeadLetterInfo) bool {
+func equalInfo(a, b deadletter.Info) bool {
 	return a.Class == b.Class && a.Code == b.Code && a.Message == b.Message && a.RequestID == b.RequestID &&
 		a.Action == b.Action && slices.Equal(a.FailedSeqs, b.FailedSeqs) && a.SourceTopic == b.SourceTopic &&
 		a.SourcePartition == b.SourcePartition && a.SourceOffset == b.SourceOffset && a.Attempts == b.Attempts &&
@@ -117,56 +116,16 @@ func header(m kafka.Message, key string) string {
 	return ""
 }
 
-// consumeRecords produces msgs to partition 0 of the source topic and
-// returns the records a Consumer, in a group of its own, hands over for them.
-func consumeRecords(t *testing.T, cfg consumer.Config, msgs ...kafka.Message) []*worker.Record {
-	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(cfg.Brokers...), Topic: cfg.Topic, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, Transport: tr}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	_ = w.Close()
-	cl := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: tr}
-	offs, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-		cfg.Topic: {kafka.LastOffsetOf(0)}}})
-	if err != nil || len(offs.Topics[cfg.Topic]) != 1 {
-		t.Fatalf("list offsets: %v %+v", err, offs)
-	}
-	end := int(offs.Topics[cfg.Topic][0].LastOffset)
-
-	consumed.Add(1)
-	cfg.GroupID = fmt.Sprintf("%s-read-%d", cfg.GroupID, consumed.Load())
-	pipe := newFakePipeline(newLedger(), 1)
-	pipe.setPaused(true)
-	r := startConsumer(t, cfg, pipe, nil)
-	pipe.waitFor(t, 20*time.Second, "the records", func() bool { return len(pipe.queue) == end })
-	pipe.mu.Lock()
-	recs := slices.Clone(pipe.queue[end-len(msgs):])
-	pipe.mu.Unlock()
-	r.cancel(consumer.ErrAbandon)
-	if err := r.wait(); err != nil {
-		t.Fatal(err)
-	}
-	return recs
-}
-
-var consumed atomic.Int32
-
-func TestParseDeadLetterNamesBadHeaders(t *testing.T) {
+func TestParseNamesBadHeaders(t *testing.T) {
 	tests := []struct {
 		name    string
 		headers map[string]string
 		want    []string
 	}{
 		{"malformed", map[string]string{
-			consumer.HeaderErrorClass:   "weird",
-			consumer.HeaderSourceOffset: "x",
-			consumer.HeaderFailedAt:     "yesterday",
+			deadletter.HeaderErrorClass:   "weird",
+			deadletter.HeaderSourceOffset: "x",
+			deadletter.HeaderFailedAt:     "yesterday",
 		}, []string{
 			`header receiptd-error-class: unknown class "weird"`,
 			`header receiptd-source-offset: "x" is not an integer`,
@@ -174,10 +133,10 @@ func TestParseDeadLetterNamesBadHeaders(t *testing.T) {
 			`header receiptd-source-topic: missing`,
 		}},
 		{"negative or empty", map[string]string{
-			consumer.HeaderReplayCount:     "-1",
-			consumer.HeaderSourcePartition: "-3",
-			consumer.HeaderAttempts:        "-2",
-			consumer.HeaderSourceTopic:     "",
+			deadletter.HeaderReplayCount:     "-1",
+			deadletter.HeaderSourcePartition: "-3",
+			deadletter.HeaderAttempts:        "-2",
+			deadletter.HeaderSourceTopic:     "",
 		}, []string{
 			`header receiptd-replay-count: -1 is negative`,
 			`header receiptd-source-partition: -3 is negative`,
@@ -192,10 +151,10 @@ func TestParseDeadLetterNamesBadHeaders(t *testing.T) {
 			for k, v := range tt.headers {
 				m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
 			}
-			_, err := consumer.ParseDeadLetter(m)
-			var he *consumer.HeaderError
+			_, err := deadletter.Parse(m)
+			var he *deadletter.HeaderError
 			if !errors.As(err, &he) || he.Partition != 2 || he.Offset != 9 {
-				t.Fatalf("ParseDeadLetter = %v, want a *HeaderError at partition 2 offset 9", err)
+				t.Fatalf("Parse = %v, want a *HeaderError at partition 2 offset 9", err)
 			}
 			for _, want := range tt.want {
 				if !slices.Contains(he.Problems, want) {
@@ -221,13 +180,14 @@ func TestDeadLetterWriteErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cluster := newCluster(t, 1)
+			cluster := newCluster(t)
 			addrs := cluster.ListenAddrs()
-			cfg := testConfig(addrs, "dlq-error")
-			recs := consumeRecords(t, cfg, kafka.Message{Value: []byte("{}")})
-			cfg.DLQWriteTimeout = 300 * time.Millisecond
-			var failed []consumer.DLQWriteFailed
-			dlq := newDLQWriter(t, cfg, dlqObserver{newRecorder(newLedger()), &failed})
+			cfg := testConfig(addrs)
+			var src sources
+			recs := src.add(kafka.Message{Value: []byte("{}")})
+			cfg.WriteTimeout = 300 * time.Millisecond
+			var failed []deadletter.WriteFailed
+			dlq := newWriter(t, cfg, &src, dlqObserver{failed: &failed})
 			letters := []worker.DeadLetter{{Record: recs[0], Failure: worker.Failure{Class: worker.FailInvalidEvent}}}
 			if _, err := dlq.Limit(context.Background()); err != nil {
 				t.Fatal(err)
@@ -256,11 +216,11 @@ func TestDeadLetterWriteErrors(t *testing.T) {
 }
 
 type dlqObserver struct {
-	*recorder
-	failed *[]consumer.DLQWriteFailed
+	deadletter.NopObserver
+	failed *[]deadletter.WriteFailed
 }
 
-func (o dlqObserver) DLQWriteFailed(f consumer.DLQWriteFailed) { *o.failed = append(*o.failed, f) }
+func (o dlqObserver) WriteFailed(f deadletter.WriteFailed) { *o.failed = append(*o.failed, f) }
 
 // oversizedEvent returns a record value of n bytes: a valid event padded
 // with an unknown field, as a producer bug or an attacker might send.
@@ -275,13 +235,14 @@ func oversizedEvent(n int) []byte {
 // with its value cut and headers that say so, and the letters written with
 // it are written whole.
 func TestOversizedDeadLetterIsCut(t *testing.T) {
-	addrs := newCluster(t, 1).ListenAddrs()
-	cfg := testConfig(addrs, "oversized")
+	addrs := newCluster(t).ListenAddrs()
+	cfg := testConfig(addrs)
+	var src sources
 	big := kafka.Message{Key: []byte("g-rejected"), Value: oversizedEvent(1_048_367),
 		Headers: []kafka.Header{{Key: "trace", Value: []byte("t1")}}}
 	small := kafka.Message{Key: []byte("g"), Value: []byte(`{"user_id":"a","group_id":"g","conv_msg_seq":[2]}`)}
-	recs := consumeRecords(t, cfg, big, small)
-	dlq := newDLQWriter(t, cfg, nil)
+	recs := src.add(big, small)
+	dlq := newWriter(t, cfg, &src, nil)
 	f := worker.Failure{Class: worker.FailRejected, Code: 660400103, Message: "not a member", FailedSeqs: []uint64{1}, Attempts: 1, FailedAt: time.Now()}
 	err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: f}, {Record: recs[1], Failure: f}})
 	if err != nil {
@@ -290,27 +251,27 @@ func TestOversizedDeadLetterIsCut(t *testing.T) {
 	got := readDLQ(t, addrs, 2)
 	cut, whole := got[0], got[1]
 	sum := sha256.Sum256(big.Value)
-	if h := header(cut, consumer.HeaderTruncated); h != "value" {
+	if h := header(cut, deadletter.HeaderTruncated); h != "value" {
 		t.Errorf("receiptd-truncated = %q, want value", h)
 	}
-	if h := header(cut, consumer.HeaderOriginalValueSize); h != "1048367" {
+	if h := header(cut, deadletter.HeaderOriginalValueSize); h != "1048367" {
 		t.Errorf("receiptd-original-value-size = %q, want 1048367", h)
 	}
-	if h := header(cut, consumer.HeaderOriginalValueSHA256); h != hex.EncodeToString(sum[:]) {
+	if h := header(cut, deadletter.HeaderOriginalValueSHA256); h != hex.EncodeToString(sum[:]) {
 		t.Errorf("receiptd-original-value-sha256 = %q, want %x", h, sum)
 	}
 	if len(cut.Value) == 0 || len(cut.Value) >= len(big.Value) || !bytes.HasPrefix(big.Value, cut.Value) {
 		t.Errorf("cut value of %d bytes, want a non-empty prefix of the original %d", len(cut.Value), len(big.Value))
 	}
-	if header(cut, "trace") != "t1" || string(cut.Key) != "g-rejected" || header(cut, consumer.HeaderSourceOffset) != "0" ||
-		header(cut, consumer.HeaderSourceTopic) != srcTopic || header(cut, consumer.HeaderErrorClass) != "rejected" {
+	if header(cut, "trace") != "t1" || string(cut.Key) != "g-rejected" || header(cut, deadletter.HeaderSourceOffset) != "0" ||
+		header(cut, deadletter.HeaderSourceTopic) != srcTopic || header(cut, deadletter.HeaderErrorClass) != "rejected" {
 		t.Errorf("cut letter lost its key, headers or coordinates: key %q headers %v", cut.Key, cut.Headers)
 	}
 	if size := recordBatchSize(cut); size > 1_048_588 {
 		t.Errorf("cut letter's record batch is %d bytes, over the topic's 1048588", size)
 	}
-	if !bytes.Equal(whole.Value, small.Value) || header(whole, consumer.HeaderTruncated) != "" {
-		t.Errorf("the small letter beside it was changed: %q, truncated %q", whole.Value, header(whole, consumer.HeaderTruncated))
+	if !bytes.Equal(whole.Value, small.Value) || header(whole, deadletter.HeaderTruncated) != "" {
+		t.Errorf("the small letter beside it was changed: %q, truncated %q", whole.Value, header(whole, deadletter.HeaderTruncated))
 	}
 }
 
@@ -337,19 +298,19 @@ func recordBatchSize(m kafka.Message) int {
 
 // limitEvents keeps what a DLQWriter reports about limits and cut letters.
 type limitEvents struct {
-	consumer.NopObserver
+	deadletter.NopObserver
 	mu        sync.Mutex
-	limits    []consumer.DLQLimit
-	truncated []consumer.DLQTruncated
+	limits    []deadletter.LimitLearned
+	truncated []deadletter.Truncated
 }
 
-func (e *limitEvents) DLQLimit(l consumer.DLQLimit) {
+func (e *limitEvents) LimitLearned(l deadletter.LimitLearned) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.limits = append(e.limits, l)
 }
 
-func (e *limitEvents) DLQTruncated(t consumer.DLQTruncated) {
+func (e *limitEvents) Truncated(t deadletter.Truncated) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.truncated = append(e.truncated, t)
@@ -397,18 +358,19 @@ func rejected() worker.Failure {
 // and spreads letters that fit alone but not together over several batches.
 func TestDeadLetterFitsTheTopicsOwnLimit(t *testing.T) {
 	const limit = 64 << 10
-	addrs := newCluster(t, 1).ListenAddrs()
-	cfg := testConfig(addrs, "small-dlq")
-	cfg.DLQTopic = "small-dlq"
-	createDLQ(t, addrs, cfg.DLQTopic, limit)
+	addrs := newCluster(t).ListenAddrs()
+	cfg := testConfig(addrs)
+	var src sources
+	cfg.Topic = "small-dlq"
+	createDLQ(t, addrs, cfg.Topic, limit)
 	msgs := []kafka.Message{{Key: []byte("g-rejected"), Value: oversizedEvent(200 << 10),
 		Headers: []kafka.Header{{Key: "trace", Value: []byte(strings.Repeat("t", 100))}}}}
 	for range 8 {
 		msgs = append(msgs, kafka.Message{Key: []byte("g"), Value: oversizedEvent(20 << 10)})
 	}
-	recs := consumeRecords(t, cfg, msgs...)
+	recs := src.add(msgs...)
 	events := &limitEvents{}
-	dlq := newDLQWriter(t, cfg, events)
+	dlq := newWriter(t, cfg, &src, events)
 	var letters []worker.DeadLetter
 	for _, r := range recs {
 		letters = append(letters, worker.DeadLetter{Record: r, Failure: rejected()})
@@ -416,17 +378,17 @@ func TestDeadLetterFitsTheTopicsOwnLimit(t *testing.T) {
 	if err := dlq.DeadLetter(context.Background(), letters); err != nil {
 		t.Fatalf("DeadLetter = %v", err)
 	}
-	got := readTopic(t, addrs, cfg.DLQTopic, len(msgs))
-	if size := recordBatchSize(got[0]); header(got[0], consumer.HeaderTruncated) != "value" || size > limit || size < limit-100 {
+	got := readTopic(t, addrs, cfg.Topic, len(msgs))
+	if size := recordBatchSize(got[0]); header(got[0], deadletter.HeaderTruncated) != "value" || size > limit || size < limit-100 {
 		t.Errorf("the 200 KiB letter: truncated %q, %d bytes; want its value cut to fill the %d-byte limit",
-			header(got[0], consumer.HeaderTruncated), size, limit)
+			header(got[0], deadletter.HeaderTruncated), size, limit)
 	}
 	for _, m := range got[1:] {
-		if header(m, consumer.HeaderTruncated) != "" || len(m.Value) != 20<<10 {
-			t.Errorf("a 20 KiB letter was cut: %q, %d bytes", header(m, consumer.HeaderTruncated), len(m.Value))
+		if header(m, deadletter.HeaderTruncated) != "" || len(m.Value) != 20<<10 {
+			t.Errorf("a 20 KiB letter was cut: %q, %d bytes", header(m, deadletter.HeaderTruncated), len(m.Value))
 		}
 	}
-	if len(events.limits) != 1 || events.limits[0] != (consumer.DLQLimit{Topic: cfg.DLQTopic, MaxMessageBytes: limit, From: consumer.LimitFromTopic}) {
+	if len(events.limits) != 1 || events.limits[0] != (deadletter.LimitLearned{Topic: cfg.Topic, MaxMessageBytes: limit, From: deadletter.LimitFromTopic}) {
 		t.Errorf("limit events %+v, want one for %d bytes from the topic", events.limits, limit)
 	}
 	if len(events.truncated) != 1 || events.truncated[0].SourceOffset != 0 || events.truncated[0].WrittenBytes > limit ||
@@ -438,33 +400,33 @@ func TestDeadLetterFitsTheTopicsOwnLimit(t *testing.T) {
 // kafka.dlq_max_message_bytes overrides the topic's limit; a letter whose
 // receiptd headers alone exceed it loses its own headers and key too.
 func TestDeadLetterLimitFromConfig(t *testing.T) {
-	addrs := newCluster(t, 1).ListenAddrs()
-	cfg := testConfig(addrs, "override")
-	cfg.DLQMaxMessageBytes = 4096
-	recs := consumeRecords(t, cfg,
-		kafka.Message{Key: []byte("k"), Value: oversizedEvent(10 << 10)},
+	addrs := newCluster(t).ListenAddrs()
+	cfg := testConfig(addrs)
+	var src sources
+	cfg.MaxMessageBytes = 4096
+	recs := src.add(kafka.Message{Key: []byte("k"), Value: oversizedEvent(10 << 10)},
 		kafka.Message{Key: []byte(strings.Repeat("k", 4000)), Value: oversizedEvent(1000),
 			Headers: []kafka.Header{{Key: "big", Value: []byte(strings.Repeat("h", 3000))}}})
 	events := &limitEvents{}
-	dlq := newDLQWriter(t, cfg, events)
+	dlq := newWriter(t, cfg, &src, events)
 	if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: rejected()}, {Record: recs[1], Failure: rejected()}}); err != nil {
 		t.Fatalf("DeadLetter = %v", err)
 	}
 	got := readDLQ(t, addrs, 2)
-	if size := recordBatchSize(got[0]); header(got[0], consumer.HeaderTruncated) != "value" || size > 4096 {
-		t.Errorf("first letter: truncated %q, %d bytes; want its value cut to 4096", header(got[0], consumer.HeaderTruncated), size)
+	if size := recordBatchSize(got[0]); header(got[0], deadletter.HeaderTruncated) != "value" || size > 4096 {
+		t.Errorf("first letter: truncated %q, %d bytes; want its value cut to 4096", header(got[0], deadletter.HeaderTruncated), size)
 	}
-	if h := header(got[1], consumer.HeaderTruncated); h != "value,headers,key" || got[1].Key != nil || header(got[1], "big") != "" {
+	if h := header(got[1], deadletter.HeaderTruncated); h != "value,headers,key" || got[1].Key != nil || header(got[1], "big") != "" {
 		t.Errorf("second letter: truncated %q, key of %d bytes; want value, headers and key cut", h, len(got[1].Key))
 	}
-	info, err := consumer.ParseDeadLetter(got[1])
+	info, err := deadletter.Parse(got[1])
 	if err != nil || info.SourceOffset != 1 || info.OriginalValueSize != 1000 || !slices.Equal(info.Truncated, []string{"value", "headers", "key"}) {
-		t.Errorf("ParseDeadLetter of the cut letter = %+v, %v", info, err)
+		t.Errorf("Parse of the cut letter = %+v, %v", info, err)
 	}
-	if _, err := consumer.ReplayMessage(got[1], srcTopic); !errors.Is(err, consumer.ErrTruncated) || !strings.Contains(err.Error(), "partition 0 offset 1") {
+	if _, err := deadletter.ReplayMessage(got[1], srcTopic); !errors.Is(err, deadletter.ErrTruncated) || !strings.Contains(err.Error(), "partition 0 offset 1") {
 		t.Errorf("ReplayMessage of a cut letter = %v, want ErrTruncated naming the source record", err)
 	}
-	if len(events.limits) != 1 || events.limits[0].From != consumer.LimitFromConfig || events.limits[0].MaxMessageBytes != 4096 {
+	if len(events.limits) != 1 || events.limits[0].From != deadletter.LimitFromConfig || events.limits[0].MaxMessageBytes != 4096 {
 		t.Errorf("limit events %+v, want 4096 from the configuration", events.limits)
 	}
 }
@@ -472,10 +434,11 @@ func TestDeadLetterLimitFromConfig(t *testing.T) {
 // A principal that may not describe the topic's configuration: the writer
 // assumes Kafka's default limit and says why.
 func TestDeadLetterLimitWhenDescribeIsRefused(t *testing.T) {
-	cluster := newCluster(t, 1)
+	cluster := newCluster(t)
 	addrs := cluster.ListenAddrs()
-	cfg := testConfig(addrs, "no-describe")
-	recs := consumeRecords(t, cfg, kafka.Message{Key: []byte("k"), Value: oversizedEvent(1_048_367)})
+	cfg := testConfig(addrs)
+	var src sources
+	recs := src.add(kafka.Message{Key: []byte("k"), Value: oversizedEvent(1_048_367)})
 	cluster.ControlKey(int16(kmsg.DescribeConfigs), func(r kmsg.Request) (kmsg.Response, error, bool) {
 		cluster.KeepControl()
 		req := r.(*kmsg.DescribeConfigsRequest)
@@ -489,17 +452,17 @@ func TestDeadLetterLimitWhenDescribeIsRefused(t *testing.T) {
 		return resp, nil, true
 	})
 	events := &limitEvents{}
-	dlq := newDLQWriter(t, cfg, events)
-	if limit, err := dlq.Limit(context.Background()); err != nil || limit != consumer.DefaultMaxMessageBytes {
+	dlq := newWriter(t, cfg, &src, events)
+	if limit, err := dlq.Limit(context.Background()); err != nil || limit != deadletter.DefaultMaxMessageBytes {
 		t.Fatalf("Limit = %d, %v; want Kafka's default", limit, err)
 	}
 	if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: rejected()}}); err != nil {
 		t.Fatalf("DeadLetter = %v", err)
 	}
-	if got := readDLQ(t, addrs, 1); header(got[0], consumer.HeaderTruncated) != "value" {
+	if got := readDLQ(t, addrs, 1); header(got[0], deadletter.HeaderTruncated) != "value" {
 		t.Errorf("the letter was not cut to the default limit")
 	}
-	if len(events.limits) != 1 || events.limits[0].From != consumer.LimitFromDefault || !errors.Is(events.limits[0].Err, kafka.TopicAuthorizationFailed) {
+	if len(events.limits) != 1 || events.limits[0].From != deadletter.LimitFromDefault || !errors.Is(events.limits[0].Err, kafka.TopicAuthorizationFailed) {
 		t.Errorf("limit events %+v, want the default for want of authorization", events.limits)
 	}
 }
@@ -508,13 +471,13 @@ func TestDeadLetterLimitWhenDescribeIsRefused(t *testing.T) {
 // letter cut to the old limit, which is then written in its smallest form,
 // and the next write uses the new limit.
 func TestDeadLetterAfterTheLimitWasLowered(t *testing.T) {
-	addrs := newCluster(t, 1).ListenAddrs()
-	cfg := testConfig(addrs, "lowered")
-	recs := consumeRecords(t, cfg,
-		kafka.Message{Key: []byte("k"), Value: oversizedEvent(100 << 10)},
+	addrs := newCluster(t).ListenAddrs()
+	cfg := testConfig(addrs)
+	var src sources
+	recs := src.add(kafka.Message{Key: []byte("k"), Value: oversizedEvent(100 << 10)},
 		kafka.Message{Key: []byte("k"), Value: oversizedEvent(100 << 10)})
 	events := &limitEvents{}
-	dlq := newDLQWriter(t, cfg, events)
+	dlq := newWriter(t, cfg, &src, events)
 	if _, err := dlq.Limit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -532,10 +495,10 @@ func TestDeadLetterAfterTheLimitWasLowered(t *testing.T) {
 		}
 	}
 	got := readDLQ(t, addrs, 2)
-	if h := header(got[0], consumer.HeaderTruncated); h != "value,headers,key" || len(got[0].Value) != 0 {
+	if h := header(got[0], deadletter.HeaderTruncated); h != "value,headers,key" || len(got[0].Value) != 0 {
 		t.Errorf("the letter refused at the old limit: truncated %q, value of %d bytes; want its smallest form", h, len(got[0].Value))
 	}
-	if h := header(got[1], consumer.HeaderTruncated); h != "value" || recordBatchSize(got[1]) > lowered || len(got[1].Value) == 0 {
+	if h := header(got[1], deadletter.HeaderTruncated); h != "value" || recordBatchSize(got[1]) > lowered || len(got[1].Value) == 0 {
 		t.Errorf("the next letter: truncated %q, %d bytes; want its value cut to the new limit", h, recordBatchSize(got[1]))
 	}
 	if n := len(events.limits); n != 2 || events.limits[1].MaxMessageBytes != lowered {

@@ -1,4 +1,4 @@
-package consumer
+package deadletter
 
 import (
 	"errors"
@@ -52,8 +52,8 @@ const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
 // the API or from a hostile record.
 const maxMessageHeader = 1024
 
-// DeadLetterInfo is what receiptd recorded about a dead-letter record.
-type DeadLetterInfo struct {
+// Info is what receiptd recorded about a dead-letter record.
+type Info struct {
 	Class           worker.FailureClass
 	Code            int64
 	Message         string
@@ -79,7 +79,7 @@ type DeadLetterInfo struct {
 	OriginalValueSHA256 string
 }
 
-// HeaderError is returned by ParseDeadLetter for a record whose receiptd
+// HeaderError is returned by Parse for a record whose receiptd
 // headers are missing or malformed.
 type HeaderError struct {
 	Partition int   // of the record in the dead-letter topic
@@ -93,11 +93,11 @@ func (e *HeaderError) Error() string {
 	return fmt.Sprintf("dead-letter record at partition %d offset %d: %s", e.Partition, e.Offset, strings.Join(e.Problems, "; "))
 }
 
-// ParseDeadLetter reads receiptd's headers from a dead-letter record. It
+// Parse reads receiptd's headers from a dead-letter record. It
 // returns a *HeaderError if one is missing or malformed (a negative count or
 // coordinate, an empty source topic included).
-func ParseDeadLetter(m kafka.Message) (DeadLetterInfo, error) {
-	var info DeadLetterInfo
+func Parse(m kafka.Message) (Info, error) {
+	var info Info
 	h := make(map[string]string, 16)
 	for _, hd := range m.Headers {
 		if strings.HasPrefix(hd.Key, HeaderPrefix) {
@@ -195,10 +195,10 @@ func ParseDeadLetter(m kafka.Message) (DeadLetterInfo, error) {
 
 // ReplayMessage returns the record to produce to topic to replay the
 // dead-letter record m: its key, value and original headers, with
-// receiptd-replay-count one higher. It fails like ParseDeadLetter, and with
+// receiptd-replay-count one higher. It fails like Parse, and with
 // ErrTruncated for a letter that was cut.
 func ReplayMessage(m kafka.Message, topic string) (kafka.Message, error) {
-	info, err := ParseDeadLetter(m)
+	info, err := Parse(m)
 	if err != nil {
 		return kafka.Message{}, err
 	}

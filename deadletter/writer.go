@@ -1,4 +1,4 @@
-package consumer
+package deadletter
 
 import (
 	"context"
@@ -16,18 +16,18 @@ import (
 )
 
 // DefaultMaxMessageBytes is Kafka's default max.message.bytes: the limit
-// the DLQWriter assumes for the dead-letter topic when the brokers refuse
-// to describe the topic's configuration and Config.DLQMaxMessageBytes is 0.
+// the Writer assumes for the dead-letter topic when the brokers refuse
+// to describe the topic's configuration and Config.MaxMessageBytes is 0.
 const DefaultMaxMessageBytes = 1048588
 
-// Where a DLQWriter learned the dead-letter topic's limit (DLQLimit.From).
+// Where a Writer learned the dead-letter topic's limit (LimitLearned.From).
 const (
 	LimitFromTopic   = "topic"   // the topic's max.message.bytes, read from the brokers
-	LimitFromConfig  = "config"  // Config.DLQMaxMessageBytes
+	LimitFromConfig  = "config"  // Config.MaxMessageBytes
 	LimitFromDefault = "default" // DefaultMaxMessageBytes: the topic's could not be read
 )
 
-// DLQWriter writes dead letters to the dead-letter topic with one shared,
+// Writer writes dead letters to the dead-letter topic with one shared,
 // synchronous kafka.Writer that waits for all in-sync replicas. It implements
 // worker.DeadLetterer and is safe for concurrent use; writes are serialized.
 //
@@ -35,8 +35,9 @@ const (
 // write, sizes its batches to it, and cuts a letter that would not fit (see
 // DeadLetter). When the brokers refuse a record as too large anyway (the
 // topic's limit was lowered), it reads the limit again before the next write.
-type DLQWriter struct {
+type Writer struct {
 	cfg       Config
+	source    SourceFunc
 	transport *kafka.Transport
 	client    *kafka.Client // describes the topic's configuration
 	obs       Observer
@@ -48,35 +49,45 @@ type DLQWriter struct {
 	stale bool          // the brokers refused a record that fit limit
 }
 
-// NewDLQWriter returns a writer to cfg.DLQTopic. It does not connect until the
-// first write or call to Limit. obs may be nil. Close it when done.
-func NewDLQWriter(cfg Config, obs Observer) (*DLQWriter, error) {
+// SourceFunc returns the Kafka record a worker.Record was made from, with
+// its topic, partition and offset; ok is false for a record that did not
+// come from Kafka. It must be safe for concurrent use.
+type SourceFunc func(rec *worker.Record) (msg kafka.Message, ok bool)
+
+// NewWriter returns a writer to cfg.Topic that finds each letter's source
+// record with source. It does not connect until the first write or call to
+// Limit. obs may be nil. Close it when done.
+func NewWriter(cfg Config, source SourceFunc, obs Observer) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if source == nil {
+		return nil, errors.New("dead-letter writer: no SourceFunc")
 	}
 	cfg.setDefaults()
 	if obs == nil {
 		obs = NopObserver{}
 	}
 	tr := cfg.transport()
-	return &DLQWriter{
+	return &Writer{
 		cfg:       cfg,
+		source:    source,
 		transport: tr,
-		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: tr, Timeout: cfg.DialTimeout},
+		client:    cfg.client(tr),
 		obs:       obs,
 		now:       time.Now,
 	}, nil
 }
 
 // Limit returns the dead-letter topic's max.message.bytes, reading it first
-// if it is not known yet: from Config.DLQMaxMessageBytes if set, else from
+// if it is not known yet: from Config.MaxMessageBytes if set, else from
 // the topic's configuration, else (the brokers refuse to describe it to this
 // principal) DefaultMaxMessageBytes. Every new limit is reported to
-// Observer.DLQLimit. It fails only when the brokers cannot be asked.
-func (d *DLQWriter) Limit(ctx context.Context) (int, error) {
+// Observer.LimitLearned. It fails only when the brokers cannot be asked.
+func (d *Writer) Limit(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.DLQWriteTimeout)
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
 	defer cancel()
 	if err := d.learnLimit(ctx); err != nil {
 		return 0, err
@@ -88,7 +99,7 @@ func (d *DLQWriter) Limit(ctx context.Context) (int, error) {
 // one was acknowledged by all in-sync replicas. On error none may be assumed
 // durable (some may have been written: the dead-letter topic can hold
 // duplicates, recognisable by their source coordinates). It waits at most
-// Config.DLQWriteTimeout, and less if ctx ends first.
+// Config.WriteTimeout, and less if ctx ends first.
 //
 // A letter larger than the topic takes is cut to fit: its value is
 // shortened (and, if that is not enough, the source record's own headers
@@ -101,22 +112,22 @@ func (d *DLQWriter) Limit(ctx context.Context) (int, error) {
 // An error that retrying the same write cannot cure (a record too large,
 // a topic that is invalid or that this principal may not write to) wraps
 // worker.ErrDeadLetterRefused.
-func (d *DLQWriter) DeadLetter(ctx context.Context, letters []worker.DeadLetter) error {
+func (d *Writer) DeadLetter(ctx context.Context, letters []worker.DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
 	}
 	full := make([]kafka.Message, len(letters))
 	srcs := make([]kafka.Message, len(letters))
 	for i, l := range letters {
-		s, ok := l.Record.Ref.(*source)
-		if !ok || s == nil {
-			return fmt.Errorf("dead letter for %v: the record did not come from this consumer", l.Record.Key)
+		src, ok := d.source(l.Record)
+		if !ok {
+			return fmt.Errorf("dead letter for %v: the record did not come from Kafka", l.Record.Key)
 		}
-		srcs[i], full[i] = s.msg, d.message(s.msg, l)
+		srcs[i], full[i] = src, d.message(src, l)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.DLQWriteTimeout)
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
 	defer cancel()
 	err := d.learnLimit(ctx)
 	if err == nil {
@@ -126,8 +137,8 @@ func (d *DLQWriter) DeadLetter(ctx context.Context, letters []worker.DeadLetter)
 		if refused(err) {
 			err = fmt.Errorf("%w: %w", worker.ErrDeadLetterRefused, err)
 		}
-		err = fmt.Errorf("write %d records to dead-letter topic %q: %w", len(full), d.cfg.DLQTopic, err)
-		d.obs.DLQWriteFailed(DLQWriteFailed{Topic: d.cfg.DLQTopic, Records: len(full), Err: err})
+		err = fmt.Errorf("write %d records to dead-letter topic %q: %w", len(full), d.cfg.Topic, err)
+		d.obs.WriteFailed(WriteFailed{Topic: d.cfg.Topic, Records: len(full), Err: err})
 	}
 	return err
 }
@@ -135,7 +146,7 @@ func (d *DLQWriter) DeadLetter(ctx context.Context, letters []worker.DeadLetter)
 // write fits the letters full, of the source records srcs, to the topic's
 // limit and writes them; a single letter the brokers refuse as too large is
 // written again in its smallest form. d.mu held.
-func (d *DLQWriter) write(ctx context.Context, srcs, full []kafka.Message) error {
+func (d *Writer) write(ctx context.Context, srcs, full []kafka.Message) error {
 	room := d.limit - recordBatchOverhead
 	msgs := make([]kafka.Message, len(full))
 	cuts := make([][]string, len(full))
@@ -157,7 +168,7 @@ func (d *DLQWriter) write(ctx context.Context, srcs, full []kafka.Message) error
 	}
 	for i, cut := range cuts {
 		if len(cut) > 0 {
-			d.obs.DLQTruncated(truncatedEvent(d.cfg.DLQTopic, d.limit, srcs[i], full[i], msgs[i], cut))
+			d.obs.Truncated(truncatedEvent(d.cfg.Topic, d.limit, srcs[i], full[i], msgs[i], cut))
 		}
 	}
 	return nil
@@ -166,7 +177,7 @@ func (d *DLQWriter) write(ctx context.Context, srcs, full []kafka.Message) error
 // learnLimit reads the topic's limit if it is not known or the brokers
 // refused a record that fit it, and sizes the writer's batches to it. d.mu
 // held.
-func (d *DLQWriter) learnLimit(ctx context.Context) error {
+func (d *Writer) learnLimit(ctx context.Context) error {
 	if d.limit > 0 && !d.stale {
 		return nil
 	}
@@ -183,32 +194,32 @@ func (d *DLQWriter) learnLimit(ctx context.Context) error {
 	}
 	d.w = d.newWriter(limit)
 	d.limit = limit
-	d.obs.DLQLimit(DLQLimit{Topic: d.cfg.DLQTopic, MaxMessageBytes: limit, From: from, Err: why})
+	d.obs.LimitLearned(LimitLearned{Topic: d.cfg.Topic, MaxMessageBytes: limit, From: from, Err: why})
 	return nil
 }
 
 // readLimit returns the topic's limit and where it came from; why says why
 // the topic's own limit could not be read, when it could not.
-func (d *DLQWriter) readLimit(ctx context.Context) (limit int, from string, why, err error) {
-	if d.cfg.DLQMaxMessageBytes > 0 {
-		return d.cfg.DLQMaxMessageBytes, LimitFromConfig, nil, nil
+func (d *Writer) readLimit(ctx context.Context) (limit int, from string, why, err error) {
+	if d.cfg.MaxMessageBytes > 0 {
+		return d.cfg.MaxMessageBytes, LimitFromConfig, nil, nil
 	}
 	resp, err := d.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: d.cfg.DLQTopic, ConfigNames: []string{"max.message.bytes"},
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: d.cfg.Topic, ConfigNames: []string{"max.message.bytes"},
 	}}})
 	if err != nil {
-		return 0, "", nil, fmt.Errorf("read max.message.bytes of dead-letter topic %q: %w", d.cfg.DLQTopic, err)
+		return 0, "", nil, fmt.Errorf("read max.message.bytes of dead-letter topic %q: %w", d.cfg.Topic, err)
 	}
 	for _, r := range resp.Resources {
 		switch {
 		case r.Error == nil:
 		case errors.Is(r.Error, kafka.TopicAuthorizationFailed), errors.Is(r.Error, kafka.ClusterAuthorizationFailed),
-			errors.Is(r.Error, kafka.UnknownTopicOrPartition) && d.cfg.AutoCreateTopics:
+			errors.Is(r.Error, kafka.UnknownTopicOrPartition) && d.cfg.AutoCreateTopic:
 			// Writing may be allowed, or create the topic with the
 			// brokers' defaults.
 			return DefaultMaxMessageBytes, LimitFromDefault, r.Error, nil
 		default:
-			return 0, "", nil, fmt.Errorf("read max.message.bytes of dead-letter topic %q: %w", d.cfg.DLQTopic, r.Error)
+			return 0, "", nil, fmt.Errorf("read max.message.bytes of dead-letter topic %q: %w", d.cfg.Topic, r.Error)
 		}
 		for _, e := range r.ConfigEntries {
 			if e.ConfigName != "max.message.bytes" {
@@ -216,7 +227,7 @@ func (d *DLQWriter) readLimit(ctx context.Context) (limit int, from string, why,
 			}
 			n, err := strconv.Atoi(e.ConfigValue)
 			if err != nil || n <= recordBatchOverhead {
-				return 0, "", nil, fmt.Errorf("dead-letter topic %q: max.message.bytes %q is not a usable size", d.cfg.DLQTopic, e.ConfigValue)
+				return 0, "", nil, fmt.Errorf("dead-letter topic %q: max.message.bytes %q is not a usable size", d.cfg.Topic, e.ConfigValue)
 			}
 			return n, LimitFromTopic, nil, nil
 		}
@@ -224,10 +235,10 @@ func (d *DLQWriter) readLimit(ctx context.Context) (limit int, from string, why,
 	return DefaultMaxMessageBytes, LimitFromDefault, errors.New("the brokers did not return max.message.bytes"), nil
 }
 
-func (d *DLQWriter) newWriter(limit int) *kafka.Writer {
+func (d *Writer) newWriter(limit int) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:  kafka.TCP(d.cfg.Brokers...),
-		Topic: d.cfg.DLQTopic,
+		Topic: d.cfg.Topic,
 		// Hash keeps the source key's affinity: one conversation's
 		// dead letters land in one partition, in order.
 		Balancer:     &kafka.Hash{},
@@ -241,13 +252,13 @@ func (d *DLQWriter) newWriter(limit int) *kafka.Writer {
 		// own included, risks a second copy. The caller retries what
 		// fails.
 		MaxAttempts:  1,
-		WriteTimeout: d.cfg.DLQWriteTimeout,
+		WriteTimeout: d.cfg.WriteTimeout,
 		// kafka-go fills a batch up to BatchBytes by its own count of each
 		// record, which is a few bytes more than the record takes in a
 		// batch but leaves out the batch's header: a full batch plus the
 		// header stays within the topic's limit.
 		BatchBytes:             int64(limit - recordBatchOverhead),
-		AllowAutoTopicCreation: d.cfg.AutoCreateTopics,
+		AllowAutoTopicCreation: d.cfg.AutoCreateTopic,
 		Transport:              d.transport,
 		Logger:                 d.cfg.Logger,
 		ErrorLogger:            d.cfg.ErrorLogger,
@@ -255,7 +266,7 @@ func (d *DLQWriter) newWriter(limit int) *kafka.Writer {
 }
 
 // Close flushes and closes the writer and its connections.
-func (d *DLQWriter) Close() error {
+func (d *Writer) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var err error
@@ -272,7 +283,7 @@ func (d *DLQWriter) Close() error {
 // message builds the dead-letter record of the letter l for the source
 // record src: its key, value and headers, its receiptd headers replaced by
 // fresh ones.
-func (d *DLQWriter) message(src kafka.Message, l worker.DeadLetter) kafka.Message {
+func (d *Writer) message(src kafka.Message, l worker.DeadLetter) kafka.Message {
 	f := l.Failure
 	replays := 0
 	headers := make([]kafka.Header, 0, len(src.Headers)+17)
