@@ -192,22 +192,18 @@ func (c Config) Validate() error {
 			add("%s: %v is negative", d.name, d.v)
 		}
 	}
-	if c.HeartbeatInterval > 0 && c.SessionTimeout > 0 && c.HeartbeatInterval >= c.SessionTimeout {
-		add("heartbeat_interval: %v must be below session_timeout %v", c.HeartbeatInterval, c.SessionTimeout)
-	}
-	if c.RebalanceDrainTimeout > 0 && c.RebalanceTimeout > 0 && c.RebalanceDrainTimeout >= c.RebalanceTimeout {
-		// The drain and the final commit must finish before the coordinator
-		// evicts the member, or the commit is refused and work is redone.
-		add("rebalance_drain_timeout: %v must be below rebalance_timeout %v", c.RebalanceDrainTimeout, c.RebalanceTimeout)
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"rebalance_drain_timeout", c.RebalanceDrainTimeout}, {"drain_timeout", c.DrainTimeout}} {
-		if d.v > 0 && c.HeartbeatInterval > 0 && c.HeartbeatInterval < c.SessionTimeout &&
-			!DrainFitsSession(d.v, c.HeartbeatInterval, c.SessionTimeout) {
-			add("%s: %v plus heartbeat_interval %v must be below session_timeout %v",
-				d.name, d.v, c.HeartbeatInterval, c.SessionTimeout)
+	for _, r := range c.timing().Broken() {
+		switch r {
+		case HeartbeatBelowSession:
+			add("heartbeat_interval: %v must be below session_timeout %v", c.HeartbeatInterval, c.SessionTimeout)
+		case RebalanceDrainBelowRebalance:
+			add("rebalance_drain_timeout: %v must be below rebalance_timeout %v", c.RebalanceDrainTimeout, c.RebalanceTimeout)
+		case RebalanceDrainFitsSession:
+			add("rebalance_drain_timeout: %v plus heartbeat_interval %v must be below session_timeout %v",
+				c.RebalanceDrainTimeout, c.HeartbeatInterval, c.SessionTimeout)
+		case ShutdownDrainFitsSession:
+			add("drain_timeout: %v plus heartbeat_interval %v must be below session_timeout %v",
+				c.DrainTimeout, c.HeartbeatInterval, c.SessionTimeout)
 		}
 	}
 	if c.FetchMaxBytes < 0 {
@@ -223,17 +219,6 @@ func (c Config) Validate() error {
 		return &ConfigError{Problems: p}
 	}
 	return nil
-}
-
-// DrainFitsSession reports whether a drain bounded by drain ends before the
-// group evicts the member. Both drains, of revoked work at a rebalance and of
-// everything at shutdown, run after the generation has ended, and kafka-go
-// sends no heartbeat from then on; the last one may have left a heartbeat
-// interval before. A member silent for a whole session is evicted: its
-// final commit is refused and another member works on its partitions while
-// it still drains them.
-func DrainFitsSession(drain, heartbeat, session time.Duration) bool {
-	return drain+heartbeat < session
 }
 
 // String describes c without credentials.

@@ -45,27 +45,48 @@ type Config struct {
 	DeadLetterBackoff retry.Policy
 }
 
+// Defaults of Config.
+const (
+	// DefaultMaxSeqsPerCall is the API's own cap on the seqs of one call.
+	DefaultMaxSeqsPerCall         = 10
+	DefaultMaxInFlight            = 8
+	DefaultMaxPendingRecords      = 50000
+	DefaultUnknownMaxAttempts     = 5
+	DefaultIsolatedFailureMaxAge  = 10 * time.Minute
+	DefaultSystemicBackoffInitial = 10 * time.Second
+	DefaultSystemicBackoffMax     = 5 * time.Minute
+)
+
+// DefaultConfig returns a Config with every default filled in. Linger has
+// none: zero sends at once. Backoff and DeadLetterBackoff take
+// retry.Policy's own defaults.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	if c.MaxSeqsPerCall == 0 {
-		c.MaxSeqsPerCall = 10
+		c.MaxSeqsPerCall = DefaultMaxSeqsPerCall
 	}
 	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 8
+		c.MaxInFlight = DefaultMaxInFlight
 	}
 	if c.MaxPendingRecords == 0 {
-		c.MaxPendingRecords = 50000
+		c.MaxPendingRecords = DefaultMaxPendingRecords
 	}
 	if c.UnknownMaxAttempts == 0 {
-		c.UnknownMaxAttempts = 5
+		c.UnknownMaxAttempts = DefaultUnknownMaxAttempts
 	}
 	if c.IsolatedFailureMaxAge == 0 {
-		c.IsolatedFailureMaxAge = 10 * time.Minute
+		c.IsolatedFailureMaxAge = DefaultIsolatedFailureMaxAge
 	}
 	if c.SystemicBackoff.Initial == 0 {
-		c.SystemicBackoff.Initial = 10 * time.Second
+		c.SystemicBackoff.Initial = DefaultSystemicBackoffInitial
 	}
 	if c.SystemicBackoff.Max == 0 {
-		c.SystemicBackoff.Max = 5 * time.Minute
+		c.SystemicBackoff.Max = DefaultSystemicBackoffMax
 	}
 }
 

@@ -10,7 +10,15 @@
 // [Load] reports every problem it finds at once, as a [*ProblemsError].
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/retry"
+	"github.com/receiptd/receiptd/worker"
+	"github.com/receiptd/receiptd/zimapi"
+)
 
 // Accepted values of the enumerated keys, in their normalised spelling.
 const (
@@ -27,13 +35,13 @@ const (
 	LogUserIDsOmit = "omit"
 
 	// StartOffsetEarliest makes a group with no committed offset start at the oldest record.
-	StartOffsetEarliest = "earliest"
+	StartOffsetEarliest = consumer.StartEarliest
 	// StartOffsetLatest makes a group with no committed offset start at the next new record.
-	StartOffsetLatest = "latest"
+	StartOffsetLatest = consumer.StartLatest
 
-	SASLPlain       = "PLAIN"
-	SASLScramSHA256 = "SCRAM-SHA-256"
-	SASLScramSHA512 = "SCRAM-SHA-512"
+	SASLPlain       = consumer.SASLPlain
+	SASLScramSHA256 = consumer.SASLScramSHA256
+	SASLScramSHA512 = consumer.SASLScramSHA512
 
 	// RateSharePartitions shares rate_limit_rps between pods by the partitions each owns.
 	RateSharePartitions = "partitions"
@@ -180,7 +188,14 @@ type ShutdownConfig struct {
 
 // Default returns the configuration with every key at its documented default. It does
 // not validate: zim.app_id and zim.server_secret have no default and must be supplied.
+//
+// The defaults of the packages that use a key are theirs (consumer.DefaultConfig,
+// worker.DefaultConfig, deadletter's, zimapi's and retry's); only the keys those
+// packages leave to the deployment (where to connect, what to name, how long a batch
+// lingers) have their defaults here.
 func Default() Config {
+	k := consumer.DefaultConfig()
+	w := worker.DefaultConfig()
 	return Config{
 		Log: LogConfig{
 			Level:           LogLevelInfo,
@@ -193,47 +208,47 @@ func Default() Config {
 			Topic:             "message-read",
 			DLQTopic:          "message-read-dlq",
 			GroupID:           "receiptd",
-			ClientID:          "receiptd",
-			StartOffset:       StartOffsetEarliest,
-			CommitInterval:    time.Second,
-			SessionTimeout:    30 * time.Second,
-			HeartbeatInterval: 3 * time.Second,
-			RebalanceTimeout:  30 * time.Second,
-			JoinGroupBackoff:  5 * time.Second,
-			LagPollInterval:   5 * time.Second,
-			FetchMaxWait:      500 * time.Millisecond,
-			FetchMaxBytes:     1 << 20,
-			ReadBatchTimeout:  2 * time.Second,
-			DialTimeout:       10 * time.Second,
-			DLQWriteTimeout:   30 * time.Second,
+			ClientID:          k.ClientID,
+			StartOffset:       k.StartOffset,
+			CommitInterval:    k.CommitInterval,
+			SessionTimeout:    k.SessionTimeout,
+			HeartbeatInterval: k.HeartbeatInterval,
+			RebalanceTimeout:  k.RebalanceTimeout,
+			JoinGroupBackoff:  k.JoinGroupBackoff,
+			LagPollInterval:   k.LagPollInterval,
+			FetchMaxWait:      k.FetchMaxWait,
+			FetchMaxBytes:     k.FetchMaxBytes,
+			ReadBatchTimeout:  k.ReadBatchTimeout,
+			DialTimeout:       k.DialTimeout,
+			DLQWriteTimeout:   deadletter.DefaultWriteTimeout,
 		},
 		ZIM: ZIMConfig{
-			Endpoint:         "https://zim-api.zego.im/",
-			RequestTimeout:   5 * time.Second,
-			MaxResponseBytes: 64 << 10,
+			Endpoint:         zimapi.DefaultEndpoint,
+			RequestTimeout:   zimapi.DefaultTimeout,
+			MaxResponseBytes: int(zimapi.DefaultMaxResponseBytes),
 			RateLimitRPS:     20,
 			RateShare:        RateSharePartitions,
-			RateGuard:        100 * time.Millisecond,
+			RateGuard:        retry.DefaultGuard,
 		},
 		Worker: WorkerConfig{
-			MaxSeqsPerCall:         10,
+			MaxSeqsPerCall:         w.MaxSeqsPerCall,
 			Linger:                 200 * time.Millisecond,
-			MaxInFlight:            8,
-			MaxPendingRecords:      50000,
-			UnknownMaxAttempts:     5,
-			IsolatedFailureMaxAge:  10 * time.Minute,
+			MaxInFlight:            w.MaxInFlight,
+			MaxPendingRecords:      w.MaxPendingRecords,
+			UnknownMaxAttempts:     w.UnknownMaxAttempts,
+			IsolatedFailureMaxAge:  w.IsolatedFailureMaxAge,
 			BackoffInitial:         250 * time.Millisecond,
 			BackoffMax:             30 * time.Second,
-			SystemicBackoffInitial: 10 * time.Second,
-			SystemicBackoffMax:     5 * time.Minute,
+			SystemicBackoffInitial: w.SystemicBackoff.Initial,
+			SystemicBackoffMax:     w.SystemicBackoff.Max,
 		},
 		Events: EventsConfig{
-			MaxIDLength:     128,
-			MaxSeqsPerEvent: 1000,
+			MaxIDLength:     k.Limits.MaxIDLength,
+			MaxSeqsPerEvent: k.Limits.MaxSeqsPerEvent,
 		},
 		Shutdown: ShutdownConfig{
-			DrainTimeout:          25 * time.Second,
-			RebalanceDrainTimeout: 10 * time.Second,
+			DrainTimeout:          k.DrainTimeout,
+			RebalanceDrainTimeout: k.RebalanceDrainTimeout,
 		},
 	}
 }

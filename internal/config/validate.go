@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,12 +133,12 @@ func (c Config) validateKafka(ck *checker) {
 			"kafka.session_timeout (%s) must be between 6s and 5m (the brokers' default group.min.session.timeout.ms and group.max.session.timeout.ms)", formatDuration(s))
 	}
 	ck.positive("kafka.heartbeat_interval", k.HeartbeatInterval)
-	if k.HeartbeatInterval > 0 && k.SessionTimeout > 0 && k.HeartbeatInterval >= k.SessionTimeout {
+	if slices.Contains(c.timing().Broken(), consumer.HeartbeatBelowSession) {
 		ck.addf([]string{"kafka.heartbeat_interval", "kafka.session_timeout"}, "kafka.heartbeat_interval (%s) must be less than kafka.session_timeout (%s)",
 			formatDuration(k.HeartbeatInterval), formatDuration(k.SessionTimeout))
 	}
-	// kafka.rebalance_timeout against shutdown.rebalance_drain_timeout is one rule,
-	// checked in validateShutdown so that it is reported once.
+	// The other rules among the group's timeouts involve the shutdown keys:
+	// validateShutdown reports them.
 	ck.positive("kafka.join_group_backoff", k.JoinGroupBackoff)
 	if k.LagPollInterval < time.Second {
 		ck.addf([]string{"kafka.lag_poll_interval"}, "kafka.lag_poll_interval (%s) must be at least 1s", formatDuration(k.LagPollInterval))
@@ -285,31 +286,37 @@ func (c Config) validateShutdown(ck *checker) {
 	s := c.Shutdown
 	ck.positive("shutdown.drain_timeout", s.DrainTimeout)
 	ck.positive("shutdown.rebalance_drain_timeout", s.RebalanceDrainTimeout)
-	rebalanceDrainOK := true
-	if s.RebalanceDrainTimeout > 0 && c.Kafka.RebalanceTimeout <= s.RebalanceDrainTimeout {
-		ck.addf([]string{"kafka.rebalance_timeout", "shutdown.rebalance_drain_timeout"},
-			"kafka.rebalance_timeout (%s) must be greater than shutdown.rebalance_drain_timeout (%s), or the group evicts a member still draining",
-			formatDuration(c.Kafka.RebalanceTimeout), formatDuration(s.RebalanceDrainTimeout))
-		rebalanceDrainOK = false
-	}
 	k := c.Kafka
-	if k.HeartbeatInterval <= 0 || k.HeartbeatInterval >= k.SessionTimeout || k.SessionTimeout < minSessionTimeout {
-		return // reported with the kafka keys
-	}
-	for _, d := range []struct {
-		key, when string
-		v         time.Duration
-		check     bool
-	}{
-		{"shutdown.rebalance_drain_timeout", "revoked work drains", s.RebalanceDrainTimeout, rebalanceDrainOK},
-		{"shutdown.drain_timeout", "work drains after SIGTERM", s.DrainTimeout, true},
-	} {
-		if d.check && d.v > 0 && !consumer.DrainFitsSession(d.v, k.HeartbeatInterval, k.SessionTimeout) {
-			ck.addf([]string{"kafka.session_timeout", d.key},
-				"%s (%s) plus kafka.heartbeat_interval (%s) must be less than kafka.session_timeout (%s): no heartbeat is sent while %s, and a member silent for a whole session is evicted before it can commit",
-				d.key, formatDuration(d.v), formatDuration(k.HeartbeatInterval), formatDuration(k.SessionTimeout), d.when)
+	for _, r := range c.timing().Broken() {
+		switch r {
+		case consumer.RebalanceDrainBelowRebalance:
+			ck.addf([]string{"kafka.rebalance_timeout", "shutdown.rebalance_drain_timeout"},
+				"kafka.rebalance_timeout (%s) must be greater than shutdown.rebalance_drain_timeout (%s), or the group evicts a member still draining",
+				formatDuration(k.RebalanceTimeout), formatDuration(s.RebalanceDrainTimeout))
+		case consumer.RebalanceDrainFitsSession:
+			ck.drainFitsSession(k, "shutdown.rebalance_drain_timeout", s.RebalanceDrainTimeout, "revoked work drains")
+		case consumer.ShutdownDrainFitsSession:
+			ck.drainFitsSession(k, "shutdown.drain_timeout", s.DrainTimeout, "work drains after SIGTERM")
 		}
 	}
+}
+
+// timing returns the group timeouts whose rules consumer.Timing states.
+func (c Config) timing() consumer.Timing {
+	return consumer.Timing{Heartbeat: c.Kafka.HeartbeatInterval, Session: c.Kafka.SessionTimeout,
+		Rebalance: c.Kafka.RebalanceTimeout, RebalanceDrain: c.Shutdown.RebalanceDrainTimeout, Drain: c.Shutdown.DrainTimeout}
+}
+
+// drainFitsSession reports the drain of key outlasting the session, unless
+// the session timeout is itself out of the brokers' range (reported with
+// the kafka keys).
+func (ck *checker) drainFitsSession(k KafkaConfig, key string, drain time.Duration, when string) {
+	if k.SessionTimeout < minSessionTimeout {
+		return
+	}
+	ck.addf([]string{"kafka.session_timeout", key},
+		"%s (%s) plus kafka.heartbeat_interval (%s) must be less than kafka.session_timeout (%s): no heartbeat is sent while %s, and a member silent for a whole session is evicted before it can commit",
+		key, formatDuration(drain), formatDuration(k.HeartbeatInterval), formatDuration(k.SessionTimeout), when)
 }
 
 // minDLQMessageBytes is the smallest kafka.dlq_max_message_bytes: a dead
