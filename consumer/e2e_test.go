@@ -67,7 +67,7 @@ func startStack(t testing.TB, cfg consumer.Config, wcfg worker.Config, client *z
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(wcfg, zimsender.New(client), dlq, recordingCompleter{l}, nil, nil)
+	w, err := worker.New(wcfg, zimsender.New(client), dlq, recordingCompleter{l})
 	if err != nil {
 		t.Fatal(err)
 	}

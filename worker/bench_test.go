@@ -48,7 +48,7 @@ func BenchmarkPipeline(b *testing.B) {
 			sender := &nopSender{}
 			done := &countDone{want: int64(b.N), all: make(chan struct{})}
 			w, err := worker.New(worker.Config{Linger: 5 * time.Millisecond, MaxInFlight: 64, MaxPendingRecords: 50000},
-				sender, &fakeDLQ{}, done, nil, nil)
+				sender, &fakeDLQ{}, done)
 			if err != nil {
 				b.Fatal(err)
 			}

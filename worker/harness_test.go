@@ -211,7 +211,7 @@ func start(t *testing.T, cfg worker.Config, sender worker.Sender, pacer worker.P
 		h.sender = &fakeSender{}
 		sender = h.sender
 	}
-	w, err := worker.New(cfg, sender, h.dlq, h.done, pacer, h.obs)
+	w, err := worker.New(cfg, sender, h.dlq, h.done, worker.WithPacer(pacer), worker.WithObserver(h.obs))
 	if err != nil {
 		t.Fatal(err)
 	}

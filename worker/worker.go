@@ -84,9 +84,10 @@ type Worker struct {
 	stats    counters
 }
 
-// New returns a Worker. pacer may be nil for unpaced sending (tests and
-// benchmarks only); obs may be nil.
-func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, pacer Pacer, obs Observer) (*Worker, error) {
+// New returns a Worker sending through sender, dead-lettering through dlq
+// and reporting done records to done; opts add a Pacer (WithPacer) and an
+// Observer (WithObserver).
+func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, opts ...Option) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
@@ -94,11 +95,8 @@ func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, pacer Pace
 		return nil, errors.New("worker: sender, dead-letterer and completer are required")
 	}
 	cfg.setDefaults()
-	if obs == nil {
-		obs = NopObserver{}
-	}
 	w := &Worker{
-		cfg: cfg, sender: sender, dlq: dlq, done: done, pacer: pacer, obs: obs,
+		cfg: cfg, sender: sender, dlq: dlq, done: done, obs: NopObserver{},
 		slots:    make(chan struct{}, cfg.MaxPendingRecords),
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 		calls:    make(chan call),
@@ -113,6 +111,9 @@ func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, pacer Pace
 	w.stats.deadLettered = make(map[FailureClass]uint64)
 	w.sys.bo = cfg.SystemicBackoff.New()
 	w.iso = newIsolation(cfg.IsolatedFailureMaxAge, cfg.MaxPendingRecords)
+	for _, o := range opts {
+		o.apply(w)
+	}
 	return w, nil
 }
 

@@ -177,7 +177,7 @@ func TestRateAgainstSimulator(t *testing.T) {
 func newZimWorker(t *testing.T, cfg worker.Config, sender worker.Sender, pacer worker.Pacer) (*worker.Worker, *doneLog) {
 	t.Helper()
 	done := &doneLog{t: t}
-	w, err := worker.New(cfg, sender, &fakeDLQ{}, done, pacer, nil)
+	w, err := worker.New(cfg, sender, &fakeDLQ{}, done, worker.WithPacer(pacer))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,9 +136,9 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.OnDone != nil {
 		done = hookedCompleter{next: done, hook: opts.OnDone}
 	}
-	p.worker, err = worker.New(WorkerConfig(cfg), zimsender.New(zim), p.dlq, done, p.budget,
-		telemetry.NewWorkerObserver(log.Named("worker"), reg,
-			telemetry.NewLogIDs(cfg.Log.UserIDs, telemetry.IDHashKey(cfg.ZIM.ServerSecret.Value()))))
+	p.worker, err = worker.New(WorkerConfig(cfg), zimsender.New(zim), p.dlq, done, worker.WithPacer(p.budget),
+		worker.WithObserver(telemetry.NewWorkerObserver(log.Named("worker"), reg,
+			telemetry.NewLogIDs(cfg.Log.UserIDs, telemetry.IDHashKey(cfg.ZIM.ServerSecret.Value())))))
 	if err != nil {
 		p.closeClients()
 		return nil, err
