@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -79,8 +80,7 @@ func (e *InvalidEventError) Error() string { return e.Reason }
 //
 // DecodeEvent is safe for concurrent use.
 func DecodeEvent(value []byte, lim Limits) (Event, error) {
-	lim = lim.withDefaults()
-	d := decoder{s: scanner{b: value}, lim: lim}
+	d := decoder{tok: newTokens(value), lim: lim.withDefaults()}
 	ev, err := d.decode()
 	if err != nil {
 		return ev, &InvalidEventError{Reason: err.Error()}
@@ -109,28 +109,26 @@ var eventTypes = [...]struct {
 	{"c2c_delivered", worker.C2CDelivered},
 }
 
-const maxNesting = 64 // depth limit for skipping unknown fields' values
-
 // field holds what the decoder saw of one known string field.
 type field struct {
-	seen    bool
-	null    bool
-	err     error  // the first rule this field broke
-	raw     []byte // the string's contents: unescaped, or escaped when escaped is set
-	escaped bool
-	isStr   bool
+	seen  bool
+	null  bool
+	err   error // the first rule this field broke
+	isStr bool
+	s     string // the string as Token decoded it
+	lit   []byte // the string's literal, when Token's decoding may have lost something
 }
 
-// bytes returns the field's unescaped contents.
-func (f *field) bytes() ([]byte, error) {
-	if !f.escaped {
-		return f.raw, nil
+// text returns the field's string exactly as the event wrote it.
+func (f *field) text() (string, error) {
+	if f.lit == nil {
+		return f.s, nil
 	}
-	return unescape(f.raw)
+	return unquote(f.lit)
 }
 
 type decoder struct {
-	s   scanner
+	tok tokens
 	lim Limits
 
 	typ, user, group, conv field
@@ -143,57 +141,33 @@ type decoder struct {
 }
 
 func (d *decoder) decode() (Event, error) {
-	s := &d.s
-	s.ws()
-	if s.i >= len(s.b) {
+	in := d.tok.in
+	switch i := skipSpace(in, 0); {
+	case i == len(in):
 		return Event{}, errors.New("empty value: want a JSON object")
-	}
-	if s.b[s.i] != '{' {
+	case in[i] != '{':
 		return Event{}, errors.New("value is not a JSON object")
 	}
-	s.i++
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for {
-			s.ws()
-			name, err := s.key()
-			if err != nil {
-				return Event{}, err
-			}
-			s.ws()
-			if s.peek() != ':' {
-				return Event{}, s.syntax("want ':' after an object key")
-			}
-			s.i++
-			s.ws()
-			if err := d.member(name); err != nil {
-				return Event{}, err
-			}
-			s.ws()
-			c := s.peek()
-			if c == ',' {
-				s.i++
-				continue
-			}
-			if c == '}' {
-				s.i++
-				break
-			}
-			return Event{}, s.syntax("want ',' or '}' after an object member")
-		}
+	if _, err := d.tok.next(); err != nil { // the '{'
+		return Event{}, err
 	}
-	s.ws()
-	if s.i < len(s.b) {
-		return Event{}, fmt.Errorf("trailing data after the JSON object at byte %d", s.i)
+	if err := d.tok.object(d.member); err != nil {
+		return Event{}, err
+	}
+	if i := skipSpace(in, d.tok.end()); i < len(in) {
+		return Event{}, fmt.Errorf("trailing data after the JSON object at byte %d", i)
 	}
 	return d.validate()
 }
 
-// member decodes the value of one object member named name.
-func (d *decoder) member(name []byte) error {
-	switch string(name) { // no allocation: the compiler compares in place
+// member decodes the value of the event's member named key.
+func (d *decoder) member(key string) error {
+	if lossy(key) {
+		if _, err := unquote(d.tok.written()); err != nil {
+			return fmt.Errorf("invalid JSON: object key: %w", err)
+		}
+	}
+	switch key {
 	case fieldType:
 		return d.stringField(&d.typ, fieldType)
 	case fieldUserID:
@@ -205,19 +179,19 @@ func (d *decoder) member(name []byte) error {
 	case fieldSeqs:
 		if d.seqsSeen {
 			d.duplicate(fieldSeqs)
-			return d.s.skip(0)
+			return d.tok.skipValue()
 		}
 		d.seqsSeen = true
 		return d.seqsValue()
 	case fieldReadAt:
 		if d.readAtSeen {
 			d.duplicate(fieldReadAt)
-			return d.s.skip(0)
+			return d.tok.skipValue()
 		}
 		d.readAtSeen = true
 		return d.readAtValue()
 	default:
-		return d.s.skip(0)
+		return d.tok.skipValue()
 	}
 }
 
@@ -228,136 +202,113 @@ func (d *decoder) duplicate(name string) {
 }
 
 func (d *decoder) stringField(f *field, name string) error {
-	s := &d.s
 	if f.seen {
 		d.duplicate(name)
-		return s.skip(0)
+		return d.tok.skipValue()
 	}
 	f.seen = true
-	switch s.peek() {
-	case '"':
-		raw, escaped, err := s.str()
-		if err != nil {
-			return err
+	tok, err := d.tok.next()
+	if err != nil {
+		return err
+	}
+	switch v := tok.(type) {
+	case string:
+		f.s, f.isStr = v, true
+		if lossy(v) {
+			f.lit = d.tok.written()
 		}
-		f.raw, f.escaped, f.isStr = raw, escaped, true
 		return nil
-	case 'n':
-		if err := s.literal("null"); err != nil {
-			return err
-		}
+	case nil:
 		f.null = true
 		return nil
-	default:
-		f.err = fmt.Errorf("%s: must be a string", name)
-		return s.skip(0)
 	}
+	f.err = fmt.Errorf("%s: must be a string", name)
+	return d.tok.skip(tok, 0)
 }
 
 func (d *decoder) seqsValue() error {
-	s := &d.s
-	c := s.peek()
-	if c != '[' {
-		if c == '-' || (c >= '0' && c <= '9') {
-			tok, err := s.number()
-			if err != nil {
-				return err
-			}
-			v, err := integer(tok, 1)
-			if err != nil {
-				d.seqsErr = fmt.Errorf("%s: %w", fieldSeqs, err)
-				return nil
-			}
-			d.seqs = []uint64{v}
+	tok, err := d.tok.next()
+	if err != nil {
+		return err
+	}
+	switch v := tok.(type) {
+	case json.Number:
+		seq, err := integer(string(v), 1)
+		if err != nil {
+			d.seqsErr = fmt.Errorf("%s: %w", fieldSeqs, err)
 			return nil
 		}
-		d.seqsErr = fmt.Errorf("%s: must be an integer or an array of integers", fieldSeqs)
-		return s.skip(0)
-	}
-	s.i++
-	s.ws()
-	if s.peek() == ']' {
-		s.i++
-		d.seqsErr = fmt.Errorf("%s: empty array", fieldSeqs)
+		d.seqs = []uint64{seq}
 		return nil
+	case json.Delim:
+		if v == '[' {
+			return d.seqsArray()
+		}
 	}
-	d.seqs = make([]uint64, 0, 8)
-	for n := 0; ; n++ {
-		s.ws()
-		if err := d.seqElement(n); err != nil {
-			return err
-		}
-		s.ws()
-		c := s.peek()
-		if c == ',' {
-			s.i++
-			continue
-		}
-		if c == ']' {
-			s.i++
-			if n+1 > d.lim.MaxSeqsPerEvent && d.seqsErr == nil {
-				d.seqsErr = fmt.Errorf("%s: %d values, more than the limit of %d", fieldSeqs, n+1, d.lim.MaxSeqsPerEvent)
-			}
-			return nil
-		}
-		return s.syntax("want ',' or ']' in an array")
-	}
+	d.seqsErr = fmt.Errorf("%s: must be an integer or an array of integers", fieldSeqs)
+	return d.tok.skip(tok, 0)
 }
 
-// seqElement decodes element n of the conv_msg_seq array.
-func (d *decoder) seqElement(n int) error {
-	s := &d.s
-	c := s.peek()
-	if c == '-' || (c >= '0' && c <= '9') {
-		tok, err := s.number()
-		if err != nil {
-			return err
-		}
+func (d *decoder) seqsArray() error {
+	d.seqs = make([]uint64, 0, 8)
+	n, err := d.tok.array(d.seqElement)
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		d.seqsErr = fmt.Errorf("%s: empty array", fieldSeqs)
+	case n > d.lim.MaxSeqsPerEvent && d.seqsErr == nil:
+		d.seqsErr = fmt.Errorf("%s: %d values, more than the limit of %d", fieldSeqs, n, d.lim.MaxSeqsPerEvent)
+	}
+	return nil
+}
+
+// seqElement decodes element n of the conv_msg_seq array, whose first
+// token is tok.
+func (d *decoder) seqElement(n int, tok json.Token) error {
+	if num, ok := tok.(json.Number); ok {
 		if d.seqsErr != nil {
 			return nil
 		}
-		v, err := integer(tok, 1)
+		seq, err := integer(string(num), 1)
 		if err != nil {
 			d.seqsErr = fmt.Errorf("%s[%d]: %w", fieldSeqs, n, err)
 			return nil
 		}
 		if n < d.lim.MaxSeqsPerEvent {
-			d.seqs = append(d.seqs, v)
+			d.seqs = append(d.seqs, seq)
 		}
 		return nil
 	}
-	start := s.i
-	if err := s.skip(1); err != nil {
+	start := d.tok.start()
+	if err := d.tok.skip(tok, 1); err != nil {
 		return err
 	}
 	if d.seqsErr == nil {
-		d.seqsErr = fmt.Errorf("%s[%d]: %s is not an integer", fieldSeqs, n, quoteToken(s.b[start:s.i]))
+		d.seqsErr = fmt.Errorf("%s[%d]: %s is not an integer", fieldSeqs, n, quoteToken(string(d.tok.in[start:d.tok.end()])))
 	}
 	return nil
 }
 
 func (d *decoder) readAtValue() error {
-	s := &d.s
-	c := s.peek()
-	switch {
-	case c == 'n':
-		return s.literal("null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		tok, err := s.number()
-		if err != nil {
-			return err
-		}
-		v, err := integer(tok, 0)
+	tok, err := d.tok.next()
+	if err != nil {
+		return err
+	}
+	switch v := tok.(type) {
+	case nil:
+		return nil
+	case json.Number:
+		ms, err := integer(string(v), 0)
 		if err != nil {
 			d.readAtErr = fmt.Errorf("%s: %w (want Unix milliseconds)", fieldReadAt, err)
 			return nil
 		}
-		d.readAt, d.readAtSet = int64(v), true
+		d.readAt, d.readAtSet = int64(ms), true
 		return nil
-	default:
-		d.readAtErr = fmt.Errorf("%s: must be an integer (Unix milliseconds)", fieldReadAt)
-		return s.skip(0)
 	}
+	d.readAtErr = fmt.Errorf("%s: must be an integer (Unix milliseconds)", fieldReadAt)
+	return d.tok.skip(tok, 0)
 }
 
 // validate applies the event rules to the decoded fields, reporting the
@@ -374,13 +325,13 @@ func (d *decoder) validate() (Event, error) {
 		errs[1] = d.typ.err
 	case d.typ.isStr:
 		ev.Key.Action = 0
-		name, err := d.typ.bytes()
+		name, err := d.typ.text()
 		if err != nil {
 			errs[1] = fmt.Errorf("%s: %w", fieldType, err)
 			break
 		}
 		for _, t := range eventTypes {
-			if t.name == string(name) {
+			if t.name == name {
 				ev.Key.Action = t.action
 			}
 		}
@@ -390,22 +341,19 @@ func (d *decoder) validate() (Event, error) {
 		}
 	}
 
-	user, err := d.id(&d.user, fieldUserID, "")
-	errs[2] = err
-	var conv []byte
+	ev.Key.UserID, errs[2] = d.id(&d.user, fieldUserID, "")
 
 	if errs[1] == nil {
 		f, name := &d.conv, fieldConvID
 		if ev.Key.Action.IsGroup() {
 			f, name = &d.group, fieldGroupID
 		}
-		conv, errs[3] = d.id(f, name, d.typeName(ev.Key.Action))
+		ev.Key.ConvID, errs[3] = d.id(f, name, d.typeName(ev.Key.Action))
 		// The field the type does not use must still be a string or null.
 		if other := d.otherID(ev.Key.Action); other.err != nil {
 			errs[4] = other.err
 		}
 	}
-	ev.Key.UserID, ev.Key.ConvID = twoStrings(user, conv)
 
 	switch {
 	case d.seqsErr != nil:
@@ -447,40 +395,31 @@ func (d *decoder) otherID(a worker.Action) *field {
 	return &d.group
 }
 
-// id validates a required id field and returns its unescaped bytes; typ
-// names the event type that requires it, "" when every type does.
-func (d *decoder) id(f *field, name, typ string) ([]byte, error) {
+// id validates a required id field and returns it; typ names the event type
+// that requires it, "" when every type does.
+func (d *decoder) id(f *field, name, typ string) (string, error) {
 	switch {
 	case f.err != nil:
-		return nil, f.err
+		return "", f.err
 	case !f.seen || f.null:
 		if typ != "" {
-			return nil, fmt.Errorf("%s: missing (required for type %s)", name, typ)
+			return "", fmt.Errorf("%s: missing (required for type %s)", name, typ)
 		}
-		return nil, fmt.Errorf("%s: missing", name)
+		return "", fmt.Errorf("%s: missing", name)
 	}
-	b, err := f.bytes()
+	s, err := f.text()
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("%s: %w", name, err)
-	case len(b) == 0:
-		return nil, fmt.Errorf("%s: empty", name)
-	case len(b) > d.lim.MaxIDLength:
-		return nil, fmt.Errorf("%s: %d bytes, longer than the limit of %d", name, len(b), d.lim.MaxIDLength)
+		return "", fmt.Errorf("%s: %w", name, err)
+	case len(s) == 0:
+		return "", fmt.Errorf("%s: empty", name)
+	case len(s) > d.lim.MaxIDLength:
+		return "", fmt.Errorf("%s: %d bytes, longer than the limit of %d", name, len(s), d.lim.MaxIDLength)
 	}
-	if err := checkID(b); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if err := checkID(s); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	return b, nil
-}
-
-// twoStrings converts a and b to strings with one allocation.
-func twoStrings(a, b []byte) (string, string) {
-	var buf [256]byte
-	both := append(buf[:0], a...)
-	both = append(both, b...)
-	s := string(both)
-	return s[:len(a)], s[len(a):]
+	return s, nil
 }
 
 // checkID reports whether s is valid UTF-8 free of characters that cannot
@@ -490,7 +429,7 @@ func twoStrings(a, b []byte) (string, string) {
 // paragraph separators U+2028 and U+2029. Two ids that print alike would
 // otherwise name different users or groups, and a bidirectional override
 // makes logs and dead letters lie about what they show.
-func checkID(s []byte) error {
+func checkID(s string) error {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -500,7 +439,7 @@ func checkID(s []byte) error {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRune(s[i:])
+		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			return fmt.Errorf("invalid UTF-8 at byte %d", i)
 		}
@@ -549,7 +488,7 @@ func sortUnique(seqs []uint64) []uint64 {
 
 // integer converts a JSON number token to an integer in [lo, MaxSeq]. The
 // token has already passed the JSON number grammar.
-func integer(tok []byte, lo uint64) (uint64, error) {
+func integer(tok string, lo uint64) (uint64, error) {
 	neg := tok[0] == '-'
 	digits := tok
 	if neg {
@@ -583,8 +522,7 @@ const maxQuoted = 32 // bytes of an offending token echoed in a reason
 
 // quoteToken renders a JSON token for a reason: shortened, so that a hostile
 // value cannot bloat the dead-letter header, and valid UTF-8.
-func quoteToken(tok []byte) string {
-	s := string(tok)
+func quoteToken(s string) string {
 	if len(s) > maxQuoted {
 		cut := maxQuoted
 		for cut > 0 && !utf8.RuneStart(s[cut]) {

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/consumer/internal/eventscan"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -111,12 +112,15 @@ func TestDecodeEventInvalid(t *testing.T) {
 		{"array", `[1]`, consumer.Limits{}, "value is not a JSON object"},
 		{"string", `"x"`, consumer.Limits{}, "value is not a JSON object"},
 		{"truncated", `{"user_id":"a"`, consumer.Limits{}, "invalid JSON: unexpected end of value (want ',' or '}' after an object member)"},
+		{"truncated in an array", `{"user_id":"a","conv_msg_seq":[1, `, consumer.Limits{}, "invalid JSON: unexpected end of value (want a JSON value)"},
+		{"truncated in a string", `{"user_id":"a","group_id":"g\u00`, consumer.Limits{}, "invalid JSON: unexpected end of value (unterminated string)"},
 		{"trailing object", `{"user_id":"a","group_id":"g","conv_msg_seq":1}{}`, consumer.Limits{}, "trailing data after the JSON object at byte 47"},
 		{"trailing garbage", `{"user_id":"a","group_id":"g","conv_msg_seq":1} x`, consumer.Limits{}, "trailing data after the JSON object at byte 48"},
-		{"bad unknown value", `{"x":tru,"user_id":"a","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, "invalid JSON at byte 5: unexpected 't' (want a JSON value)"},
-		{"leading zero", `{"user_id":"a","group_id":"g","conv_msg_seq":01}`, consumer.Limits{}, "invalid JSON at byte 46: unexpected '1' (want ',' or '}' after an object member)"},
-		{"raw control in string", "{\"user_id\":\"a\x01\"}", consumer.Limits{}, "invalid JSON at byte 13: unexpected byte 0x01 (control character in a string)"},
-		{"bad escape", `{"user_id":"a\x"}`, consumer.Limits{}, "invalid JSON at byte 14: unexpected 'x' (invalid string escape)"},
+		{"bad unknown value", `{"x":tru,"user_id":"a","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, "invalid JSON at byte 8: unexpected ',' in literal true (expecting 'e')"},
+		{"leading zero", `{"user_id":"a","group_id":"g","conv_msg_seq":01}`, consumer.Limits{}, "invalid JSON at byte 46: unexpected '1' after object key:value pair"},
+		{"byte outside a string", "{\"user_id\":\"a\"\xff}", consumer.Limits{}, "invalid JSON at byte 14: unexpected byte 0xff after object key:value pair"},
+		{"raw control in string", "{\"user_id\":\"a\x01\"}", consumer.Limits{}, "invalid JSON at byte 13: unexpected byte 0x01 in string literal"},
+		{"bad escape", `{"user_id":"a\x"}`, consumer.Limits{}, "invalid JSON at byte 14: unexpected 'x' in string escape code"},
 		{"deep nesting", `{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, consumer.Limits{}, "invalid JSON at byte 70: nested deeper than 64 levels"},
 		{"duplicate field", `{"user_id":"a","user_id":"b","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, "user_id: given more than once"},
 		{"unknown type", `{"type":"group_unread","user_id":"a","group_id":"g","conv_msg_seq":1}`, consumer.Limits{}, `type: "group_unread" is not one of group_read, c2c_read, group_delivered, c2c_delivered`},
@@ -189,22 +193,48 @@ func TestDecodeEventInvalidKeepsSeqs(t *testing.T) {
 	}
 }
 
-func BenchmarkDecodeEvent(b *testing.B) {
-	values := map[string][]byte{
-		"single": []byte(`{"type":"group_read","user_id":"user-1234567","group_id":"team-42","conv_msg_seq":101,"read_at":1764150000123}`),
-		"array10": []byte(`{"type":"group_read","user_id":"user-1234567","group_id":"team-42",` +
-			`"conv_msg_seq":[101,102,103,104,105,106,107,108,109,110],"read_at":1764150000123,"client":{"os":"ios","v":"7.1"}}`),
+// benchEvents are the values BenchmarkDecodeEvent decodes: the events
+// producers send, the largest one allowed, and invalid ones of both kinds.
+var benchEvents = []struct{ name, value string }{
+	{"single", `{"type":"group_read","user_id":"user-1234567","group_id":"team-42","conv_msg_seq":101,"read_at":1764150000123}`},
+	{"array10", `{"type":"group_read","user_id":"user-1234567","group_id":"team-42",` +
+		`"conv_msg_seq":[101,102,103,104,105,106,107,108,109,110],"read_at":1764150000123,"client":{"os":"ios","v":"7.1"}}`},
+	{"escaped", `{"type":"c2c_read","user_id":"\u00e9l\u00e8ve-\ud83d\ude00","conv_id":"caf\u00e9 \u2603","conv_msg_seq":[7,5,7]}`},
+	{"array1000", `{"type":"group_delivered","user_id":"user-1234567","group_id":"team-42","conv_msg_seq":[` + benchSeqs(1000) + `]}`},
+	{"syntax", `{"type":"group_read","user_id":"user-1234567","group_id":"team-42","conv_msg_seq":[101,102,103],"read_at":tru}`},
+	{"rule", `{"type":"group_read","user_id":"user-1234567","group_id":"team-42","conv_msg_seq":[101,102,0],"read_at":1764150000123}`},
+}
+
+func benchSeqs(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprint(1_000_000 + 3*i)
 	}
-	for name, v := range values {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(v)))
-			for b.Loop() {
-				if _, err := consumer.DecodeEvent(v, consumer.Limits{}); err != nil {
-					b.Fatal(err)
+	return strings.Join(parts, ",")
+}
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	decoders := []struct {
+		name   string
+		decode func([]byte) error
+	}{
+		{"json", func(v []byte) error { _, err := consumer.DecodeEvent(v, consumer.Limits{}); return err }},
+		{"scanner", func(v []byte) error { _, err := eventscan.DecodeEvent(v, eventscan.Limits{}); return err }},
+	}
+	for _, ev := range benchEvents {
+		v := []byte(ev.value)
+		valid := ev.name != "syntax" && ev.name != "rule"
+		for _, d := range decoders {
+			b.Run("event="+ev.name+"/decoder="+d.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(v)))
+				for b.Loop() {
+					if err := d.decode(v); (err == nil) != valid {
+						b.Fatalf("DecodeEvent: %v", err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
