@@ -1,5 +1,8 @@
 package consumer
 
+// kafka-go clients built from a Config, for tools beside the Consumer. Each
+// call returns a new value that is the caller's own.
+
 import "github.com/segmentio/kafka-go"
 
 // Dialer returns a kafka-go Dialer with the Config's client id, timeout, TLS

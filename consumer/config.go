@@ -1,5 +1,9 @@
 package consumer
 
+// The Consumer's configuration: its fields, their defaults and Validate. A
+// Config is a plain value; New copies it, so it is never shared. The rules
+// among its group timeouts are in timing.go.
+
 import (
 	"crypto/tls"
 	"fmt"

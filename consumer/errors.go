@@ -1,5 +1,7 @@
 package consumer
 
+// The errors the consumer returns and reports. Plain values, safe to share.
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,11 @@
 package consumer
 
+// The fetchers: one goroutine per owned partition, started and waited for by
+// its generation's goroutine (generation.go). Goroutine contract: a fetcher
+// owns its kafka.Reader and its BackOff; it shares only its partition's
+// tracker, whose own lock guards it (tracker.go), and blocks in
+// Pipeline.Submit while the pipeline is full, until ctx ends.
+
 import (
 	"context"
 	"errors"

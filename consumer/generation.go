@@ -3,7 +3,9 @@ package consumer
 // A generation's work runs on one goroutine (runGeneration, started by
 // kafka-go's Generation) plus one fetcher per partition. The member's carried
 // work (Consumer.carried) is read when a generation starts and written when
-// it ends; kafka-go never runs two generations at once.
+// it ends; kafka-go never runs two generations at once. c.mu guards carried
+// and trackers (keepCarried, takeCarried, setTrackers); nothing else here
+// takes it.
 
 import (
 	"context"

@@ -1,5 +1,10 @@
 package consumer
 
+// What the Consumer tells its Observer. Goroutine contract: the Observer is
+// called from Run's goroutine, the generation's goroutine, the fetchers and
+// the log-end poller, with no lock of the Consumer held, possibly
+// concurrently.
+
 import "time"
 
 // Observer receives the consumer's lifecycle events, for logs and metrics.

@@ -10,6 +10,11 @@ import (
 // The log end offsets come from a poller that runs beside the fetchers, so
 // that lag keeps growing while fetching is paused at the pending bound,
 // which is when the backlog grows; a fetch raises them in between polls.
+//
+// Goroutine contract: pollLogEnds runs on one goroutine that Run owns; the
+// log end of a tracker is an atomic, raised by the poller and the fetcher;
+// the trackers' other figures are read under their own lock. Progress and
+// Lag may be called from any goroutine.
 
 // PartitionProgress is where one owned partition stands.
 type PartitionProgress struct {

@@ -1,5 +1,10 @@
 package worker
 
+// The dead-letter goroutine. Goroutine contract: one goroutine (started by
+// Run) takes the failed records from w.dlqQueue under w.mu and writes them
+// with w.mu released; the letterWriter, its BackOff and its timer are that
+// goroutine's alone. w.dlqPause is guarded by w.mu.
+
 import (
 	"context"
 	"errors"

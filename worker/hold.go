@@ -1,5 +1,10 @@
 package worker
 
+// Holds after "not now" answers for a group or a key. Lock contract: holds
+// and every hold and batch it points to are guarded by w.mu; every method
+// here requires it held. They run on the callers (answered, end), the
+// dispatchers (wait, sending, through the batcher) and Stats (held).
+
 import (
 	"time"
 

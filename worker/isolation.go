@@ -1,5 +1,10 @@
 package worker
 
+// Keys failing alone. Lock contract: isolation and every keyState are
+// guarded by w.mu; every method here requires it held. The events it
+// collects are taken under w.mu (takeEvents) and told to the Observer
+// after w.mu is released.
+
 import (
 	"fmt"
 	"time"

@@ -1,5 +1,9 @@
 package worker
 
+// What the Worker tells its Observer. Goroutine contract: the Observer is
+// called from the dispatchers, the callers, the dead-letter goroutine and
+// Submit's caller, never with w.mu held, possibly concurrently.
+
 import "time"
 
 // Observer is told what the Worker does, for logs and metrics. Its methods

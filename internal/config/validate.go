@@ -13,6 +13,7 @@ import (
 
 	"github.com/receiptd/receiptd/consumer"
 	"github.com/receiptd/receiptd/retry"
+	"github.com/receiptd/receiptd/worker"
 )
 
 // Validate checks every rule documented in config.yaml and returns a *ProblemsError
@@ -265,7 +266,7 @@ func (c Config) validateZIM(ck *checker) {
 
 func (c Config) validateWorker(ck *checker) {
 	w := c.Worker
-	ck.intBetween("worker.max_seqs_per_call", w.MaxSeqsPerCall, 1, 10)
+	ck.intBetween("worker.max_seqs_per_call", w.MaxSeqsPerCall, 1, worker.DefaultMaxSeqsPerCall) // the default is the API's cap
 	ck.atLeast("worker.linger", w.Linger, 0)
 	ck.intBetween("worker.max_in_flight", w.MaxInFlight, 1, 256)
 	ck.intAtLeast("worker.max_pending_records", w.MaxPendingRecords, 1)
