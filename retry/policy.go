@@ -14,18 +14,24 @@ import (
 // its own: callers stop retrying at shutdown, or by an attempt limit of their
 // own.
 type Policy struct {
-	Initial    time.Duration // first delay; overriding the default of 250ms
-	Max        time.Duration // cap on one delay; overriding the default of 30s
+	Initial    time.Duration // first delay; overriding DefaultInitial
+	Max        time.Duration // cap on one delay; overriding DefaultMax
 	Multiplier float64       // growth per attempt; overriding the default of 2
 	Jitter     float64       // randomization factor in [0,1); overriding the default of 0.5
 }
+
+// Defaults of Policy.
+const (
+	DefaultInitial = 250 * time.Millisecond
+	DefaultMax     = 30 * time.Second
+)
 
 // New returns a fresh BackOff following p. Each retry loop owns its own
 // BackOff: it is stateful and not safe for concurrent use.
 func (p Policy) New() *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(orDuration(p.Initial, 250*time.Millisecond)),
-		backoff.WithMaxInterval(orDuration(p.Max, 30*time.Second)),
+		backoff.WithInitialInterval(orDuration(p.Initial, DefaultInitial)),
+		backoff.WithMaxInterval(orDuration(p.Max, DefaultMax)),
 		backoff.WithMultiplier(orFloat(p.Multiplier, 2)),
 		backoff.WithRandomizationFactor(orFloat(p.Jitter, 0.5)),
 		backoff.WithMaxElapsedTime(0),

@@ -41,7 +41,7 @@ type Config struct {
 	// systemic outcome; overriding the default of 10s initial, 5m max.
 	SystemicBackoff retry.Policy
 	// DeadLetterBackoff spaces retries of a failed dead-letter write;
-	// overriding the default of 250ms initial, 30s max.
+	// overriding retry.Policy's defaults.
 	DeadLetterBackoff retry.Policy
 }
 
