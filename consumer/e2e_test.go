@@ -16,7 +16,6 @@ import (
 
 	"github.com/receiptd/receiptd/consumer"
 	"github.com/receiptd/receiptd/deadletter"
-	"github.com/receiptd/receiptd/internal/zimsender"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi"
@@ -67,7 +66,7 @@ func startStack(t testing.TB, cfg consumer.Config, wcfg worker.Config, client *z
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(wcfg, zimsender.New(client), dlq, recordingCompleter{l})
+	w, err := worker.New(wcfg, client, dlq, recordingCompleter{l})
 	if err != nil {
 		t.Fatal(err)
 	}

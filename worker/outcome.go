@@ -23,19 +23,17 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 	w.stats.inFlight--
 	w.stats.calls++
 	w.stats.seqsSent += uint64(n)
-	if res.Class < numClasses {
+	if res.Class.Known() == res.Class {
 		w.stats.byClass[res.Class]++
 	}
 	ev := CallEvent{Key: b.key, Seqs: n, Records: len(b.parts), Attempt: b.attempts, Result: res}
 
-	class := res.Class
+	class := res.Class.Known()
 	switch {
 	case class == ClassResign && b.resigned:
 		class = ClassSystemic // a fresh signature expired too: the clock is off
 	case class == ClassTooMany && n <= 1:
 		class = ClassUnknown // cannot split further
-	case class >= numClasses:
-		class = ClassUnknown
 	}
 	// "Twice in a row": any other answer in between starts the count anew.
 	b.resigned = res.Class == ClassResign

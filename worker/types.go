@@ -4,52 +4,28 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/receiptd/receiptd/receipt"
 )
 
-// Action is one of the four ZIM receipt actions. Its String form is the ZIM
-// action name, so the edge that talks to ZIM can map it without a table.
-type Action uint8
+// The vocabulary the worker shares with the consumer, the rate budget and
+// the ZIM client is package receipt's; these names let the worker's code read
+// as before.
+type (
+	Action = receipt.Action
+	Key    = receipt.Key
+)
 
-// The receipt actions, in the order of DESIGN.md's event types.
+// The receipt actions.
 const (
-	GroupRead      Action = iota + 1 // GroupReadReceipt
-	C2CRead                          // C2cReadReceipt
-	GroupDelivered                   // GroupDeliveryReceipt
-	C2CDelivered                     // C2cDeliveryReceipt
+	GroupRead      = receipt.GroupRead
+	C2CRead        = receipt.C2CRead
+	GroupDelivered = receipt.GroupDelivered
+	C2CDelivered   = receipt.C2CDelivered
 )
 
 // Actions lists every valid Action.
-var Actions = [...]Action{GroupRead, C2CRead, GroupDelivered, C2CDelivered}
-
-var actionNames = [...]string{
-	GroupRead:      "GroupReadReceipt",
-	C2CRead:        "C2cReadReceipt",
-	GroupDelivered: "GroupDeliveryReceipt",
-	C2CDelivered:   "C2cDeliveryReceipt",
-}
-
-// String returns the ZIM action name, or "" for an invalid Action.
-func (a Action) String() string {
-	if !a.Valid() {
-		return ""
-	}
-	return actionNames[a]
-}
-
-// Valid reports whether a is one of the four receipt actions.
-func (a Action) Valid() bool { return a >= GroupRead && a <= C2CDelivered }
-
-// IsGroup reports whether the action addresses a group (GroupId) rather than a
-// one-to-one conversation (ConvId).
-func (a Action) IsGroup() bool { return a == GroupRead || a == GroupDelivered }
-
-// Key identifies what one API request is about: one action, one reader, one
-// conversation. Batches are keyed by it.
-type Key struct {
-	Action Action
-	UserID string // the reader, sent as FromUserId
-	ConvID string // the group id for group actions, the peer's user id for c2c actions
-}
+var Actions = receipt.Actions
 
 // Record is one source record's receipts, as submitted to the Worker.
 //
@@ -63,59 +39,26 @@ type Record struct {
 	Ref    any
 }
 
-// Class is what the Worker does with an API outcome. The edge that talks to
-// ZIM maps every return code to exactly one Class.
-type Class uint8
-
-// Outcome classes; see DESIGN.md, "Outcomes".
-const (
-	ClassSuccess          Class = iota // the receipts are set: done
-	ClassRateLimited                   // too fast for the app: slow the action down, pause, retry with no attempt cap
-	ClassGroupRateLimited              // too fast for one group: back off that group alone, retry with no attempt cap
-	ClassTransient                     // the server or the network is sick: back off and retry, no attempt cap
-	ClassResign                        // the signature expired: retry at once with a fresh one
-	ClassTooMany                       // more seqs than the API takes: split and retry
-	ClassDeadLetter                    // the data is bad: dead-letter the batch's records
-	ClassSystemic                      // receiptd's own configuration is wrong: pause everything, probe
-	ClassUnknown                       // a code nobody documented: bounded retries, then dead-letter
-	numClasses
+// Class, Request and Result are package receipt's.
+type (
+	Class   = receipt.Class
+	Request = receipt.Request
+	Result  = receipt.Result
 )
 
-var classNames = [...]string{
-	ClassSuccess:          "success",
-	ClassRateLimited:      "rate_limited",
-	ClassGroupRateLimited: "group_rate_limited",
-	ClassTransient:        "transient",
-	ClassResign:           "resign",
-	ClassTooMany:          "too_many",
-	ClassDeadLetter:       "dead_letter",
-	ClassSystemic:         "systemic",
-	ClassUnknown:          "unknown",
-}
-
-func (c Class) String() string {
-	if c >= numClasses {
-		return "unknown"
-	}
-	return classNames[c]
-}
-
-// Request is one API call: at most Config.MaxSeqsPerCall seqs for one Key.
-type Request struct {
-	Key  Key
-	Seqs []uint64 // sorted ascending, de-duplicated; the Sender must not modify it
-}
-
-// Result is what a Sender learned from one API call.
-type Result struct {
-	Class     Class
-	Code      int64  // the ZIM return code; 0 when no answer was decoded
-	Message   string // the ZIM message or a description of the transport failure
-	RequestID string
-	Err       error // the transport error, if any
-	Latency   time.Duration
-	Sent      time.Time // when the request was written; zero if it never was
-}
+// The outcome classes.
+const (
+	ClassSuccess          = receipt.ClassSuccess
+	ClassRateLimited      = receipt.ClassRateLimited
+	ClassGroupRateLimited = receipt.ClassGroupRateLimited
+	ClassTransient        = receipt.ClassTransient
+	ClassResign           = receipt.ClassResign
+	ClassTooMany          = receipt.ClassTooMany
+	ClassDeadLetter       = receipt.ClassDeadLetter
+	ClassSystemic         = receipt.ClassSystemic
+	ClassUnknown          = receipt.ClassUnknown
+	numClasses            = len(receipt.Classes)
+)
 
 // Sender makes one API call. It must be safe for concurrent use and must
 // return when ctx is done.

@@ -10,7 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/receiptd/receiptd/internal/zimsender"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi"
@@ -36,7 +35,37 @@ func simulator(t *testing.T, cfg zimfake.Config) (*zimfake.Server, worker.Sender
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fake, zimsender.New(client)
+	return fake, client
+}
+
+// The ZIM client is the worker's Sender as it is: one vocabulary, no
+// translation between them.
+var _ worker.Sender = (*zimapi.Client)(nil)
+
+// TestClientSendsEveryActionForTheWorker: each of the worker's actions goes
+// to ZIM under its own name through the client, and a rejected group comes
+// back as a dead letter.
+func TestClientSendsEveryActionForTheWorker(t *testing.T) {
+	fake, s := simulator(t, zimfake.Config{FailGroups: []string{"gone"}})
+	tests := []struct {
+		key  worker.Key
+		want worker.Class
+	}{
+		{worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "team"}, worker.ClassSuccess},
+		{worker.Key{Action: worker.C2CRead, UserID: "alice", ConvID: "bob"}, worker.ClassSuccess},
+		{worker.Key{Action: worker.GroupDelivered, UserID: "alice", ConvID: "team"}, worker.ClassSuccess},
+		{worker.Key{Action: worker.C2CDelivered, UserID: "alice", ConvID: "bob"}, worker.ClassSuccess},
+		{worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "gone"}, worker.ClassDeadLetter},
+	}
+	for _, tt := range tests {
+		res := s.Send(t.Context(), worker.Request{Key: tt.key, Seqs: []uint64{3, 4}})
+		if res.Class != tt.want || res.RequestID == "" {
+			t.Errorf("%v: result %+v, want class %s with a request id", tt.key, res, tt.want)
+		}
+		if tt.want == worker.ClassSuccess && !fake.Seen(tt.key.Action.String(), tt.key.UserID, tt.key.ConvID, 4) {
+			t.Errorf("%v: the simulator did not record seq 4", tt.key)
+		}
+	}
 }
 
 // inProcess is a RoundTripper that serves requests with a handler.

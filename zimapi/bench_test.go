@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 )
 
@@ -43,12 +44,11 @@ func BenchmarkSignedRequest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	req := zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "user-123456", ConvID: "group-987654",
-		Seqs: []uint64{1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010}}
+	req := receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "user-123456", ConvID: "group-987654"}, Seqs: []uint64{1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010}}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if out := c.Send(ctx, req); out.Class != zimapi.ClassSuccess {
+		if out := c.Send(ctx, req); out.Class != receipt.ClassSuccess {
 			b.Fatalf("Send = %+v", out)
 		}
 	}
@@ -70,7 +70,7 @@ func BenchmarkSendLoopback(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		req := groupRead(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 		for pb.Next() {
-			if out := c.Send(context.Background(), req); out.Class != zimapi.ClassSuccess {
+			if out := c.Send(context.Background(), req); out.Class != receipt.ClassSuccess {
 				b.Errorf("Send = %+v", out)
 				return
 			}

@@ -16,52 +16,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/receiptd/receiptd/receipt"
 )
-
-// Request is one receipt call: one reader, one conversation, its sequence
-// numbers.
-type Request struct {
-	Action     Action
-	FromUserID string
-	// ConvID is sent as GroupId for group actions and as ConvId (the peer's
-	// user id) for c2c actions.
-	ConvID string
-	// Seqs are the ConvMsgSeq values, normally 1 to 10. The client sends
-	// what it is given; ZIM enforces the cap (660400102).
-	Seqs []uint64
-}
-
-// Outcome is everything receiptd learns from one call. Class is all the
-// worker needs to decide; the rest is for logs, the DLQ and metrics.
-type Outcome struct {
-	Class Class
-	// Code is ZIM's Code; 0 when no ZIM answer was decoded (then Err is set).
-	Code int64
-	// Message is ZIM's Message, or a short description of the failure.
-	Message string
-	// RequestID is ZIM's RequestId, for ZEGO support.
-	RequestID string
-	// HTTPStatus is the response status; 0 when there was no response.
-	HTTPStatus int
-	// Err is set when no ZIM answer was decoded: transport error, timeout,
-	// caller cancellation, non-2xx, oversized or unparsable body (all
-	// ClassTransient), or a request that could not be sent at all
-	// (ClassSystemic, [ErrInvalidRequest]). It names the action and the
-	// host, never the query string.
-	Err error
-	// ReadTime and DeliveredTime are as returned by ZIM (unit undocumented).
-	ReadTime, DeliveredTime int64
-	// Latency is the time Send took.
-	Latency time.Duration
-	// Sent is when the request was written to the connection; zero if it
-	// never was. The rate budget keeps the next request that could meet
-	// this one in one of ZIM's seconds a second after it.
-	Sent time.Time
-}
 
 // Client sends receipt requests to ZIM. It is safe for concurrent use; one
 // Client per process shares its connections. Printing a Client never shows
-// the secret.
+// the secret. Its Send makes it the worker's Sender.
 type Client struct {
 	base      string   // endpoint without query, then "?"
 	endpoint  *url.URL // parsed once; each request copies it and adds its query
@@ -155,10 +116,14 @@ func (c *Client) Format(f fmt.State, _ rune) {
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Send performs one signed call with a fresh nonce, timestamp and signature,
-// bounded by the client's timeout and by ctx, and returns its outcome. It
-// never panics. When ctx ends first the outcome is ClassTransient with Err
-// wrapping ctx.Err(); the caller is expected to check ctx itself.
-func (c *Client) Send(ctx context.Context, req Request) Outcome {
+// bounded by the client's timeout and by ctx, and returns what it learned:
+// a decoded ZIM answer classified by [Classify], or a failure that produced
+// none (a transport error, a timeout, a non-2xx status, an oversized or
+// unparsable body) with Err set. It never panics. When ctx ends first the
+// result is receipt.ClassTransient with Err wrapping ctx.Err(); the caller
+// is expected to check ctx itself. The client sends the seqs it is given;
+// ZIM enforces its cap of 10 (660400102).
+func (c *Client) Send(ctx context.Context, req receipt.Request) receipt.Result {
 	start := time.Now()
 	var sent atomic.Pointer[time.Time] // set on the transport's goroutine
 	if ctx != nil {
@@ -177,27 +142,28 @@ func (c *Client) Send(ctx context.Context, req Request) Outcome {
 	return out
 }
 
-func (c *Client) send(ctx context.Context, req Request) Outcome {
+func (c *Client) send(ctx context.Context, req receipt.Request) receipt.Result {
+	action := req.Key.Action
 	if ctx == nil {
-		return Outcome{Class: ClassSystemic, Message: "invalid request",
-			Err: fmt.Errorf("zim %s: %w: nil context", req.Action, ErrInvalidRequest)}
+		return receipt.Result{Class: receipt.ClassSystemic, Message: "invalid request",
+			Err: fmt.Errorf("zim %s: %w: nil context", action, ErrInvalidRequest)}
 	}
-	if !req.Action.Valid() {
-		return Outcome{Class: ClassSystemic, Message: "invalid request",
-			Err: fmt.Errorf("zim action %q: %w: unknown action", string(req.Action), ErrInvalidRequest)}
+	if !action.Valid() {
+		return receipt.Result{Class: receipt.ClassSystemic, Message: "invalid request",
+			Err: fmt.Errorf("zim action %d: %w: unknown action", action, ErrInvalidRequest)}
 	}
 
-	body := appendBody(make([]byte, 0, 96+len(req.FromUserID)+len(req.ConvID)+12*len(req.Seqs)), req)
+	body := appendBody(make([]byte, 0, 96+len(req.Key.UserID)+len(req.Key.ConvID)+12*len(req.Seqs)), req)
 	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, ErrTimeout)
 	defer cancel()
 	// The URL is built, not parsed from text: the endpoint was parsed once
 	// and the query is made of digits, hex and action names.
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
 	if err != nil {
-		return c.failure(ctx, req.Action, 0, err)
+		return c.failure(ctx, action, 0, err)
 	}
 	u := *c.endpoint
-	u.RawQuery = c.signedQuery(req.Action)
+	u.RawQuery = c.signedQuery(action)
 	hreq.URL, hreq.Host = &u, u.Host
 	hreq.Header["Content-Type"] = []string{"application/json"}
 	hreq.Header["Accept"] = []string{"application/json"}
@@ -205,22 +171,22 @@ func (c *Client) send(ctx context.Context, req Request) Outcome {
 
 	resp, err := c.rt.RoundTrip(hreq)
 	if err != nil {
-		return c.failure(ctx, req.Action, 0, err)
+		return c.failure(ctx, action, 0, err)
 	}
 	defer resp.Body.Close()
 
 	if resp.ContentLength > c.maxBody {
-		return c.failure(ctx, req.Action, resp.StatusCode,
+		return c.failure(ctx, action, resp.StatusCode,
 			fmt.Errorf("%w: %d bytes announced, limit %d", ErrResponseTooLarge, resp.ContentLength, c.maxBody))
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1)); err != nil {
-		return c.failure(ctx, req.Action, resp.StatusCode, err)
+		return c.failure(ctx, action, resp.StatusCode, err)
 	}
 	if int64(buf.Len()) > c.maxBody {
-		return c.failure(ctx, req.Action, resp.StatusCode,
+		return c.failure(ctx, action, resp.StatusCode,
 			fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, c.maxBody))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -228,7 +194,7 @@ func (c *Client) send(ctx context.Context, req Request) Outcome {
 		if what := describeBody(resp.Header.Get("Content-Type"), buf.Bytes()); what != "" {
 			err = fmt.Errorf("%w with %s", err, what)
 		}
-		return c.failure(ctx, req.Action, resp.StatusCode, err)
+		return c.failure(ctx, action, resp.StatusCode, err)
 	}
 	if !looksLikeJSON(buf.Bytes()) {
 		// A page from something in the way (a captive portal, a proxy):
@@ -237,34 +203,32 @@ func (c *Client) send(ctx context.Context, req Request) Outcome {
 		if what == "" {
 			what = "an empty body"
 		}
-		return c.failure(ctx, req.Action, resp.StatusCode,
+		return c.failure(ctx, action, resp.StatusCode,
 			fmt.Errorf("%w: HTTP %d with %s", ErrUnparsableResponse, resp.StatusCode, what))
 	}
 	r, err := decodeResponse(buf.Bytes())
 	if err != nil {
-		return c.failure(ctx, req.Action, resp.StatusCode, fmt.Errorf("%w: %w", ErrUnparsableResponse, err))
+		return c.failure(ctx, action, resp.StatusCode, fmt.Errorf("%w: %w", ErrUnparsableResponse, err))
 	}
-	return Outcome{
-		Class:         Classify(r.Code),
-		Code:          r.Code,
-		Message:       r.Message,
-		RequestID:     r.RequestID,
-		HTTPStatus:    resp.StatusCode,
-		ReadTime:      r.ReadTime,
-		DeliveredTime: r.DeliveredTime,
+	return receipt.Result{
+		Class:      Classify(r.Code),
+		Code:       r.Code,
+		Message:    r.Message,
+		RequestID:  r.RequestID,
+		HTTPStatus: resp.StatusCode,
 	}
 }
 
 // signedQuery returns the six public parameters. The values are digits,
 // hex and known action names, so they need no escaping; the nonce is
 // escaped in case a test seam supplies something else.
-func (c *Client) signedQuery(a Action) string {
+func (c *Client) signedQuery(a receipt.Action) string {
 	ts := c.now().Unix()
 	nonce := c.nonce()
 	sig := Sign(c.appID, nonce, c.cred.secret, ts)
 	b := make([]byte, 0, 160)
 	b = append(b, "Action="...)
-	b = append(b, a...)
+	b = append(b, a.String()...)
 	b = append(b, "&AppId="...)
 	b = append(b, c.appIDText...)
 	b = append(b, "&SignatureNonce="...)
@@ -276,14 +240,14 @@ func (c *Client) signedQuery(a Action) string {
 	return string(b)
 }
 
-// failure builds the outcome of a call that produced no ZIM answer:
+// failure builds the result of a call that produced no ZIM answer:
 // transient, except for an HTTP status that says otherwise
 // ([ClassifyStatus]). ctx is the per-request context: when it ended, the
 // cause (the caller's cancellation or the client's own timeout) replaces
 // err, whose text is then only a consequence. *url.Error is unwrapped
 // because its text contains the signed URL.
-func (c *Client) failure(ctx context.Context, a Action, status int, err error) Outcome {
-	class := ClassTransient
+func (c *Client) failure(ctx context.Context, a receipt.Action, status int, err error) receipt.Result {
+	class := receipt.ClassTransient
 	msg := "transport error"
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, ErrTimeout):
@@ -307,7 +271,7 @@ func (c *Client) failure(ctx context.Context, a Action, status int, err error) O
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return Outcome{
+	return receipt.Result{
 		Class:      class,
 		Message:    msg,
 		HTTPStatus: status,

@@ -18,30 +18,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 )
 
 func TestSendAllActionsAgainstSimulator(t *testing.T) {
 	fake, srv := startFake(t, nil)
 	c := newClient(t, srv.URL, nil)
-	for _, a := range zimapi.Actions() {
-		t.Run(string(a), func(t *testing.T) {
-			req := zimapi.Request{Action: a, FromUserID: "alice", ConvID: "conv-" + string(a), Seqs: []uint64{3, 1, 2}}
+	for _, a := range receipt.Actions {
+		t.Run(a.String(), func(t *testing.T) {
+			req := receipt.Request{Key: receipt.Key{Action: a, UserID: "alice", ConvID: "conv-" + a.String()}, Seqs: []uint64{3, 1, 2}}
 			out := c.Send(context.Background(), req)
-			if out.Class != zimapi.ClassSuccess || out.Err != nil || out.Code != 0 || out.HTTPStatus != http.StatusOK {
+			if out.Class != receipt.ClassSuccess || out.Err != nil || out.Code != 0 || out.HTTPStatus != http.StatusOK {
 				t.Fatalf("Send = %+v, want success", out)
 			}
 			if out.RequestID == "" || out.Message == "" || out.Latency <= 0 {
 				t.Errorf("Send = %+v, want RequestID, Message and Latency", out)
 			}
-			if a.IsDelivery() && (out.DeliveredTime == 0 || out.ReadTime != 0) {
-				t.Errorf("delivery answer ReadTime=%d DeliveredTime=%d", out.ReadTime, out.DeliveredTime)
-			}
-			if !a.IsDelivery() && (out.ReadTime == 0 || out.DeliveredTime != 0) {
-				t.Errorf("read answer ReadTime=%d DeliveredTime=%d", out.ReadTime, out.DeliveredTime)
-			}
 			for _, seq := range req.Seqs {
-				if !fake.Seen(string(a), "alice", req.ConvID, seq) {
+				if !fake.Seen(a.String(), "alice", req.Key.ConvID, seq) {
 					t.Errorf("simulator did not record seq %d", seq)
 				}
 			}
@@ -81,29 +76,29 @@ func TestSendWireFormat(t *testing.T) {
 	zimapi.SetNonceSource(c, func() string { return "4fd24687296dd9f3" })
 
 	tests := []struct {
-		req      zimapi.Request
+		req      receipt.Request
 		wantBody string
 	}{
 		{
-			req:      zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "alice", ConvID: "team-42", Seqs: []uint64{101, 102}},
+			req:      receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "alice", ConvID: "team-42"}, Seqs: []uint64{101, 102}},
 			wantBody: `{"FromUserId":"alice","GroupId":"team-42","ConvMsgSeq":[101,102]}`,
 		},
 		{
-			req:      zimapi.Request{Action: zimapi.C2cReadReceipt, FromUserID: "bob", ConvID: "carol", Seqs: []uint64{1<<53 + 1, 18446744073709551615}},
+			req:      receipt.Request{Key: receipt.Key{Action: receipt.C2CRead, UserID: "bob", ConvID: "carol"}, Seqs: []uint64{1<<53 + 1, 18446744073709551615}},
 			wantBody: `{"FromUserId":"bob","ConvId":"carol","ConvMsgSeq":[9007199254740993,18446744073709551615]}`,
 		},
 		{
-			req:      zimapi.Request{Action: zimapi.GroupDeliveryReceipt, FromUserID: "q\"b\\s\n\t\x01é😀", ConvID: "bad\xffutf8", Seqs: []uint64{7}},
+			req:      receipt.Request{Key: receipt.Key{Action: receipt.GroupDelivered, UserID: "q\"b\\s\n\t\x01é😀", ConvID: "bad\xffutf8"}, Seqs: []uint64{7}},
 			wantBody: `{"FromUserId":"q\"b\\s\n\t\u0001é😀","GroupId":"bad\ufffdutf8","ConvMsgSeq":[7]}`,
 		},
 		{
-			req:      zimapi.Request{Action: zimapi.C2cDeliveryReceipt, FromUserID: "", ConvID: "", Seqs: nil},
+			req:      receipt.Request{Key: receipt.Key{Action: receipt.C2CDelivered, UserID: "", ConvID: ""}, Seqs: nil},
 			wantBody: `{"FromUserId":"","ConvId":"","ConvMsgSeq":[]}`,
 		},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.req.Action), func(t *testing.T) {
-			if out := c.Send(context.Background(), tt.req); out.Class != zimapi.ClassSuccess {
+		t.Run(tt.req.Key.Action.String(), func(t *testing.T) {
+			if out := c.Send(context.Background(), tt.req); out.Class != receipt.ClassSuccess {
 				t.Fatalf("Send = %+v", out)
 			}
 			got := <-reqs
@@ -117,7 +112,7 @@ func TestSendWireFormat(t *testing.T) {
 				t.Errorf("User-Agent = %q", ua)
 			}
 			wantQuery := url.Values{
-				"Action":           {string(tt.req.Action)},
+				"Action":           {tt.req.Key.Action.String()},
 				"AppId":            {"12345"},
 				"SignatureNonce":   {"4fd24687296dd9f3"},
 				"Timestamp":        {"1615186943"},
@@ -150,7 +145,7 @@ func TestSendSignsEveryCallAfresh(t *testing.T) {
 	hex16 := regexp.MustCompile(`^[0-9a-f]{16}$`)
 	for i := range calls {
 		// The same request every time, as a retry would send it.
-		if out := c.Send(context.Background(), groupRead(1)); out.Class != zimapi.ClassSuccess {
+		if out := c.Send(context.Background(), groupRead(1)); out.Class != receipt.ClassSuccess {
 			t.Fatalf("Send = %+v", out)
 		}
 		q := (<-reqs).query
@@ -187,7 +182,7 @@ func TestSendClassifiesEveryDocumentedCode(t *testing.T) {
 	c := newClient(t, codeServer(t), nil)
 	for _, row := range codeTable {
 		for _, code := range row.codes {
-			req := zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: strconv.FormatInt(code, 10), ConvID: "g", Seqs: []uint64{1}}
+			req := receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: strconv.FormatInt(code, 10), ConvID: "g"}, Seqs: []uint64{1}}
 			out := c.Send(context.Background(), req)
 			if out.Err != nil || out.Class != row.class || out.Code != code {
 				t.Errorf("code %d: Send = %+v, want class %s", code, out, row.class)
@@ -204,20 +199,20 @@ func TestSendDecodesTolerantly(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		want zimapi.Outcome
+		want receipt.Result
 	}{
 		{"extra fields", `{"Code":0,"Message":"ok","RequestId":"r","ReadTime":1764150000123,"Extra":{"a":[1,2]},"Data":null}`,
-			zimapi.Outcome{Class: zimapi.ClassSuccess, Message: "ok", RequestID: "r", ReadTime: 1764150000123}},
+			receipt.Result{Class: receipt.ClassSuccess, Message: "ok", RequestID: "r"}},
 		{"code in exponent form", `{"Code":6.60300005e8}`,
-			zimapi.Outcome{Class: zimapi.ClassRateLimited, Code: 660300005}},
+			receipt.Result{Class: receipt.ClassRateLimited, Code: 660300005}},
 		{"huge ReadTime ignored", `{"Code":0,"ReadTime":1e30,"DeliveredTime":123456789012345678901234567890}`,
-			zimapi.Outcome{Class: zimapi.ClassSuccess}},
+			receipt.Result{Class: receipt.ClassSuccess}},
 		{"non-string RequestId kept as text", `{"Code":1,"RequestId":12345678901234567890}`,
-			zimapi.Outcome{Class: zimapi.ClassTransient, Code: 1, RequestID: "12345678901234567890"}},
-		{"DeliveredTime", `{"Code":0,"DeliveredTime":42}`,
-			zimapi.Outcome{Class: zimapi.ClassSuccess, DeliveredTime: 42}},
+			receipt.Result{Class: receipt.ClassTransient, Code: 1, RequestID: "12345678901234567890"}},
+		{"DeliveredTime ignored", `{"Code":0,"DeliveredTime":42}`,
+			receipt.Result{Class: receipt.ClassSuccess}},
 		{"unknown code", `{"Code":123456,"Message":"new"}`,
-			zimapi.Outcome{Class: zimapi.ClassUnknown, Code: 123456, Message: "new"}},
+			receipt.Result{Class: receipt.ClassUnknown, Code: 123456, Message: "new"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,7 +282,7 @@ func TestSendTransportFailuresAreTransient(t *testing.T) {
 			srv := startHandler(t, tt.handler)
 			c := newClient(t, srv.URL, func(c *zimapi.Config) { c.MaxResponseBytes = limit })
 			out := c.Send(context.Background(), groupRead(1))
-			if out.Class != zimapi.ClassTransient || out.Err == nil || out.Code != 0 || out.HTTPStatus != tt.wantStatus {
+			if out.Class != receipt.ClassTransient || out.Err == nil || out.Code != 0 || out.HTTPStatus != tt.wantStatus {
 				t.Fatalf("Send = %+v, want transient with error and HTTP status %d", out, tt.wantStatus)
 			}
 			if tt.wantErr != nil && !errors.Is(out.Err, tt.wantErr) {
@@ -304,7 +299,7 @@ func checkErrorText(t *testing.T, err error, endpoint string) {
 	t.Helper()
 	u, _ := url.Parse(endpoint)
 	msg := err.Error()
-	if !strings.Contains(msg, string(zimapi.GroupReadReceipt)) || !strings.Contains(msg, u.Host) {
+	if !strings.Contains(msg, receipt.GroupRead.String()) || !strings.Contains(msg, u.Host) {
 		t.Errorf("error %q lacks the action or the host %s", msg, u.Host)
 	}
 	for _, leak := range []string{"Signature", "Nonce", "AppId=", "?", plainSecret} {
@@ -318,7 +313,7 @@ func TestSendAcceptsBodyOfExactlyTheLimit(t *testing.T) {
 	body := `{"Code":0,"Pad":"` + strings.Repeat("x", 100) + `"}`
 	srv := startHandler(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) })
 	c := newClient(t, srv.URL, func(c *zimapi.Config) { c.MaxResponseBytes = int64(len(body)) })
-	if out := c.Send(context.Background(), groupRead(1)); out.Class != zimapi.ClassSuccess {
+	if out := c.Send(context.Background(), groupRead(1)); out.Class != receipt.ClassSuccess {
 		t.Errorf("Send = %+v, want success", out)
 	}
 }
@@ -328,7 +323,7 @@ func TestSendConnectionRefused(t *testing.T) {
 	endpoint := srv.URL
 	srv.Close()
 	out := newClient(t, endpoint, nil).Send(context.Background(), groupRead(1))
-	if out.Class != zimapi.ClassTransient || out.Err == nil || out.HTTPStatus != 0 || out.Message != "transport error" {
+	if out.Class != receipt.ClassTransient || out.Err == nil || out.HTTPStatus != 0 || out.Message != "transport error" {
 		t.Fatalf("Send = %+v, want transient transport error", out)
 	}
 	checkErrorText(t, out.Err, endpoint)
@@ -357,7 +352,7 @@ func TestSendTimeout(t *testing.T) {
 	endpoint, arrived := blockingServer(t)
 	c := newClient(t, endpoint, func(c *zimapi.Config) { c.Timeout = 50 * time.Millisecond })
 	out := c.Send(context.Background(), groupRead(1))
-	if out.Class != zimapi.ClassTransient || !errors.Is(out.Err, zimapi.ErrTimeout) || out.Message != "timeout" {
+	if out.Class != receipt.ClassTransient || !errors.Is(out.Err, zimapi.ErrTimeout) || out.Message != "timeout" {
 		t.Fatalf("Send = %+v, want transient ErrTimeout", out)
 	}
 	if errors.Is(out.Err, context.Canceled) || errors.Is(out.Err, context.DeadlineExceeded) {
@@ -386,7 +381,7 @@ func TestSendTimeoutWhileReadingBody(t *testing.T) {
 	t.Cleanup(func() { close(stop) })
 	c := newClient(t, srv.URL, func(c *zimapi.Config) { c.Timeout = 50 * time.Millisecond })
 	out := c.Send(context.Background(), groupRead(1))
-	if out.Class != zimapi.ClassTransient || !errors.Is(out.Err, zimapi.ErrTimeout) || out.HTTPStatus != 200 {
+	if out.Class != receipt.ClassTransient || !errors.Is(out.Err, zimapi.ErrTimeout) || out.HTTPStatus != 200 {
 		t.Fatalf("Send = %+v, want transient ErrTimeout after the headers", out)
 	}
 }
@@ -395,12 +390,12 @@ func TestSendCallerCancellation(t *testing.T) {
 	endpoint, arrived := blockingServer(t)
 	c := newClient(t, endpoint, nil) // default timeout: 5 s
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan zimapi.Outcome)
+	done := make(chan receipt.Result)
 	go func() { done <- c.Send(ctx, groupRead(1)) }()
 	<-arrived
 	cancel()
 	out := <-done
-	if out.Class != zimapi.ClassTransient || !errors.Is(out.Err, context.Canceled) || errors.Is(out.Err, zimapi.ErrTimeout) {
+	if out.Class != receipt.ClassTransient || !errors.Is(out.Err, context.Canceled) || errors.Is(out.Err, zimapi.ErrTimeout) {
 		t.Fatalf("Send = %+v, want transient context.Canceled", out)
 	}
 	checkErrorText(t, out.Err, endpoint)
@@ -427,7 +422,7 @@ func TestSendCallerContextAlreadyDone(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := c.Send(tt.ctx, groupRead(1))
-			if out.Class != zimapi.ClassTransient || errors.Is(out.Err, zimapi.ErrTimeout) {
+			if out.Class != receipt.ClassTransient || errors.Is(out.Err, zimapi.ErrTimeout) {
 				t.Fatalf("Send = %+v, want transient caller error", out)
 			}
 			for _, w := range tt.want {
@@ -448,16 +443,16 @@ func TestSendRefusesWhatItCannotSend(t *testing.T) {
 	tests := []struct {
 		name string
 		ctx  context.Context
-		req  zimapi.Request
+		req  receipt.Request
 	}{
-		{"unknown action", context.Background(), zimapi.Request{Action: "SendMessage", FromUserID: "u", ConvID: "g", Seqs: []uint64{1}}},
-		{"empty action", context.Background(), zimapi.Request{FromUserID: "u", ConvID: "g", Seqs: []uint64{1}}},
+		{"unknown action", context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.Action(99), UserID: "u", ConvID: "g"}, Seqs: []uint64{1}}},
+		{"empty action", context.Background(), receipt.Request{Key: receipt.Key{UserID: "u", ConvID: "g"}, Seqs: []uint64{1}}},
 		{"nil context", nil, groupRead(1)}, //nolint:staticcheck // the nil context is the point.
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := c.Send(tt.ctx, tt.req)
-			if out.Class != zimapi.ClassSystemic || !errors.Is(out.Err, zimapi.ErrInvalidRequest) {
+			if out.Class != receipt.ClassSystemic || !errors.Is(out.Err, zimapi.ErrInvalidRequest) {
 				t.Errorf("Send = %+v, want systemic ErrInvalidRequest", out)
 			}
 		})
@@ -471,7 +466,7 @@ func TestSendLeavesSeqCapToServer(t *testing.T) {
 	fake, srv := startFake(t, nil)
 	c := newClient(t, srv.URL, nil)
 	out := c.Send(context.Background(), groupRead(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11))
-	if out.Class != zimapi.ClassTooMany || out.Code != 660400102 {
+	if out.Class != receipt.ClassTooMany || out.Code != 660400102 {
 		t.Fatalf("Send with 11 seqs = %+v, want too_many 660400102", out)
 	}
 	if n := fake.Stats().AcceptedReceipts; n != 0 {
@@ -484,12 +479,12 @@ func TestSendSpecialIDsReachSimulatorIntact(t *testing.T) {
 	c := newClient(t, srv.URL, nil)
 	ids := []string{`quo"te`, `back\slash`, "new\nline\ttab\x01ctl", "ünïcödé 😀", "<script>&amp;", "   "}
 	for _, id := range ids {
-		for _, a := range []zimapi.Action{zimapi.GroupReadReceipt, zimapi.C2cReadReceipt} {
-			out := c.Send(context.Background(), zimapi.Request{Action: a, FromUserID: id, ConvID: id + "-conv", Seqs: []uint64{9}})
-			if out.Class != zimapi.ClassSuccess {
+		for _, a := range []receipt.Action{receipt.GroupRead, receipt.C2CRead} {
+			out := c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: a, UserID: id, ConvID: id + "-conv"}, Seqs: []uint64{9}})
+			if out.Class != receipt.ClassSuccess {
 				t.Fatalf("%s %q: Send = %+v", a, id, out)
 			}
-			if !fake.Seen(string(a), id, id+"-conv", 9) {
+			if !fake.Seen(a.String(), id, id+"-conv", 9) {
 				t.Errorf("%s %q: simulator recorded %+v", a, id, fake.Receipts())
 			}
 		}
@@ -510,7 +505,7 @@ func TestSendReusesConnections(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c := newClient(t, srv.URL, nil)
 	for range 20 {
-		if out := c.Send(context.Background(), groupRead(1)); out.Class != zimapi.ClassSuccess {
+		if out := c.Send(context.Background(), groupRead(1)); out.Class != receipt.ClassSuccess {
 			t.Fatalf("Send = %+v", out)
 		}
 	}
@@ -553,7 +548,7 @@ func TestSendUsesCallerTransportAndLeavesItOpen(t *testing.T) {
 	t.Cleanup(tr.CloseIdleConnections)
 	ct := &countingTransport{rt: tr}
 	c := newClient(t, srv.URL, func(c *zimapi.Config) { c.Transport = ct })
-	if out := c.Send(context.Background(), groupRead(1)); out.Class != zimapi.ClassSuccess {
+	if out := c.Send(context.Background(), groupRead(1)); out.Class != receipt.ClassSuccess {
 		t.Fatalf("Send = %+v", out)
 	}
 	c.Close()
@@ -571,8 +566,8 @@ func TestSendConcurrentAgainstSimulator(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range perWorker {
-				req := zimapi.Request{Action: zimapi.Actions()[w%4], FromUserID: "u" + strconv.Itoa(w), ConvID: "c", Seqs: []uint64{uint64(i + 1)}}
-				if out := c.Send(context.Background(), req); out.Class != zimapi.ClassSuccess {
+				req := receipt.Request{Key: receipt.Key{Action: receipt.Actions[w%4], UserID: "u" + strconv.Itoa(w), ConvID: "c"}, Seqs: []uint64{uint64(i + 1)}}
+				if out := c.Send(context.Background(), req); out.Class != receipt.ClassSuccess {
 					failures.Add(1)
 				}
 			}
@@ -600,7 +595,7 @@ func (urlErrorTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestSendStripsSignedURLFromErrors(t *testing.T) {
 	c := newClient(t, "https://zim-api.zego.im/", func(c *zimapi.Config) { c.Transport = urlErrorTransport{} })
 	out := c.Send(context.Background(), groupRead(1))
-	if out.Class != zimapi.ClassTransient || !errors.Is(out.Err, io.ErrUnexpectedEOF) {
+	if out.Class != receipt.ClassTransient || !errors.Is(out.Err, io.ErrUnexpectedEOF) {
 		t.Fatalf("Send = %+v, want transient wrapping the transport's error", out)
 	}
 	checkErrorText(t, out.Err, "https://zim-api.zego.im/")
@@ -620,30 +615,30 @@ func TestSendNonJSONAnswers(t *testing.T) {
 	tests := []struct {
 		name      string
 		handler   http.HandlerFunc
-		wantClass zimapi.Class
+		wantClass receipt.Class
 		wantErr   error
 		status    int
 		wantText  []string // in Message or Err
 	}{
-		{"403 page from a proxy", page(403, "403 Forbidden"), zimapi.ClassSystemic, zimapi.ErrHTTPStatus, 403,
+		{"403 page from a proxy", page(403, "403 Forbidden"), receipt.ClassSystemic, zimapi.ErrHTTPStatus, 403,
 			[]string{"HTTP 403", "403 Forbidden", "text/html"}},
-		{"401 without a body", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(401) }, zimapi.ClassSystemic, zimapi.ErrHTTPStatus, 401,
+		{"401 without a body", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(401) }, receipt.ClassSystemic, zimapi.ErrHTTPStatus, 401,
 			[]string{"HTTP 401"}},
-		{"404 wrong endpoint", page(404, "Not Found"), zimapi.ClassSystemic, zimapi.ErrHTTPStatus, 404,
+		{"404 wrong endpoint", page(404, "Not Found"), receipt.ClassSystemic, zimapi.ErrHTTPStatus, 404,
 			[]string{"HTTP 404", "Not Found"}},
 		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
-		}, zimapi.ClassSystemic, zimapi.ErrHTTPStatus, 302, []string{"HTTP 302"}},
-		{"429 from a gateway", page(429, "Too Many Requests"), zimapi.ClassRateLimited, zimapi.ErrHTTPStatus, 429,
+		}, receipt.ClassSystemic, zimapi.ErrHTTPStatus, 302, []string{"HTTP 302"}},
+		{"429 from a gateway", page(429, "Too Many Requests"), receipt.ClassRateLimited, zimapi.ErrHTTPStatus, 429,
 			[]string{"HTTP 429", "Too Many Requests"}},
-		{"502 page", page(502, "502 Bad Gateway"), zimapi.ClassTransient, zimapi.ErrHTTPStatus, 502,
+		{"502 page", page(502, "502 Bad Gateway"), receipt.ClassTransient, zimapi.ErrHTTPStatus, 502,
 			[]string{"HTTP 502", "502 Bad Gateway"}},
-		{"200 with a captive portal's page", page(200, "Sign in to the network"), zimapi.ClassTransient, zimapi.ErrUnparsableResponse, 200,
+		{"200 with a captive portal's page", page(200, "Sign in to the network"), receipt.ClassTransient, zimapi.ErrUnparsableResponse, 200,
 			[]string{"HTTP 200", "Sign in to the network", "text/html"}},
 		{"200 with plain text", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = io.WriteString(w, "upstream connect error")
-		}, zimapi.ClassTransient, zimapi.ErrUnparsableResponse, 200, []string{"HTTP 200", "upstream connect error"}},
+		}, receipt.ClassTransient, zimapi.ErrUnparsableResponse, 200, []string{"HTTP 200", "upstream connect error"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,9 +2,9 @@ package zimapi
 
 import "errors"
 
-// Errors carried by [Outcome.Err] and returned by [Config.Validate]. Outcome
-// errors wrap one of these together with the action and the host; test them
-// with errors.Is.
+// Errors carried by receipt.Result.Err and returned by [Config.Validate]. A
+// Result's error wraps one of these together with the action and the host;
+// test them with errors.Is.
 var (
 	// ErrInvalidConfig is wrapped by the error of [Config.Validate] and
 	// [NewClient] when the configuration has problems; the message lists
@@ -12,7 +12,7 @@ var (
 	ErrInvalidConfig = errors.New("invalid ZIM client config")
 
 	// ErrInvalidRequest is returned, without contacting ZIM, when a
-	// [Request] cannot be sent at all (an unknown Action, a nil context).
+	// receipt.Request cannot be sent at all (an unknown Action, a nil context).
 	ErrInvalidRequest = errors.New("invalid receipt request")
 
 	// ErrTimeout is returned when ZIM did not answer within the client's

@@ -25,6 +25,14 @@ func ExampleClassify() {
 	// 123 unknown
 }
 
+func ExampleHint() {
+	fmt.Println(zimapi.Hint(100000005))
+	fmt.Printf("%q\n", zimapi.Hint(0))
+	// Output:
+	// the signature is wrong: zim.server_secret does not belong to zim.app_id
+	// ""
+}
+
 func ExampleSecret() {
 	cfg := zimapi.Config{Endpoint: zimapi.DefaultEndpoint, AppID: 12345, ServerSecret: "9193cc662a4c0ec135ec71fb57194b38"}
 	fmt.Printf("%v\n", cfg.ServerSecret)

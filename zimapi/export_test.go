@@ -10,11 +10,9 @@ func SetNonceSource(c *Client, nonce func() string) { c.nonce = nonce }
 
 // DecodedResponse mirrors the unexported decoder's result for black-box tests.
 type DecodedResponse struct {
-	Code          int64
-	Message       string
-	RequestID     string
-	ReadTime      int64
-	DeliveredTime int64
+	Code      int64
+	Message   string
+	RequestID string
 }
 
 // DecodeResponse exposes the response decoder.

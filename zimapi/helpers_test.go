@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
@@ -53,6 +54,6 @@ func newClient(t testing.TB, endpoint string, modify func(*zimapi.Config)) *zima
 	return c
 }
 
-func groupRead(seqs ...uint64) zimapi.Request {
-	return zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "alice", ConvID: "team-42", Seqs: seqs}
+func groupRead(seqs ...uint64) receipt.Request {
+	return receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "alice", ConvID: "team-42"}, Seqs: seqs}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 )
 
@@ -38,7 +39,7 @@ func TestSecretRedactsEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(refusing.Close)
-	out := refusing.Send(context.Background(), zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "u", ConvID: "g", Seqs: []uint64{1}})
+	out := refusing.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "u", ConvID: "g"}, Seqs: []uint64{1}})
 	if out.Err == nil {
 		t.Fatal("Send to a closed port returned no error")
 	}

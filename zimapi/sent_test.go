@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/receiptd/receiptd/zimapi"
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // Sent is when the request left the client: after Send began, before the
@@ -21,7 +21,7 @@ func TestSendReportsWhenTheRequestWasWritten(t *testing.T) {
 	})
 	start := time.Now()
 	out := newClient(t, srv.URL, nil).Send(context.Background(), groupRead(1))
-	if out.Class != zimapi.ClassSuccess {
+	if out.Class != receipt.ClassSuccess {
 		t.Fatalf("Send = %+v, want success", out)
 	}
 	at := <-arrived

@@ -58,37 +58,3 @@ func TestNewNonceIsFreshHex(t *testing.T) {
 		seen[n] = true
 	}
 }
-
-func TestActions(t *testing.T) {
-	tests := []struct {
-		give                        zimapi.Action
-		valid, isGroup, isDelivered bool
-	}{
-		{zimapi.GroupReadReceipt, true, true, false},
-		{zimapi.C2cReadReceipt, true, false, false},
-		{zimapi.GroupDeliveryReceipt, true, true, true},
-		{zimapi.C2cDeliveryReceipt, true, false, true},
-		{"", false, false, false},
-		{"groupreadreceipt", false, false, false},
-		{"SendGroupMessage", false, false, false},
-	}
-	for _, tt := range tests {
-		if got := tt.give.Valid(); got != tt.valid {
-			t.Errorf("%q.Valid() = %v, want %v", tt.give, got, tt.valid)
-		}
-		if got := tt.give.IsGroup(); got != tt.isGroup {
-			t.Errorf("%q.IsGroup() = %v, want %v", tt.give, got, tt.isGroup)
-		}
-		if got := tt.give.IsDelivery(); got != tt.isDelivered {
-			t.Errorf("%q.IsDelivery() = %v, want %v", tt.give, got, tt.isDelivered)
-		}
-	}
-	if got := len(zimapi.Actions()); got != 4 {
-		t.Errorf("Actions() has %d entries, want 4", got)
-	}
-	for _, a := range zimapi.Actions() {
-		if !a.Valid() {
-			t.Errorf("Actions() contains invalid %q", a)
-		}
-	}
-}

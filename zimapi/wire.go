@@ -11,21 +11,23 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // appendBody appends the JSON body of req:
 // {"FromUserId":…,"GroupId"|"ConvId":…,"ConvMsgSeq":[…]}. It is hand-written
 // because the shape is fixed and this is the hot path; strings are escaped
 // as encoding/json does, minus HTML escaping.
-func appendBody(b []byte, req Request) []byte {
+func appendBody(b []byte, req receipt.Request) []byte {
 	b = append(b, `{"FromUserId":`...)
-	b = appendJSONString(b, req.FromUserID)
-	if req.Action.IsGroup() {
+	b = appendJSONString(b, req.Key.UserID)
+	if req.Key.Action.IsGroup() {
 		b = append(b, `,"GroupId":`...)
 	} else {
 		b = append(b, `,"ConvId":`...)
 	}
-	b = appendJSONString(b, req.ConvID)
+	b = appendJSONString(b, req.Key.ConvID)
 	b = append(b, `,"ConvMsgSeq":[`...)
 	for i, s := range req.Seqs {
 		if i > 0 {
@@ -84,28 +86,24 @@ func appendJSONString(b []byte, s string) []byte {
 
 // response is a decoded ZIM answer.
 type response struct {
-	Code          int64
-	Message       string
-	RequestID     string
-	ReadTime      int64
-	DeliveredTime int64
+	Code      int64
+	Message   string
+	RequestID string
 }
 
 // wireResponse receives the fields receiptd reads; json.RawMessage keeps
 // decoding tolerant of unexpected types and sizes.
 type wireResponse struct {
-	Code          json.RawMessage `json:"Code"`
-	Message       json.RawMessage `json:"Message"`
-	RequestID     json.RawMessage `json:"RequestId"`
-	ReadTime      json.RawMessage `json:"ReadTime"`
-	DeliveredTime json.RawMessage `json:"DeliveredTime"`
+	Code      json.RawMessage `json:"Code"`
+	Message   json.RawMessage `json:"Message"`
+	RequestID json.RawMessage `json:"RequestId"`
 }
 
 var errNoCode = errors.New("no Code field")
 
-// decodeResponse decodes a ZIM answer. Extra fields are ignored; Message and
-// RequestId of another type are kept as their JSON text; ReadTime and
-// DeliveredTime that are not integers in int64 range read as 0. The body is
+// decodeResponse decodes a ZIM answer. Extra fields (ReadTime,
+// DeliveredTime, anything ZIM adds) are ignored; Message and RequestId of
+// another type are kept as their JSON text. The body is
 // unparsable (error) when it is not one JSON object or its Code is missing
 // or not an integer in int64 range.
 func decodeResponse(body []byte) (response, error) {
@@ -120,10 +118,7 @@ func decodeResponse(body []byte) (response, error) {
 	if !ok {
 		return response{}, fmt.Errorf("code %s is not an integer", truncate(w.Code, 32))
 	}
-	r := response{Code: code, Message: jsonText(w.Message), RequestID: jsonText(w.RequestID)}
-	r.ReadTime, _ = parseInt64(w.ReadTime)
-	r.DeliveredTime, _ = parseInt64(w.DeliveredTime)
-	return r, nil
+	return response{Code: code, Message: jsonText(w.Message), RequestID: jsonText(w.RequestID)}, nil
 }
 
 func isNull(raw json.RawMessage) bool {

@@ -16,7 +16,7 @@ import (
 	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/pipeline"
-	"github.com/receiptd/receiptd/internal/telemetry"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 )
 
@@ -193,21 +193,21 @@ func (c *checker) zim(ctx context.Context, cfg config.Config, skipRequest bool) 
 		return
 	}
 	defer client.Close()
-	out := client.Send(ctx, zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "receiptd-check", ConvID: "receiptd-check"})
+	out := client.Send(ctx, receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "receiptd-check", ConvID: "receiptd-check"}})
 	c.probeOutcome(out)
 }
 
 // probeOutcome judges the answer to a request with no sequence numbers:
 // ZIM checked the signature and then refused the content, or it refused the
 // signature.
-func (c *checker) probeOutcome(out zimapi.Outcome) {
+func (c *checker) probeOutcome(out receipt.Result) {
 	switch out.Class {
-	case zimapi.ClassSystemic, zimapi.ClassResign:
+	case receipt.ClassSystemic, receipt.ClassResign:
 		c.fail("zim credentials", fmt.Errorf("ZIM refused the signed request: code %d %q (request id %s): %s",
-			out.Code, out.Message, orDash(out.RequestID), telemetry.Hint(out.Code)))
-	case zimapi.ClassTransient:
+			out.Code, out.Message, orDash(out.RequestID), zimapi.Hint(out.Code)))
+	case receipt.ClassTransient:
 		c.fail("zim request", fmt.Errorf("no answer from ZIM: %v", out.Err))
-	case zimapi.ClassRateLimited:
+	case receipt.ClassRateLimited:
 		c.ok("zim credentials", fmt.Sprintf("signature accepted; ZIM rate-limited the probe (code %d), so the AppID is busy right now", out.Code))
 	default:
 		c.ok("zim credentials", fmt.Sprintf("signature accepted; the empty probe was answered code %d %q (request id %s)",

@@ -16,8 +16,8 @@ import (
 
 	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/pipeline"
-	"github.com/receiptd/receiptd/internal/telemetry"
 	"github.com/receiptd/receiptd/worker"
+	"github.com/receiptd/receiptd/zimapi"
 )
 
 func dlqCmd(ctx context.Context, args []string, s streams) int {
@@ -172,7 +172,7 @@ func codeMeaning(code int64, class worker.FailureClass) string {
 	if class == worker.FailInvalidEvent {
 		return "the record broke an event rule (see the message)"
 	}
-	if h := telemetry.Hint(code); h != "" {
+	if h := zimapi.Hint(code); h != "" {
 		return h
 	}
 	return ""

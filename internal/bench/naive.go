@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/receiptd/receiptd/internal/config"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 )
 
@@ -100,7 +101,7 @@ func RunNaive(ctx context.Context, opts NaiveOptions) error {
 // naiveSend makes the call, retrying rate limits and transient failures
 // after a second; it returns the calls made, and an error only when ctx
 // ended.
-func naiveSend(ctx context.Context, client *zimapi.Client, limiter *rate.Limiter, req zimapi.Request, logger *log.Logger) (int, error) {
+func naiveSend(ctx context.Context, client *zimapi.Client, limiter *rate.Limiter, req receipt.Request, logger *log.Logger) (int, error) {
 	calls := 0
 	for {
 		if limiter != nil {
@@ -111,9 +112,9 @@ func naiveSend(ctx context.Context, client *zimapi.Client, limiter *rate.Limiter
 		out := client.Send(ctx, req)
 		calls++
 		switch out.Class {
-		case zimapi.ClassSuccess:
+		case receipt.ClassSuccess:
 			return calls, nil
-		case zimapi.ClassRateLimited, zimapi.ClassTransient, zimapi.ClassResign:
+		case receipt.ClassRateLimited, receipt.ClassTransient, receipt.ClassResign:
 			t := time.NewTimer(time.Second)
 			select {
 			case <-ctx.Done():
@@ -137,37 +138,32 @@ type naiveEvent struct {
 	ConvMsgSeq json.RawMessage `json:"conv_msg_seq"`
 }
 
-var naiveActions = map[string]zimapi.Action{
-	"":                zimapi.GroupReadReceipt,
-	"group_read":      zimapi.GroupReadReceipt,
-	"c2c_read":        zimapi.C2cReadReceipt,
-	"group_delivered": zimapi.GroupDeliveryReceipt,
-	"c2c_delivered":   zimapi.C2cDeliveryReceipt,
-}
-
-func naiveRequest(value []byte) (zimapi.Request, error) {
+func naiveRequest(value []byte) (receipt.Request, error) {
 	var ev naiveEvent
 	if err := json.Unmarshal(value, &ev); err != nil {
-		return zimapi.Request{}, err
+		return receipt.Request{}, err
 	}
-	action, ok := naiveActions[ev.Type]
+	action, ok := receipt.GroupRead, true // a missing type is a group read, as the consumer takes it
+	if ev.Type != "" {
+		action, ok = receipt.ActionOfEventType(ev.Type)
+	}
 	if !ok {
-		return zimapi.Request{}, fmt.Errorf("unknown type %q", ev.Type)
+		return receipt.Request{}, fmt.Errorf("unknown type %q", ev.Type)
 	}
 	conv := ev.GroupID
-	if action == zimapi.C2cReadReceipt || action == zimapi.C2cDeliveryReceipt {
+	if !action.IsGroup() {
 		conv = ev.ConvID
 	}
 	var seqs []uint64
 	if err := json.Unmarshal(ev.ConvMsgSeq, &seqs); err != nil {
 		var one uint64
 		if json.Unmarshal(ev.ConvMsgSeq, &one) != nil {
-			return zimapi.Request{}, fmt.Errorf("conv_msg_seq: %w", err)
+			return receipt.Request{}, fmt.Errorf("conv_msg_seq: %w", err)
 		}
 		seqs = []uint64{one}
 	}
 	if ev.UserID == "" || conv == "" || len(seqs) == 0 {
-		return zimapi.Request{}, errors.New("missing user, conversation or seqs")
+		return receipt.Request{}, errors.New("missing user, conversation or seqs")
 	}
-	return zimapi.Request{Action: action, FromUserID: ev.UserID, ConvID: conv, Seqs: seqs}, nil
+	return receipt.Request{Key: receipt.Key{Action: action, UserID: ev.UserID, ConvID: conv}, Seqs: seqs}, nil
 }

@@ -26,7 +26,6 @@ import (
 	"github.com/receiptd/receiptd/internal/buildinfo"
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/telemetry"
-	"github.com/receiptd/receiptd/internal/zimsender"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi"
@@ -136,7 +135,7 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.OnDone != nil {
 		done = hookedCompleter{next: done, hook: opts.OnDone}
 	}
-	p.worker, err = worker.New(WorkerConfig(cfg), zimsender.New(zim), p.dlq, done, worker.WithPacer(p.budget),
+	p.worker, err = worker.New(WorkerConfig(cfg), zim, p.dlq, done, worker.WithPacer(p.budget),
 		worker.WithObserver(telemetry.NewWorkerObserver(log.Named("worker"), reg,
 			telemetry.NewLogIDs(cfg.Log.UserIDs, telemetry.IDHashKey(cfg.ZIM.ServerSecret.Value())))))
 	if err != nil {

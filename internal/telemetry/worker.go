@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/receiptd/receiptd/worker"
+	"github.com/receiptd/receiptd/zimapi"
 )
 
 // WorkerSource is what the metrics read from the worker at scrape time.
@@ -186,7 +187,7 @@ func (o *WorkerObserver) OnCall(ev worker.CallEvent) {
 	if ev.Result.Err != nil {
 		fields = append(fields, zap.String("error", o.ids.scrub(ev.Result.Err.Error(), user, conv)))
 	}
-	if h := Hint(ev.Result.Code); h != "" {
+	if h := zimapi.Hint(ev.Result.Code); h != "" {
 		fields = append(fields, zap.String("hint", h))
 	}
 	ce.Write(fields...)
@@ -258,7 +259,7 @@ func (o *WorkerObserver) OnSystemic(ev worker.SystemicEvent) {
 		return
 	}
 	fields = append(fields, zap.Duration("next_probe_in", ev.NextProbe))
-	if h := Hint(ev.Result.Code); h != "" {
+	if h := zimapi.Hint(ev.Result.Code); h != "" {
 		fields = append(fields, zap.String("hint", h))
 	}
 	o.log.Error("dispatch paused: ZIM rejects receiptd's own configuration; nothing is dead-lettered, /readyz reports not ready", fields...)

@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
-func sendTo(t *testing.T, c *zimapi.Client, a zimapi.Action, user, conv string, seq uint64) zimapi.Outcome {
+func sendTo(t *testing.T, c *zimapi.Client, a receipt.Action, user, conv string, seq uint64) receipt.Result {
 	t.Helper()
-	out := c.Send(context.Background(), zimapi.Request{Action: a, FromUserID: user, ConvID: conv, Seqs: []uint64{seq}})
+	out := c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: a, UserID: user, ConvID: conv}, Seqs: []uint64{seq}})
 	if out.Err != nil {
 		t.Fatalf("Send: %v", out.Err)
 	}
@@ -30,31 +31,31 @@ func TestGroupLimit(t *testing.T) {
 	c := f.client(t, nil)
 	var codes []int64
 	for i := range 4 {
-		codes = append(codes, sendTo(t, c, zimapi.GroupReadReceipt, "alice", "hot", uint64(i+1)).Code)
+		codes = append(codes, sendTo(t, c, receipt.GroupRead, "alice", "hot", uint64(i+1)).Code)
 	}
 	if want := []int64{0, 0, 660300006, 660300006}; !equal(codes, want) {
 		t.Errorf("4 calls within a second to a group limited to 2/s answered %v, want %v", codes, want)
 	}
-	if out := sendTo(t, c, zimapi.GroupDeliveryReceipt, "bob", "hot", 1); out.Code != 660300006 || out.Class != zimapi.ClassGroupRateLimited {
+	if out := sendTo(t, c, receipt.GroupDelivered, "bob", "hot", 1); out.Code != 660300006 || out.Class != receipt.ClassGroupRateLimited {
 		t.Errorf("the group's other action: %+v, want 660300006 (the limit is the group's)", out)
 	}
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "cold", 1); out.Code != 0 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "cold", 1); out.Code != 0 {
 		t.Errorf("another group: Code %d, want 0", out.Code)
 	}
-	if out := sendTo(t, c, zimapi.C2cReadReceipt, "alice", "hot", 1); out.Code != 0 {
+	if out := sendTo(t, c, receipt.C2CRead, "alice", "hot", 1); out.Code != 0 {
 		t.Errorf("a c2c peer named like the group: Code %d, want 0", out.Code)
 	}
 	f.clock.Advance(1100 * time.Millisecond)
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "hot", 9); out.Code != 0 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "hot", 9); out.Code != 0 {
 		t.Errorf("a second later: Code %d, want 0", out.Code)
 	}
 
 	f.fake.SetGroupLimit("hot", 0, 30*time.Second) // at its limit: every call refused
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "hot", 10); out.Code != 660300006 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "hot", 10); out.Code != 660300006 {
 		t.Errorf("limit 0: Code %d, want 660300006", out.Code)
 	}
 	f.clock.Advance(31 * time.Second)
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "hot", 11); out.Code != 0 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "hot", 11); out.Code != 0 {
 		t.Errorf("after the limit's 30 s: Code %d, want 0", out.Code)
 	}
 	st := f.fake.Stats()
@@ -71,28 +72,28 @@ func TestGroupLimit(t *testing.T) {
 func TestBusyGroup(t *testing.T) {
 	f := start(t, func(c *zimfake.Config) { c.BusyGroups, c.BusyFor = []string{"slow"}, time.Minute })
 	c := f.client(t, nil)
-	for _, a := range []zimapi.Action{zimapi.GroupReadReceipt, zimapi.GroupDeliveryReceipt} {
-		if out := sendTo(t, c, a, "alice", "slow", 1); out.Code != 1 || out.Class != zimapi.ClassTransient {
+	for _, a := range []receipt.Action{receipt.GroupRead, receipt.GroupDelivered} {
+		if out := sendTo(t, c, a, "alice", "slow", 1); out.Code != 1 || out.Class != receipt.ClassTransient {
 			t.Errorf("%s on a busy group: %+v, want Code 1", a, out)
 		}
 	}
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "fine", 1); out.Code != 0 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "fine", 1); out.Code != 0 {
 		t.Errorf("another group: Code %d", out.Code)
 	}
 	f.clock.Advance(61 * time.Second)
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "slow", 2); out.Code != 0 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "slow", 2); out.Code != 0 {
 		t.Errorf("after its busy minute: Code %d, want 0", out.Code)
 	}
 	f.fake.SetBusy("slow", 0) // for good
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "slow", 3); out.Code != 1 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "slow", 3); out.Code != 1 {
 		t.Errorf("busy for good: Code %d, want 1", out.Code)
 	}
 	f.clock.Advance(5 * time.Minute) // within the timestamp window of the client's clock
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "slow", 4); out.Code != 1 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "slow", 4); out.Code != 1 {
 		t.Errorf("busy for good, minutes later: Code %d, want 1", out.Code)
 	}
 	f.fake.SetBusy("slow", -1)
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "slow", 5); out.Code != 0 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "slow", 5); out.Code != 0 {
 		t.Errorf("after busy was switched off: Code %d, want 0", out.Code)
 	}
 }
@@ -110,7 +111,7 @@ func TestGroupAdminAPI(t *testing.T) {
 	if status, body := f.admin(t, http.MethodPost, "/_zimfake/group-limit?group=g&rps=0&for=10s"); status != 200 {
 		t.Fatalf("POST group-limit: %d %s", status, body)
 	}
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "g", 1); out.Code != 660300006 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "g", 1); out.Code != 660300006 {
 		t.Errorf("after POST group-limit rps=0: Code %d", out.Code)
 	}
 	if status, body := f.admin(t, http.MethodPost, "/_zimfake/group-limit?group=g&rps=off"); status != 200 {
@@ -119,18 +120,18 @@ func TestGroupAdminAPI(t *testing.T) {
 	if status, body := f.admin(t, http.MethodPost, "/_zimfake/busy?group=b&for=10s"); status != 200 {
 		t.Fatalf("POST busy: %d %s", status, body)
 	}
-	if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "b", 1); out.Code != 1 {
+	if out := sendTo(t, c, receipt.GroupRead, "alice", "b", 1); out.Code != 1 {
 		t.Errorf("after POST busy: Code %d", out.Code)
 	}
 	if status, body := f.admin(t, http.MethodPost, "/_zimfake/busy?group=b&for=off"); status != 200 {
 		t.Fatalf("POST busy off: %d %s", status, body)
 	}
 	for i := range 2 {
-		if out := sendTo(t, c, zimapi.GroupReadReceipt, "alice", "g", uint64(i+1)); out.Code != 0 {
+		if out := sendTo(t, c, receipt.GroupRead, "alice", "g", uint64(i+1)); out.Code != 0 {
 			t.Fatalf("after both were lifted: Code %d", out.Code)
 		}
 	}
-	sendTo(t, c, zimapi.GroupReadReceipt, "alice", "b", 1)
+	sendTo(t, c, receipt.GroupRead, "alice", "b", 1)
 
 	status, body := f.admin(t, http.MethodGet, "/_zimfake/receipts?each=true")
 	if status != 200 {

@@ -15,6 +15,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
@@ -63,7 +64,7 @@ func TestAuthenticationAndCommonParameters(t *testing.T) {
 			if a.RequestID == "" || a.Message == "" {
 				t.Errorf("answer %+v lacks RequestId or Message", a)
 			}
-			if tt.want != zimfake.CodeSuccess && zimapi.Classify(a.Code) != zimapi.ClassSystemic {
+			if tt.want != zimfake.CodeSuccess && zimapi.Classify(a.Code) != receipt.ClassSystemic {
 				t.Errorf("code %d classifies as %s; a bad common parameter is systemic", a.Code, zimapi.Classify(a.Code))
 			}
 		})
@@ -80,18 +81,18 @@ func TestClientCredentials(t *testing.T) {
 		appID     uint32
 		secret    zimapi.Secret
 		wantCode  int64
-		wantClass zimapi.Class
+		wantClass receipt.Class
 	}{
-		{"right secret", appID, secret, 0, zimapi.ClassSuccess},
-		{"second app", 778, "other-secret", 0, zimapi.ClassSuccess},
-		{"wrong secret", appID, "wrong-secret", 100000005, zimapi.ClassSystemic},
-		{"secret of another app", 778, secret, 100000005, zimapi.ClassSystemic},
-		{"unknown app", 779, secret, 100000010, zimapi.ClassSystemic},
+		{"right secret", appID, secret, 0, receipt.ClassSuccess},
+		{"second app", 778, "other-secret", 0, receipt.ClassSuccess},
+		{"wrong secret", appID, "wrong-secret", 100000005, receipt.ClassSystemic},
+		{"secret of another app", 778, secret, 100000005, receipt.ClassSystemic},
+		{"unknown app", 779, secret, 100000010, receipt.ClassSystemic},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := f.client(t, func(c *zimapi.Config) { c.AppID, c.ServerSecret = tt.appID, tt.secret })
-			out := c.Send(context.Background(), zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "u", ConvID: "g", Seqs: []uint64{1}})
+			out := c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "u", ConvID: "g"}, Seqs: []uint64{1}})
 			if out.Code != tt.wantCode || out.Class != tt.wantClass || out.Err != nil {
 				t.Errorf("Send = %+v, want code %d class %s", out, tt.wantCode, tt.wantClass)
 			}
@@ -125,8 +126,8 @@ func TestTimestampWindow(t *testing.T) {
 	// Through the client: a server clock 11 minutes ahead makes every
 	// signature stale, which the client reports as resign.
 	f.clock.Advance(11 * time.Minute)
-	out := f.client(t, nil).Send(context.Background(), zimapi.Request{Action: zimapi.C2cReadReceipt, FromUserID: "a", ConvID: "b", Seqs: []uint64{1}})
-	if out.Code != 100000004 || out.Class != zimapi.ClassResign {
+	out := f.client(t, nil).Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.C2CRead, UserID: "a", ConvID: "b"}, Seqs: []uint64{1}})
+	if out.Code != 100000004 || out.Class != receipt.ClassResign {
 		t.Errorf("Send with a stale clock = %+v, want 100000004 resign", out)
 	}
 }
@@ -196,7 +197,7 @@ func TestBodyValidation(t *testing.T) {
 			if a.Code != tt.want {
 				t.Fatalf("answer %+v, want Code %d", a, tt.want)
 			}
-			if tt.want == zimfake.CodeInvalidParameter && zimapi.Classify(a.Code) != zimapi.ClassDeadLetter {
+			if tt.want == zimfake.CodeInvalidParameter && zimapi.Classify(a.Code) != receipt.ClassDeadLetter {
 				t.Errorf("a bad body must dead-letter, classifies as %s", zimapi.Classify(a.Code))
 			}
 		})
@@ -228,7 +229,7 @@ func TestSeqCap(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := start(t, func(c *zimfake.Config) { c.MaxSeqs = tt.maxSeqs })
-			out := f.client(t, nil).Send(context.Background(), zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "a", ConvID: "g", Seqs: seqs(tt.n)})
+			out := f.client(t, nil).Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "a", ConvID: "g"}, Seqs: seqs(tt.n)})
 			if out.Code != tt.want {
 				t.Fatalf("Send %d seqs = %+v, want Code %d", tt.n, out, tt.want)
 			}
@@ -251,29 +252,29 @@ func TestFailureRules(t *testing.T) {
 	c := f.client(t, nil)
 	tests := []struct {
 		name   string
-		action zimapi.Action
+		action receipt.Action
 		user   string
 		conv   string
 		want   int64
 	}{
-		{"group in FailGroups", zimapi.GroupReadReceipt, "alice", "dissolved", 660400103},
-		{"group delivery in FailGroups", zimapi.GroupDeliveryReceipt, "alice", "dissolved", 660400103},
-		{"reader not a member", zimapi.GroupReadReceipt, "ghost", "team", 660400103},
-		{"c2c peer unknown", zimapi.C2cReadReceipt, "alice", "ghost", 660400104},
-		{"c2c reader unknown", zimapi.C2cDeliveryReceipt, "ghost", "bob", 660400104},
-		{"c2c with a FailGroups id as peer", zimapi.C2cReadReceipt, "alice", "dissolved", 0},
-		{"healthy group", zimapi.GroupReadReceipt, "alice", "team", 0},
+		{"group in FailGroups", receipt.GroupRead, "alice", "dissolved", 660400103},
+		{"group delivery in FailGroups", receipt.GroupDelivered, "alice", "dissolved", 660400103},
+		{"reader not a member", receipt.GroupRead, "ghost", "team", 660400103},
+		{"c2c peer unknown", receipt.C2CRead, "alice", "ghost", 660400104},
+		{"c2c reader unknown", receipt.C2CDelivered, "ghost", "bob", 660400104},
+		{"c2c with a FailGroups id as peer", receipt.C2CRead, "alice", "dissolved", 0},
+		{"healthy group", receipt.GroupRead, "alice", "team", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := c.Send(context.Background(), zimapi.Request{Action: tt.action, FromUserID: tt.user, ConvID: tt.conv, Seqs: []uint64{1}})
+			out := c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: tt.action, UserID: tt.user, ConvID: tt.conv}, Seqs: []uint64{1}})
 			if out.Code != tt.want || out.Err != nil {
 				t.Fatalf("Send = %+v, want Code %d", out, tt.want)
 			}
-			if tt.want != 0 && out.Class != zimapi.ClassDeadLetter {
+			if tt.want != 0 && out.Class != receipt.ClassDeadLetter {
 				t.Errorf("class %s, want dead_letter", out.Class)
 			}
-			if seen := f.fake.Seen(string(tt.action), tt.user, tt.conv, 1); seen != (tt.want == 0) {
+			if seen := f.fake.Seen(tt.action.String(), tt.user, tt.conv, 1); seen != (tt.want == 0) {
 				t.Errorf("Seen = %v after Code %d", seen, out.Code)
 			}
 		})
@@ -285,8 +286,8 @@ func TestTransientRate(t *testing.T) {
 		f := start(t, func(c *zimfake.Config) { c.RPS, c.TransientRate = 0, 1 })
 		c := f.client(t, nil)
 		for i := range 20 {
-			out := c.Send(context.Background(), zimapi.Request{Action: zimapi.Actions()[i%4], FromUserID: "a", ConvID: "g", Seqs: []uint64{1}})
-			if out.Code != 1 || out.Class != zimapi.ClassTransient || out.Err != nil {
+			out := c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.Actions[i%4], UserID: "a", ConvID: "g"}, Seqs: []uint64{1}})
+			if out.Code != 1 || out.Class != receipt.ClassTransient || out.Err != nil {
 				t.Fatalf("Send = %+v, want Code 1 transient", out)
 			}
 		}
@@ -300,7 +301,7 @@ func TestTransientRate(t *testing.T) {
 			c := f.client(t, nil)
 			var got []int64
 			for i := range 300 {
-				out := c.Send(context.Background(), zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "a", ConvID: "g", Seqs: []uint64{uint64(i + 1)}})
+				out := c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{uint64(i + 1)}})
 				got = append(got, out.Code)
 			}
 			return got
@@ -326,8 +327,8 @@ func TestDropRate(t *testing.T) {
 	f := start(t, func(c *zimfake.Config) { c.DropRate = 1 })
 	c := f.client(t, nil)
 	for range 3 {
-		out := c.Send(context.Background(), zimapi.Request{Action: zimapi.C2cReadReceipt, FromUserID: "a", ConvID: "b", Seqs: []uint64{1}})
-		if out.Class != zimapi.ClassTransient || out.Err == nil || out.HTTPStatus != 0 || out.Code != 0 {
+		out := c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.C2CRead, UserID: "a", ConvID: "b"}, Seqs: []uint64{1}})
+		if out.Class != receipt.ClassTransient || out.Err == nil || out.HTTPStatus != 0 || out.Code != 0 {
 			t.Fatalf("Send = %+v, want a transient transport error", out)
 		}
 	}
@@ -368,8 +369,8 @@ func TestLatency(t *testing.T) {
 func TestLatencyLongerThanClientTimeout(t *testing.T) {
 	f := start(t, func(c *zimfake.Config) { c.Latency = zimfake.FixedLatency(time.Hour) })
 	c := f.client(t, func(c *zimapi.Config) { c.Timeout = 50 * time.Millisecond })
-	out := c.Send(context.Background(), zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "a", ConvID: "g", Seqs: []uint64{1}})
-	if out.Class != zimapi.ClassTransient || !errors.Is(out.Err, zimapi.ErrTimeout) {
+	out := c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1}})
+	if out.Class != receipt.ClassTransient || !errors.Is(out.Err, zimapi.ErrTimeout) {
 		t.Fatalf("Send = %+v, want a timeout", out)
 	}
 	// ZIM decided before the delay: the receipt is set though the answer
@@ -418,16 +419,16 @@ func TestLatencyDistributions(t *testing.T) {
 func TestOutage(t *testing.T) {
 	f := start(t, nil)
 	c := f.client(t, nil)
-	send := func() zimapi.Outcome {
-		return c.Send(context.Background(), zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "a", ConvID: "g", Seqs: []uint64{1}})
+	send := func() receipt.Result {
+		return c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1}})
 	}
 	f.fake.SetOutage(true)
 	out := send()
-	if out.Class != zimapi.ClassTransient || out.HTTPStatus != http.StatusServiceUnavailable || !errors.Is(out.Err, zimapi.ErrHTTPStatus) {
+	if out.Class != receipt.ClassTransient || out.HTTPStatus != http.StatusServiceUnavailable || !errors.Is(out.Err, zimapi.ErrHTTPStatus) {
 		t.Fatalf("Send during outage = %+v, want transient HTTP 503", out)
 	}
 	f.fake.SetOutage(false)
-	if out := send(); out.Class != zimapi.ClassSuccess {
+	if out := send(); out.Class != receipt.ClassSuccess {
 		t.Fatalf("Send after outage = %+v, want success", out)
 	}
 	if st := f.fake.Stats(); st.ByHTTPStatus[503] != 1 || st.AcceptedCalls != 1 || st.Calls != 2 {
@@ -438,14 +439,14 @@ func TestOutage(t *testing.T) {
 func TestReceiptsAndDuplicates(t *testing.T) {
 	f := start(t, nil)
 	c := f.client(t, nil)
-	sends := []zimapi.Request{
-		{Action: zimapi.GroupReadReceipt, FromUserID: "alice", ConvID: "team", Seqs: []uint64{1, 2, 3}},
-		{Action: zimapi.GroupReadReceipt, FromUserID: "alice", ConvID: "team", Seqs: []uint64{3, 4}},  // 3 again
-		{Action: zimapi.GroupDeliveryReceipt, FromUserID: "alice", ConvID: "team", Seqs: []uint64{1}}, // other action
-		{Action: zimapi.C2cReadReceipt, FromUserID: "bob", ConvID: "alice", Seqs: []uint64{7, 7}},     // repeat within a call
+	sends := []receipt.Request{
+		{Key: receipt.Key{Action: receipt.GroupRead, UserID: "alice", ConvID: "team"}, Seqs: []uint64{1, 2, 3}},
+		{Key: receipt.Key{Action: receipt.GroupRead, UserID: "alice", ConvID: "team"}, Seqs: []uint64{3, 4}},   // 3 again
+		{Key: receipt.Key{Action: receipt.GroupDelivered, UserID: "alice", ConvID: "team"}, Seqs: []uint64{1}}, // other action
+		{Key: receipt.Key{Action: receipt.C2CRead, UserID: "bob", ConvID: "alice"}, Seqs: []uint64{7, 7}},      // repeat within a call
 	}
 	for _, r := range sends {
-		if out := c.Send(context.Background(), r); out.Class != zimapi.ClassSuccess {
+		if out := c.Send(context.Background(), r); out.Class != receipt.ClassSuccess {
 			t.Fatalf("Send(%+v) = %+v", r, out)
 		}
 	}
@@ -528,7 +529,7 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Go(func() {
 			for i := range calls {
 				// Every worker sends the same receipts: many duplicates.
-				c.Send(context.Background(), zimapi.Request{Action: zimapi.GroupReadReceipt, FromUserID: "u", ConvID: "g", Seqs: []uint64{uint64(i + 1), uint64(w + 1000)}})
+				c.Send(context.Background(), receipt.Request{Key: receipt.Key{Action: receipt.GroupRead, UserID: "u", ConvID: "g"}, Seqs: []uint64{uint64(i + 1), uint64(w + 1000)}})
 				f.fake.Stats()
 				f.fake.Seen("GroupReadReceipt", "u", "g", uint64(i+1))
 			}
