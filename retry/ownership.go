@@ -1,5 +1,10 @@
 package retry
 
+// The partitions a pod owns, from one rebalance to the next, and since
+// when each one's slots are usable. ownership has no lock of its own: it
+// is guarded by Budget.mu; an assignment is not changed after set builds
+// it.
+
 import (
 	"slices"
 )

@@ -1,8 +1,8 @@
-// Package retry decides when receiptd may call ZIM: a rate Budget per action
-// (a token bucket plus a strict one-second window, shared across pods by
-// partition share, adaptive on rate-limit answers) and the exponential Policy
-// that spaces retries.
 package retry
+
+// The module's one backoff factory. A Policy is a plain value, safe to
+// share; each BackOff it makes belongs to one retry loop and is not safe
+// for concurrent use.
 
 import (
 	"time"

@@ -1,5 +1,9 @@
 package retry
 
+// The slot schedule, a pure function of the limit and the wall clock that
+// every pod computes alike: schedule is an immutable value, safe to share
+// between goroutines without a lock.
+
 import (
 	"math"
 	"slices"
@@ -164,6 +168,31 @@ func (s schedule) nextRound(r int64, j, total int, owned []int) (int64, int, boo
 // gets in the long run.
 func (s schedule) ceiling(share float64) float64 {
 	return share * float64(s.limit) / time.Duration(s.round).Seconds()
+}
+
+// maxSlotSteps bounds the slots one takeSlot looks at before it sleeps
+// until the next: a few rounds' worth, more than the schedule makes it
+// skip.
+func (s schedule) maxSlotSteps() int { return 4*s.slots + 4 }
+
+// next returns the first slot from slot j of round r on (in time order)
+// that belongs to one of owned, and its partition; false if owned is empty.
+func (s schedule) next(r int64, j, total int, owned []int) (int64, int, int, bool) {
+	bestR, bestJ, bestP, found := int64(0), 0, 0, false
+	for k := range s.slots {
+		from := r
+		if k < j {
+			from = r + 1
+		}
+		kr, p, ok := s.nextRound(from, k, total, owned)
+		if !ok {
+			return 0, 0, 0, false
+		}
+		if !found || kr < bestR || (kr == bestR && k < bestJ) {
+			bestR, bestJ, bestP, found = kr, k, p, true
+		}
+	}
+	return bestR, bestJ, bestP, found
 }
 
 func floorDiv(a, b int64) int64 {

@@ -1,5 +1,10 @@
 package retry
 
+// A bucket's use of the slot schedule: the slots it called in, when each
+// token is free again, and the credit that thins slots out at a lowered
+// rate. slotState has no lock of its own: every function here requires
+// that Budget.mu is held, and none starts a goroutine.
+
 import (
 	"math"
 	"time"
@@ -70,7 +75,6 @@ func (st *slotState) record(r int64, j int, free time.Time) {
 
 // takeSlot grants bk one request now if this pod's next slot is open, or
 // returns how long to wait for it (-1: until the partitions change).
-// b.mu held.
 func (b *Budget) takeSlot(bk *bucket, now time.Time, v view) (time.Duration, bool) {
 	a := b.own.current()
 	if a == nil || v.share == 0 {
@@ -143,7 +147,7 @@ func (st *slotState) margin(r int64, j int) time.Duration {
 }
 
 // grant records a call at pl, its token free again a window and margin
-// later. b.mu held.
+// later.
 func (b *Budget) grant(bk *bucket, now time.Time, pl place, margin time.Duration) {
 	st := &bk.slots
 	st.spend(pl, bk.level)
@@ -151,11 +155,6 @@ func (b *Budget) grant(bk *bucket, now time.Time, pl place, margin time.Duration
 	st.granted, st.grantedBy = pl, margin
 	bk.win.granted = bk.win.grants.add(now.Add(time.Duration(b.sched.window) + margin))
 }
-
-// maxSlotSteps bounds the slots one takeSlot looks at before it sleeps
-// until the next: a few rounds' worth, more than the schedule makes it
-// skip.
-func (s schedule) maxSlotSteps() int { return 4*s.slots + 4 }
 
 // earn adds pl's credit at level, once per place, and reports whether the
 // bucket has a whole slot's credit to spend on it. At the full level every
@@ -180,26 +179,16 @@ func (s *slotState) spend(pl place, level float64) {
 	s.creditedAt = pl
 }
 
-// next returns the first slot from slot j of round r on (in time order)
-// that belongs to one of owned, and its partition; false if owned is empty.
-func (s schedule) next(r int64, j, total int, owned []int) (int64, int, int, bool) {
-	bestR, bestJ, bestP, found := int64(0), 0, 0, false
-	for k := range s.slots {
-		from := r
-		if k < j {
-			from = r + 1
-		}
-		kr, p, ok := s.nextRound(from, k, total, owned)
-		if !ok {
-			return 0, 0, 0, false
-		}
-		if !found || kr < bestR || (kr == bestR && k < bestJ) {
-			bestR, bestJ, bestP, found = kr, k, p, true
-		}
+// hold makes the token of the call at pl free again no earlier than until,
+// unless the slot's next call already used it.
+func (st *slotState) hold(pl place, until time.Time) {
+	if st.round[pl.j] != pl.r || pl.i >= st.used[pl.j] {
+		return
 	}
-	return bestR, bestJ, bestP, found
+	st.free[pl.j][pl.i] = later(st.free[pl.j][pl.i], until)
 }
 
+// later returns the later of a and b.
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
