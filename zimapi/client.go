@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/receiptd/receiptd/internal/secret"
 	"github.com/receiptd/receiptd/receipt"
 )
 
@@ -39,7 +40,7 @@ type Client struct {
 	nonce func() string
 }
 
-type credential struct{ secret Secret }
+type credential struct{ secret secret.Secret }
 
 // NewClient validates cfg, applies defaults and returns a Client. Its error
 // wraps [ErrInvalidConfig] and lists every problem.
@@ -110,7 +111,7 @@ func (c *Client) Format(f fmt.State, _ rune) {
 		return
 	}
 	_, _ = fmt.Fprintf(f, "zimapi.Client{Endpoint: %s, AppID: %d, ServerSecret: %s}",
-		c.base[:len(c.base)-1], c.appID, Redacted)
+		c.base[:len(c.base)-1], c.appID, secret.Redacted)
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/receiptd/receiptd/internal/secret"
 )
 
 // Defaults applied by [NewClient] to zero fields of [Config].
@@ -32,7 +34,7 @@ type Config struct {
 	AppID uint32
 	// ServerSecret is the ZEGO ServerSecret; it only ever feeds the
 	// signature.
-	ServerSecret Secret
+	ServerSecret secret.Secret
 	// Timeout bounds one request including reading the answer; zero means
 	// [DefaultTimeout].
 	Timeout time.Duration

@@ -12,7 +12,7 @@
 // the one table of ZIM's return codes: each code's class and, where it
 // helps, what an operator should check ([Hint]).
 //
-// The ServerSecret travels as a [Secret], which redacts itself in every
+// The ServerSecret travels as a secret.Secret, which redacts itself in every
 // formatting and marshalling path; it never appears in an error, a log line
 // or the output of fmt on any value of this package.
 package zimapi

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/receiptd/receiptd/internal/secret"
 	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
@@ -12,14 +13,14 @@ import (
 
 const (
 	testAppID  = 12345
-	testSecret = zimapi.Secret(plainSecret)
+	testSecret = secret.Secret(plainSecret)
 )
 
 // startFake serves a ZIM simulator accepting testAppID/testSecret.
 func startFake(t testing.TB, modify func(*zimfake.Config)) (*zimfake.Server, *httptest.Server) {
 	t.Helper()
 	cfg := zimfake.DefaultConfig()
-	cfg.AppID, cfg.Secret = testAppID, testSecret.Reveal()
+	cfg.AppID, cfg.Secret = testAppID, testSecret.Value()
 	cfg.RPS = 0
 	if modify != nil {
 		modify(&cfg)

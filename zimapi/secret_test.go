@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/receiptd/receiptd/internal/secret"
 	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 )
@@ -20,21 +21,21 @@ const plainSecret = "9193cc662a4c0ec135ec71fb57194b38"
 var verbs = []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T %v"}
 
 func TestSecretRedactsEverywhere(t *testing.T) {
-	secret := zimapi.Secret(plainSecret)
-	cfg := zimapi.Config{Endpoint: "https://zim-api.zego.im/", AppID: 12345, ServerSecret: secret}
+	sec := secret.Secret(plainSecret)
+	cfg := zimapi.Config{Endpoint: "https://zim-api.zego.im/", AppID: 12345, ServerSecret: sec}
 	client, err := zimapi.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	badCfg := zimapi.Config{Endpoint: "ftp://user:" + plainSecret + "@host/?x=1", ServerSecret: secret, Timeout: -1}
+	badCfg := zimapi.Config{Endpoint: "ftp://user:" + plainSecret + "@host/?x=1", ServerSecret: sec, Timeout: -1}
 	validateErr := badCfg.Validate()
 	if validateErr == nil {
 		t.Fatal("Validate accepted a bad config")
 	}
 	_, newErr := zimapi.NewClient(badCfg)
 	// An outcome with an error: nothing listens on port 1 of localhost.
-	refusing, err := zimapi.NewClient(zimapi.Config{Endpoint: "http://127.0.0.1:1/", AppID: 1, ServerSecret: secret})
+	refusing, err := zimapi.NewClient(zimapi.Config{Endpoint: "http://127.0.0.1:1/", AppID: 1, ServerSecret: sec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +46,8 @@ func TestSecretRedactsEverywhere(t *testing.T) {
 	}
 
 	values := map[string]any{
-		"Secret":          secret,
-		"*Secret":         &secret,
+		"Secret":          sec,
+		"*Secret":         &sec,
 		"Config":          cfg,
 		"*Config":         &cfg,
 		"*Client":         client,
@@ -64,22 +65,29 @@ func TestSecretRedactsEverywhere(t *testing.T) {
 		}
 	}
 
-	for _, verb := range []string{"%v", "%+v", "%s", "%x", "%d", "%q"} {
-		if got := fmt.Sprintf(verb, secret); got != zimapi.Redacted {
-			t.Errorf("Sprintf(%q, secret) = %q, want %q", verb, got, zimapi.Redacted)
+	for _, verb := range []string{"%v", "%+v", "%s"} {
+		if got := fmt.Sprintf(verb, sec); got != secret.Redacted {
+			t.Errorf("Sprintf(%q, secret) = %q, want %q", verb, got, secret.Redacted)
 		}
 	}
-	if got, want := fmt.Sprintf("%#v", secret), `zimapi.Secret("[REDACTED]")`; got != want {
+	// Other verbs apply to the redacted text, never to the secret's bytes.
+	for _, verb := range []string{"%x", "%X", "%d", "%q", "%10.3s"} {
+		if got := fmt.Sprintf(verb, sec); strings.Contains(strings.ToLower(got), fmt.Sprintf("%x", plainSecret)) ||
+			strings.Contains(got, plainSecret) {
+			t.Errorf("Sprintf(%q, secret) = %q reveals the secret", verb, got)
+		}
+	}
+	if got, want := fmt.Sprintf("%#v", sec), `secret.Secret("[REDACTED]")`; got != want {
 		t.Errorf("%%#v of secret = %s, want %s", got, want)
 	}
-	if got := secret.String(); got != zimapi.Redacted {
+	if got := sec.String(); got != secret.Redacted {
 		t.Errorf("String() = %q", got)
 	}
 	if got := fmt.Sprint((*zimapi.Client)(nil)); got != "zimapi.Client(nil)" {
 		t.Errorf("nil client prints %q", got)
 	}
-	if got := secret.Reveal(); got != plainSecret {
-		t.Errorf("Reveal() = %q, want the secret", got)
+	if got := sec.Value(); got != plainSecret {
+		t.Errorf("Value() = %q, want the secret", got)
 	}
 }
 
@@ -94,7 +102,7 @@ func TestSecretRedactsInEncoders(t *testing.T) {
 		t.Errorf("json.Marshal(Config) = %s", b)
 	}
 	text, _ := cfg.ServerSecret.MarshalText()
-	if string(text) != zimapi.Redacted {
+	if string(text) != secret.Redacted {
 		t.Errorf("MarshalText = %q", text)
 	}
 
@@ -102,7 +110,7 @@ func TestSecretRedactsInEncoders(t *testing.T) {
 	for _, h := range []slog.Handler{slog.NewJSONHandler(&buf, nil), slog.NewTextHandler(&buf, nil)} {
 		slog.New(h).Info("config", "secret", cfg.ServerSecret, "cfg", cfg, "ptr", &cfg)
 	}
-	if strings.Contains(buf.String(), plainSecret) || !strings.Contains(buf.String(), zimapi.Redacted) {
+	if strings.Contains(buf.String(), plainSecret) || !strings.Contains(buf.String(), secret.Redacted) {
 		t.Errorf("slog output reveals the secret or lacks the redaction:\n%s", buf.String())
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"sync"
+
+	"github.com/receiptd/receiptd/internal/secret"
 )
 
 // SignatureVersion is the only signature scheme this package speaks.
@@ -14,11 +16,11 @@ const SignatureVersion = "2.0"
 // Sign returns the SignatureVersion 2.0 signature: the lower-case hex MD5 of
 // AppId, nonce, ServerSecret and timestamp (Unix seconds) concatenated as
 // decimal strings without separators.
-func Sign(appID uint32, nonce string, secret Secret, timestamp int64) string {
+func Sign(appID uint32, nonce string, serverSecret secret.Secret, timestamp int64) string {
 	var buf [96]byte
 	b := strconv.AppendUint(buf[:0], uint64(appID), 10)
 	b = append(b, nonce...)
-	b = append(b, secret.Reveal()...)
+	b = append(b, serverSecret.Value()...)
 	b = strconv.AppendInt(b, timestamp, 10)
 	sum := md5.Sum(b) //nolint:gosec // mandated by the API.
 	var out [2 * md5.Size]byte

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/receiptd/receiptd/internal/secret"
 	"github.com/receiptd/receiptd/zimapi"
 )
 
@@ -12,7 +13,7 @@ func TestSign(t *testing.T) {
 		name      string
 		appID     uint32
 		nonce     string
-		secret    zimapi.Secret
+		secret    secret.Secret
 		timestamp int64
 		want      string
 	}{

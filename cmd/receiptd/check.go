@@ -187,7 +187,7 @@ func (c *checker) zim(ctx context.Context, cfg config.Config, skipRequest bool) 
 		return
 	}
 	client, err := zimapi.NewClient(zimapi.Config{Endpoint: cfg.ZIM.Endpoint, AppID: cfg.ZIM.AppID,
-		ServerSecret: zimapi.Secret(cfg.ZIM.ServerSecret.Value()), Timeout: c.timeout, MaxResponseBytes: int64(cfg.ZIM.MaxResponseBytes)})
+		ServerSecret: cfg.ZIM.ServerSecret, Timeout: c.timeout, MaxResponseBytes: int64(cfg.ZIM.MaxResponseBytes)})
 	if err != nil {
 		c.fail("zim request", err)
 		return

@@ -48,7 +48,7 @@ func RunNaive(ctx context.Context, opts NaiveOptions) error {
 	client, err := zimapi.NewClient(zimapi.Config{
 		Endpoint:     cfg.ZIM.Endpoint,
 		AppID:        cfg.ZIM.AppID,
-		ServerSecret: zimapi.Secret(cfg.ZIM.ServerSecret.Value()),
+		ServerSecret: cfg.ZIM.ServerSecret,
 	})
 	if err != nil {
 		return fmt.Errorf("naive worker: %w", err)

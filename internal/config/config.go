@@ -5,7 +5,7 @@
 // variable named RECEIPTD_ followed by the key path upper-cased with dots replaced by
 // underscores (kafka.sasl.password is RECEIPTD_KAFKA_SASL_PASSWORD). Secrets (the ZIM
 // ServerSecret and the Kafka SASL password) may come from the file, the environment or a
-// file named by a *_file key; they are held in [Secret], which never prints its value.
+// file named by a *_file key; they are held in a [secret.Secret], which never prints its value.
 //
 // [Load] reports every problem it finds at once, as a [*ProblemsError].
 package config
@@ -15,6 +15,7 @@ import (
 
 	"github.com/receiptd/receiptd/consumer"
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/internal/secret"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi"
@@ -125,9 +126,9 @@ type TLSConfig struct {
 // SASLConfig controls SASL authentication to the Kafka brokers.
 type SASLConfig struct {
 	// Mechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; "" disables SASL.
-	Mechanism string `yaml:"mechanism"`
-	Username  string `yaml:"username"`
-	Password  Secret `yaml:"password"`
+	Mechanism string        `yaml:"mechanism"`
+	Username  string        `yaml:"username"`
+	Password  secret.Secret `yaml:"password"`
 	// PasswordFile names the file Load read Password from, if any.
 	PasswordFile string `yaml:"password_file"`
 }
@@ -135,9 +136,9 @@ type SASLConfig struct {
 // ZIMConfig controls calls to the ZEGOCLOUD ZIM server API.
 type ZIMConfig struct {
 	// Endpoint is the API's base URL: https, or http to a loopback host.
-	Endpoint     string `yaml:"endpoint"`
-	AppID        uint32 `yaml:"app_id"`
-	ServerSecret Secret `yaml:"server_secret"`
+	Endpoint     string        `yaml:"endpoint"`
+	AppID        uint32        `yaml:"app_id"`
+	ServerSecret secret.Secret `yaml:"server_secret"`
 	// ServerSecretFile names the file Load read ServerSecret from, if any.
 	ServerSecretFile string        `yaml:"server_secret_file"`
 	RequestTimeout   time.Duration `yaml:"request_timeout"`

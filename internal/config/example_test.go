@@ -25,12 +25,3 @@ func ExampleLoad() {
 	// RECEIPTD_WORKER_LINGER: worker.linger must be a duration such as 250ms, 30s or 5m
 	// zim.server_secret is required: the ServerSecret of the app in the ZEGOCLOUD console; set RECEIPTD_ZIM_SERVER_SECRET, or zim.server_secret_file (RECEIPTD_ZIM_SERVER_SECRET_FILE)
 }
-
-func ExampleSecret() {
-	s := config.Secret("9193cc662a4c0ec135ec71fb57194b38")
-	fmt.Println(s, len(s.Value()))
-	fmt.Printf("%q %+v\n", config.Secret(""), config.ZIMConfig{AppID: 1, ServerSecret: s}.ServerSecret)
-	// Output:
-	// [REDACTED] 32
-	// "" [REDACTED]
-}

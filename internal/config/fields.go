@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/receiptd/receiptd/internal/secret"
 )
 
 // envPrefix starts the name of every environment variable that overrides a key.
@@ -39,7 +41,7 @@ func (c Config) Redacted() map[string]any {
 		fv := v.FieldByIndex(l.index)
 		switch {
 		case l.typ == secretType:
-			out[l.key] = fv.Interface().(Secret).String()
+			out[l.key] = fv.Interface().(secret.Secret).String()
 		case l.typ == durationType:
 			out[l.key] = formatDuration(time.Duration(fv.Int()))
 		case l.typ == stringsType:
@@ -55,7 +57,7 @@ func (c Config) Redacted() map[string]any {
 }
 
 var (
-	secretType   = reflect.TypeFor[Secret]()
+	secretType   = reflect.TypeFor[secret.Secret]()
 	durationType = reflect.TypeFor[time.Duration]()
 	stringsType  = reflect.TypeFor[[]string]()
 )
@@ -195,7 +197,7 @@ func formatText(v reflect.Value) string {
 	case v.Type() == stringsType:
 		return strings.Join(v.Interface().([]string), ",")
 	case v.Type() == secretType:
-		return v.Interface().(Secret).String()
+		return v.Interface().(secret.Secret).String()
 	}
 	return fmt.Sprint(v.Interface())
 }

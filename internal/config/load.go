@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/receiptd/receiptd/internal/secret"
 )
 
 // maxSecretFileBytes bounds a secret file; a credential is far smaller, so anything
@@ -104,12 +106,12 @@ func (ld *loader) finish(cfg Config) error {
 		if l.typ != secretType {
 			continue
 		}
-		s := v.FieldByIndex(l.index).Interface().(Secret).Value()
+		s := v.FieldByIndex(l.index).Interface().(secret.Secret).Value()
 		if len(s) < 4 { // shorter strings would garble messages and protect nothing
 			continue
 		}
 		for i := range ld.problems {
-			ld.problems[i].text = strings.ReplaceAll(ld.problems[i].text, s, redactedText)
+			ld.problems[i].text = strings.ReplaceAll(ld.problems[i].text, s, secret.Redacted)
 		}
 	}
 	return problemsError(ld.problems)

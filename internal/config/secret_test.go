@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/receiptd/receiptd/internal/config"
+	"github.com/receiptd/receiptd/internal/secret"
 )
 
 func TestSecretSources(t *testing.T) {
@@ -175,7 +176,7 @@ func TestSecretSourceProblems(t *testing.T) {
 
 func TestSecretFormatting(t *testing.T) {
 	const value = "hunter2-credential"
-	s := config.Secret(value)
+	s := secret.Secret(value)
 	c := valid()
 	c.ZIM.ServerSecret = s
 	c.Kafka.SASL.Password = s
@@ -223,7 +224,7 @@ func TestSecretFormatting(t *testing.T) {
 			t.Errorf("%s = %q, want [REDACTED]", name, outputs[name])
 		}
 	}
-	if want := `config.Secret("[REDACTED]")`; outputs["%#v"] != want {
+	if want := `secret.Secret("[REDACTED]")`; outputs["%#v"] != want {
 		t.Errorf("%%#v = %q, want %q", outputs["%#v"], want)
 	}
 	if !strings.Contains(outputs["json"], `"ServerSecret":"[REDACTED]"`) {
@@ -236,7 +237,7 @@ func TestSecretFormatting(t *testing.T) {
 		t.Errorf("Value() = %q, want the credential", s.Value())
 	}
 	// An empty secret prints as empty, so an operator can tell "unset" from "set".
-	if got := fmt.Sprintf("%v|%s", config.Secret(""), config.Secret("")); got != "|" {
+	if got := fmt.Sprintf("%v|%s", secret.Secret(""), secret.Secret("")); got != "|" {
 		t.Errorf("empty secret prints %q, want empty", got)
 	}
 }

@@ -94,7 +94,7 @@ func New(opts Options) (*Pipeline, error) {
 	zim, err := zimapi.NewClient(zimapi.Config{
 		Endpoint:         cfg.ZIM.Endpoint,
 		AppID:            cfg.ZIM.AppID,
-		ServerSecret:     zimapi.Secret(cfg.ZIM.ServerSecret.Value()),
+		ServerSecret:     cfg.ZIM.ServerSecret,
 		Timeout:          cfg.ZIM.RequestTimeout,
 		MaxResponseBytes: int64(cfg.ZIM.MaxResponseBytes),
 	})

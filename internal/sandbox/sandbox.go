@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/internal/config"
+	"github.com/receiptd/receiptd/internal/secret"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
@@ -228,7 +229,7 @@ func (s *Sandbox) Configure(cfg config.Config) config.Config {
 	cfg.Kafka.Topic, cfg.Kafka.DLQTopic = s.cfg.Topic, s.cfg.DLQTopic
 	cfg.ZIM.Endpoint = s.ZIMURL
 	cfg.ZIM.AppID = AppID
-	cfg.ZIM.ServerSecret = config.Secret(Secret)
+	cfg.ZIM.ServerSecret = secret.Secret(Secret)
 	return cfg
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	cred "github.com/receiptd/receiptd/internal/secret"
 	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/zimapi"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
@@ -31,7 +32,7 @@ func TestAuthenticationAndCommonParameters(t *testing.T) {
 	}
 	resign := func(q url.Values, s string) {
 		ts, _ := strconv.ParseInt(q.Get("Timestamp"), 10, 64)
-		q.Set("Signature", zimapi.Sign(appID, q.Get("SignatureNonce"), zimapi.Secret(s), ts))
+		q.Set("Signature", zimapi.Sign(appID, q.Get("SignatureNonce"), cred.Secret(s), ts))
 	}
 	tests := []struct {
 		name  string
@@ -79,7 +80,7 @@ func TestClientCredentials(t *testing.T) {
 	tests := []struct {
 		name      string
 		appID     uint32
-		secret    zimapi.Secret
+		secret    cred.Secret
 		wantCode  int64
 		wantClass receipt.Class
 	}{
