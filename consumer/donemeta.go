@@ -11,6 +11,10 @@ package consumer
 // of done offsets above the committed offset as unsigned varints (the gap
 // from the end of the previous range, or from the committed offset, then the
 // length), base64url without padding. Metadata of another form is ignored.
+//
+// Encoding and decoding are pure functions of their arguments, safe
+// anywhere: encodeDone runs under a tracker's lock, decodeDone on a
+// generation's goroutine.
 
 import (
 	"encoding/base64"

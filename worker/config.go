@@ -67,26 +67,20 @@ func DefaultConfig() Config {
 }
 
 func (c *Config) setDefaults() {
-	if c.MaxSeqsPerCall == 0 {
-		c.MaxSeqsPerCall = DefaultMaxSeqsPerCall
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
-	}
-	if c.MaxPendingRecords == 0 {
-		c.MaxPendingRecords = DefaultMaxPendingRecords
-	}
-	if c.UnknownMaxAttempts == 0 {
-		c.UnknownMaxAttempts = DefaultUnknownMaxAttempts
-	}
-	if c.IsolatedFailureMaxAge == 0 {
-		c.IsolatedFailureMaxAge = DefaultIsolatedFailureMaxAge
-	}
-	if c.SystemicBackoff.Initial == 0 {
-		c.SystemicBackoff.Initial = DefaultSystemicBackoffInitial
-	}
-	if c.SystemicBackoff.Max == 0 {
-		c.SystemicBackoff.Max = DefaultSystemicBackoffMax
+	orDefault(&c.MaxSeqsPerCall, DefaultMaxSeqsPerCall)
+	orDefault(&c.MaxInFlight, DefaultMaxInFlight)
+	orDefault(&c.MaxPendingRecords, DefaultMaxPendingRecords)
+	orDefault(&c.UnknownMaxAttempts, DefaultUnknownMaxAttempts)
+	orDefault(&c.IsolatedFailureMaxAge, DefaultIsolatedFailureMaxAge)
+	orDefault(&c.SystemicBackoff.Initial, DefaultSystemicBackoffInitial)
+	orDefault(&c.SystemicBackoff.Max, DefaultSystemicBackoffMax)
+}
+
+// orDefault sets *p to def when *p is zero.
+func orDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
 	}
 }
 
