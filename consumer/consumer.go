@@ -26,13 +26,14 @@ import (
 	"github.com/receiptd/receiptd/worker"
 )
 
-// Pipeline is what the consumer feeds: the worker.
+// Pipeline is what the consumer feeds: the worker, and the dead-letter
+// stage beside it.
 type Pipeline interface {
-	// Submit hands over a valid record; it blocks while the pipeline is
-	// full and returns ctx.Err() if ctx ends first.
+	// Submit hands over a valid record, to the worker; it blocks while the
+	// pipeline is full and returns ctx.Err() if ctx ends first.
 	Submit(ctx context.Context, rec *worker.Record) error
-	// Reject dead-letters a record that broke an event rule; it blocks and
-	// fails like Submit.
+	// Reject hands over a record that broke an event rule, straight to the
+	// dead-letter stage; it blocks and fails like Submit.
 	Reject(ctx context.Context, rec *worker.Record, f worker.Failure) error
 	// Drain finishes what it can before ctx ends and returns, and forgets,
 	// the records left unfinished.

@@ -211,12 +211,12 @@ func TestFailedDeadLetterKeepsOffsetUncommitted(t *testing.T) {
 // failingDeadLetterer fails every write while paused, then writes through
 // next.
 type failingDeadLetterer struct {
-	next   worker.DeadLetterer
+	next   deadletter.LetterWriter
 	mu     sync.Mutex
 	paused bool
 }
 
-func (f *failingDeadLetterer) DeadLetter(ctx context.Context, letters []worker.DeadLetter) error {
+func (f *failingDeadLetterer) DeadLetter(ctx context.Context, letters []deadletter.Letter) error {
 	f.mu.Lock()
 	fail := f.paused
 	f.mu.Unlock()

@@ -3,9 +3,10 @@
 // A [Consumer] is a member of a kafka-go consumer group. For every generation
 // it fetches each owned partition with its own partition reader, started at
 // the committed offset; decodes and validates each record ([DecodeEvent]);
-// hands valid ones to the [Pipeline] (the worker) and rejects invalid ones,
-// which the worker dead-letters. A per-partition tracker follows every
-// fetched record until the worker reports it done through [Completer], and
+// hands valid ones to the [Pipeline] (the worker) and rejects invalid ones
+// (straight to the dead-letter stage). A per-partition tracker follows every
+// fetched record until the worker or the dead-letter stage reports it done
+// through [Completer], and
 // the consumer commits, per partition, the offset of the lowest record not
 // yet done: every Config.CommitInterval and when the generation ends, after a
 // bounded drain and before the member rejoins. Records never done are never

@@ -53,26 +53,37 @@ func (c recordingCompleter) Done(rec *worker.Record) {
 	consumer.Completer{}.Done(rec)
 }
 
-// stack is one receiptd process: consumer, worker, ZIM client, DLQ writer.
+// stack is one receiptd process: consumer, worker, ZIM client, dead-letter
+// stage and writer.
 type stack struct {
 	*running
 	w          *worker.Worker
 	stopWorker func()
 }
 
-func startStack(t testing.TB, cfg consumer.Config, wcfg worker.Config, client *zimapi.Client, l *ledger, obs consumer.Observer) *stack {
+func startStack(t testing.TB, cfg consumer.Config, wcfg worker.Config, dcfg deadletter.StageConfig, client *zimapi.Client, l *ledger, obs consumer.Observer) *stack {
 	t.Helper()
 	dlq, err := deadletter.NewWriter(deadletterConfig(cfg), consumer.SourceMessage, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(wcfg, client, dlq, recordingCompleter{l})
+	if wcfg.MaxPendingRecords == 0 {
+		wcfg.MaxPendingRecords = worker.DefaultMaxPendingRecords
+	}
+	wcfg.Slots = worker.NewSlots(wcfg.MaxPendingRecords)
+	dcfg.Slots = wcfg.Slots
+	dead, err := deadletter.NewStage(dcfg, dlq, recordingCompleter{l}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(wcfg, client, dead, recordingCompleter{l})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wctx, wcancel := context.WithCancel(context.Background())
 	var wwg sync.WaitGroup
 	wwg.Go(func() { _ = w.Run(wctx) })
+	wwg.Go(func() { _ = dead.Run(wctx) })
 	var once sync.Once
 	stopWorker := func() {
 		once.Do(func() {
@@ -82,8 +93,27 @@ func startStack(t testing.TB, cfg consumer.Config, wcfg worker.Config, client *z
 		})
 	}
 	t.Cleanup(stopWorker)
-	return &stack{running: startConsumer(t, cfg, w, obs), w: w, stopWorker: stopWorker}
+	return &stack{running: startConsumer(t, cfg, stages{w, dead}, obs), w: w, stopWorker: stopWorker}
 }
+
+// stages feeds valid records to the worker and invalid ones to the
+// dead-letter stage, as receiptd does.
+type stages struct {
+	w    *worker.Worker
+	dead *deadletter.Stage
+}
+
+func (s stages) Submit(ctx context.Context, rec *worker.Record) error { return s.w.Submit(ctx, rec) }
+
+func (s stages) Reject(ctx context.Context, rec *worker.Record, f worker.Failure) error {
+	return s.dead.Reject(ctx, rec, f)
+}
+
+func (s stages) Drain(ctx context.Context) []*worker.Record {
+	return append(s.w.Drain(ctx), s.dead.Drain(ctx)...)
+}
+
+func (s stages) SetShare(partitions []int, total int) { s.w.SetShare(partitions, total) }
 
 // failDLQProduces makes the broker refuse the next n produce requests to the
 // dead-letter topic with a non-retriable error.
@@ -148,7 +178,7 @@ func TestEndToEndThroughWorker(t *testing.T) {
 	l := newLedger()
 	obs := newRecorder(l)
 	began := time.Now()
-	s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond, DeadLetterBackoff: fastRetry}, client, l, obs)
+	s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond}, deadletter.StageConfig{Backoff: fastRetry}, client, l, obs)
 	obs.waitAllCommitted(t, 60*time.Second, want)
 	elapsed := time.Since(began)
 	if err := s.stop(); err != nil {
@@ -236,7 +266,7 @@ func TestCrashEndToEnd(t *testing.T) {
 	for round := range rounds {
 		obs := newRecorder(l)
 		s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond, MaxPendingRecords: 500 + rng.IntN(2000),
-			Backoff: fastRetry}, client, l, obs)
+			Backoff: fastRetry}, deadletter.StageConfig{}, client, l, obs)
 		if round == rounds-1 {
 			obs.waitAllCommitted(t, 60*time.Second, want)
 			s.cancel(nil)
@@ -272,7 +302,7 @@ func TestPendingBoundEndToEnd(t *testing.T) {
 	cfg := testConfig(addrs, "bound-e2e")
 	l := newLedger()
 	obs := &boundObserver{recorder: newRecorder(l), bound: bound}
-	s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond, MaxPendingRecords: bound, MaxInFlight: 1}, client, l, obs)
+	s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond, MaxPendingRecords: bound, MaxInFlight: 1}, deadletter.StageConfig{}, client, l, obs)
 	obs.w.Store(s.w)
 	obs.waitAllCommitted(t, 60*time.Second, want)
 	if err := s.stop(); err != nil {
@@ -330,7 +360,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		l := newLedger()
 		obs := newRecorder(l)
 		began := time.Now()
-		s := startStack(b, cfg, worker.Config{Linger: 5 * time.Millisecond}, client, l, obs)
+		s := startStack(b, cfg, worker.Config{Linger: 5 * time.Millisecond}, deadletter.StageConfig{}, client, l, obs)
 		obs.waitAllCommitted(b, 60*time.Second, want)
 		elapsed += time.Since(began)
 		if err := s.stop(); err != nil {

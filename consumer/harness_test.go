@@ -368,15 +368,15 @@ func (r *recorder) waitAllCommitted(t testing.TB, timeout time.Duration, want pr
 
 // fakePipeline stands in for the worker: it admits records up to a bound,
 // completes them in a shuffled order from its own goroutine, writes rejected
-// records through a DeadLetterer (retrying until it succeeds, like the
-// worker), and honours Drain's contract.
+// records through a LetterWriter (retrying until it succeeds, like the
+// dead-letter stage), and honours Drain's contract.
 type fakePipeline struct {
 	l      *ledger
-	dlq    worker.DeadLetterer // nil: rejected records are done at once
-	bound  int                 // most records pending; 0: unbounded
-	window int                 // records completed together in shuffled order
-	pace   time.Duration       // simulated processing time per window
-	rng    *rand.Rand          // used by run only
+	dlq    deadletter.LetterWriter // nil: rejected records are done at once
+	bound  int                     // most records pending; 0: unbounded
+	window int                     // records completed together in shuffled order
+	pace   time.Duration           // simulated processing time per window
+	rng    *rand.Rand              // used by run only
 
 	notifier // guards the fields below
 
@@ -540,7 +540,7 @@ func (f *fakePipeline) complete(ctx context.Context, rec *worker.Record) bool {
 		return true // forgotten by Drain
 	}
 	if fl != nil && f.dlq != nil {
-		if err := f.dlq.DeadLetter(ctx, []worker.DeadLetter{{Record: rec, Failure: *fl}}); err != nil {
+		if err := f.dlq.DeadLetter(ctx, []deadletter.Letter{{Record: rec, Failure: *fl}}); err != nil {
 			// Retry later, as the worker does, and let other records pass.
 			f.mu.Lock()
 			f.dlqFails++

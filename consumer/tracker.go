@@ -13,9 +13,10 @@ import (
 )
 
 // Completer tells the consumer that a record is done. Pass Completer{} to
-// worker.New: its Done marks the record's offset done in the tracker of the
-// partition it came from, so that the next commit may move past it. Done
-// ignores records that did not come from a Consumer.
+// worker.New and deadletter.NewStage: its Done marks the record's offset
+// done in the tracker of the partition it came from, so that the next
+// commit may move past it. Done ignores records that did not come from a
+// Consumer.
 type Completer struct{}
 
 // Done implements worker.Completer. It takes no lock the Worker could wait

@@ -52,11 +52,11 @@ type Summary struct {
 	Counts     map[ClassCode]int
 	// Oldest and Newest bound the matching records' failure times.
 	Oldest, Newest time.Time
-	Samples        []Letter // the first matching records, up to the number asked for
+	Samples        []Stored // the first matching records, up to the number asked for
 }
 
-// Letter is a dead-letter record and what its headers say.
-type Letter struct {
+// Stored is a record of the dead-letter topic and what its headers say.
+type Stored struct {
 	Msg  kafka.Message
 	Info Info
 }
@@ -84,7 +84,7 @@ func Inspect(ctx context.Context, cfg Config, filter Filter, samples int) (Summa
 			s.Newest = info.FailedAt
 		}
 		if len(s.Samples) < samples {
-			s.Samples = append(s.Samples, Letter{m, info})
+			s.Samples = append(s.Samples, Stored{m, info})
 		}
 		return nil
 	})
@@ -116,7 +116,7 @@ type ReplayOptions struct {
 // ReplayEvent is one record Replay did not replay for a problem of its
 // own, or would replay in a dry run.
 type ReplayEvent struct {
-	Letter
+	Stored
 	// Err is a *HeaderError for a record skipped for its headers, an error
 	// wrapping ErrTruncated for a letter that was cut, nil for a record a
 	// dry run would replay.
@@ -166,7 +166,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayResult, 
 		info, err := Parse(m)
 		if err != nil {
 			res.Skipped++
-			report(ReplayEvent{Letter{m, info}, err})
+			report(ReplayEvent{Stored{m, info}, err})
 			return nil
 		}
 		if !opts.Filter.Match(info) {
@@ -191,11 +191,11 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayResult, 
 			} else {
 				res.Skipped++
 			}
-			report(ReplayEvent{Letter{m, info}, err})
+			report(ReplayEvent{Stored{m, info}, err})
 			return nil
 		}
 		if opts.DryRun {
-			report(ReplayEvent{Letter: Letter{m, info}})
+			report(ReplayEvent{Stored: Stored{m, info}})
 		} else {
 			if err := pace.Wait(ctx); err != nil {
 				return err

@@ -29,7 +29,7 @@ const (
 
 // Writer writes dead letters to the dead-letter topic with one shared,
 // synchronous kafka.Writer that waits for all in-sync replicas. It implements
-// worker.DeadLetterer and is safe for concurrent use; writes are serialized.
+// LetterWriter and is safe for concurrent use; writes are serialized.
 //
 // It learns the topic's size limit (max.message.bytes) before its first
 // write, sizes its batches to it, and cuts a letter that would not fit (see
@@ -111,8 +111,8 @@ func (d *Writer) Limit(ctx context.Context) (int, error) {
 //
 // An error that retrying the same write cannot cure (a record too large,
 // a topic that is invalid or that this principal may not write to) wraps
-// worker.ErrDeadLetterRefused.
-func (d *Writer) DeadLetter(ctx context.Context, letters []worker.DeadLetter) error {
+// ErrRefused.
+func (d *Writer) DeadLetter(ctx context.Context, letters []Letter) error {
 	if len(letters) == 0 {
 		return nil
 	}
@@ -135,7 +135,7 @@ func (d *Writer) DeadLetter(ctx context.Context, letters []worker.DeadLetter) er
 	}
 	if err != nil {
 		if refused(err) {
-			err = fmt.Errorf("%w: %w", worker.ErrDeadLetterRefused, err)
+			err = fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 		err = fmt.Errorf("write %d records to dead-letter topic %q: %w", len(full), d.cfg.Topic, err)
 		d.obs.WriteFailed(WriteFailed{Topic: d.cfg.Topic, Records: len(full), Err: err})
@@ -283,7 +283,7 @@ func (d *Writer) Close() error {
 // message builds the dead-letter record of the letter l for the source
 // record src: its key, value and headers, its receiptd headers replaced by
 // fresh ones.
-func (d *Writer) message(src kafka.Message, l worker.DeadLetter) kafka.Message {
+func (d *Writer) message(src kafka.Message, l Letter) kafka.Message {
 	f := l.Failure
 	replays := 0
 	headers := make([]kafka.Header, 0, len(src.Headers)+17)

@@ -39,7 +39,7 @@ func TestDeadLetterOfAReplayedRecord(t *testing.T) {
 	f := worker.Failure{Class: worker.FailRejected, Code: 660400103, Message: "failed to set group receipts",
 		RequestID: "req-1", FailedSeqs: []uint64{5, 6}, Attempts: 2,
 		FirstAttemptAt: failedAt.Add(-time.Second), FailedAt: failedAt}
-	if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: f}}); err != nil {
+	if err := dlq.DeadLetter(context.Background(), []deadletter.Letter{{Record: recs[0], Failure: f}}); err != nil {
 		t.Fatal(err)
 	}
 	dead := readDLQ(t, addrs, 1)[0]
@@ -71,7 +71,7 @@ func TestDeadLetterOfAReplayedRecord(t *testing.T) {
 	replay.Topic = ""
 	recs = src.add(replay)
 	f2 := worker.Failure{Class: worker.FailExhausted, Code: 123, Message: strings.Repeat("é", 600), Attempts: 5, FailedAt: failedAt}
-	if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: f2}}); err != nil {
+	if err := dlq.DeadLetter(context.Background(), []deadletter.Letter{{Record: recs[0], Failure: f2}}); err != nil {
 		t.Fatal(err)
 	}
 	dead2 := readDLQ(t, addrs, 2)[1]
@@ -167,7 +167,7 @@ func TestParseNamesBadHeaders(t *testing.T) {
 
 // A failed write returns an error naming the topic, within DLQWriteTimeout,
 // and reports it. One the brokers refuse for good wraps
-// worker.ErrDeadLetterRefused, so that the worker settles each letter
+// deadletter.ErrRefused, so that the worker settles each letter
 // alone; one that can succeed later (no broker answers) does not.
 func TestDeadLetterWriteErrors(t *testing.T) {
 	tests := []struct {
@@ -188,7 +188,7 @@ func TestDeadLetterWriteErrors(t *testing.T) {
 			cfg.WriteTimeout = 300 * time.Millisecond
 			var failed []deadletter.WriteFailed
 			dlq := newWriter(t, cfg, &src, dlqObserver{failed: &failed})
-			letters := []worker.DeadLetter{{Record: recs[0], Failure: worker.Failure{Class: worker.FailInvalidEvent}}}
+			letters := []deadletter.Letter{{Record: recs[0], Failure: worker.Failure{Class: worker.FailInvalidEvent}}}
 			if _, err := dlq.Limit(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +197,7 @@ func TestDeadLetterWriteErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), dlqTopic) {
 				t.Fatalf("DeadLetter = %v, want an error naming the topic", err)
 			}
-			if errors.Is(err, worker.ErrDeadLetterRefused) != tt.refused {
+			if errors.Is(err, deadletter.ErrRefused) != tt.refused {
 				t.Errorf("DeadLetter = %v; wraps ErrDeadLetterRefused: %t, want %t", err, !tt.refused, tt.refused)
 			}
 			if tt.refused && !errors.Is(err, kafka.PolicyViolation) {
@@ -244,7 +244,7 @@ func TestOversizedDeadLetterIsCut(t *testing.T) {
 	recs := src.add(big, small)
 	dlq := newWriter(t, cfg, &src, nil)
 	f := worker.Failure{Class: worker.FailRejected, Code: 660400103, Message: "not a member", FailedSeqs: []uint64{1}, Attempts: 1, FailedAt: time.Now()}
-	err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: f}, {Record: recs[1], Failure: f}})
+	err := dlq.DeadLetter(context.Background(), []deadletter.Letter{{Record: recs[0], Failure: f}, {Record: recs[1], Failure: f}})
 	if err != nil {
 		t.Fatalf("DeadLetter = %v, want the oversized letter cut and written", err)
 	}
@@ -371,9 +371,9 @@ func TestDeadLetterFitsTheTopicsOwnLimit(t *testing.T) {
 	recs := src.add(msgs...)
 	events := &limitEvents{}
 	dlq := newWriter(t, cfg, &src, events)
-	var letters []worker.DeadLetter
+	var letters []deadletter.Letter
 	for _, r := range recs {
-		letters = append(letters, worker.DeadLetter{Record: r, Failure: rejected()})
+		letters = append(letters, deadletter.Letter{Record: r, Failure: rejected()})
 	}
 	if err := dlq.DeadLetter(context.Background(), letters); err != nil {
 		t.Fatalf("DeadLetter = %v", err)
@@ -409,7 +409,7 @@ func TestDeadLetterLimitFromConfig(t *testing.T) {
 			Headers: []kafka.Header{{Key: "big", Value: []byte(strings.Repeat("h", 3000))}}})
 	events := &limitEvents{}
 	dlq := newWriter(t, cfg, &src, events)
-	if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: rejected()}, {Record: recs[1], Failure: rejected()}}); err != nil {
+	if err := dlq.DeadLetter(context.Background(), []deadletter.Letter{{Record: recs[0], Failure: rejected()}, {Record: recs[1], Failure: rejected()}}); err != nil {
 		t.Fatalf("DeadLetter = %v", err)
 	}
 	got := readDLQ(t, addrs, 2)
@@ -456,7 +456,7 @@ func TestDeadLetterLimitWhenDescribeIsRefused(t *testing.T) {
 	if limit, err := dlq.Limit(context.Background()); err != nil || limit != deadletter.DefaultMaxMessageBytes {
 		t.Fatalf("Limit = %d, %v; want Kafka's default", limit, err)
 	}
-	if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: recs[0], Failure: rejected()}}); err != nil {
+	if err := dlq.DeadLetter(context.Background(), []deadletter.Letter{{Record: recs[0], Failure: rejected()}}); err != nil {
 		t.Fatalf("DeadLetter = %v", err)
 	}
 	if got := readDLQ(t, addrs, 1); header(got[0], deadletter.HeaderTruncated) != "value" {
@@ -490,7 +490,7 @@ func TestDeadLetterAfterTheLimitWasLowered(t *testing.T) {
 		t.Fatalf("lower max.message.bytes: %v", err)
 	}
 	for _, r := range recs {
-		if err := dlq.DeadLetter(context.Background(), []worker.DeadLetter{{Record: r, Failure: rejected()}}); err != nil {
+		if err := dlq.DeadLetter(context.Background(), []deadletter.Letter{{Record: r, Failure: rejected()}}); err != nil {
 			t.Fatalf("DeadLetter = %v", err)
 		}
 	}

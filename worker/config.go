@@ -22,9 +22,13 @@ type Config struct {
 	Linger time.Duration
 	// MaxInFlight caps concurrent requests; overriding the default of 8.
 	MaxInFlight int
-	// MaxPendingRecords caps records submitted and not yet done; Submit and
-	// Reject block at the cap. Overriding the default of 50000.
+	// MaxPendingRecords caps records submitted and not yet done, the
+	// DeadLetterer's included; Submit blocks at the cap. Overriding the
+	// default of 50000; ignored when Slots is set.
 	MaxPendingRecords int
+	// Slots, when set, is the bound shared with the DeadLetterer (see
+	// Slots); nil makes one of MaxPendingRecords.
+	Slots *Slots
 	// UnknownMaxAttempts is how many answers with an undocumented code a
 	// batch gets before its records are dead-lettered; overriding the
 	// default of 5.
@@ -40,9 +44,6 @@ type Config struct {
 	// SystemicBackoff spaces the probes while dispatch is paused for a
 	// systemic outcome; overriding the default of 10s initial, 5m max.
 	SystemicBackoff retry.Policy
-	// DeadLetterBackoff spaces retries of a failed dead-letter write;
-	// overriding retry.Policy's defaults.
-	DeadLetterBackoff retry.Policy
 }
 
 // Defaults of Config.
@@ -69,6 +70,9 @@ func DefaultConfig() Config {
 func (c *Config) setDefaults() {
 	orDefault(&c.MaxSeqsPerCall, DefaultMaxSeqsPerCall)
 	orDefault(&c.MaxInFlight, DefaultMaxInFlight)
+	if c.Slots != nil {
+		c.MaxPendingRecords = c.Slots.Cap()
+	}
 	orDefault(&c.MaxPendingRecords, DefaultMaxPendingRecords)
 	orDefault(&c.UnknownMaxAttempts, DefaultUnknownMaxAttempts)
 	orDefault(&c.IsolatedFailureMaxAge, DefaultIsolatedFailureMaxAge)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -50,19 +51,19 @@ type fakeDLQ struct {
 	failures int
 	block    chan struct{} // when set, writes wait for it to close
 	// refuse, when set, names the letters the topic refuses: a write that
-	// holds one fails with ErrDeadLetterRefused and writes nothing.
-	refuse  func(worker.DeadLetter) bool
+	// holds one fails with deadletter.ErrRefused and writes nothing.
+	refuse  func(deadletter.Letter) bool
 	writes  int
 	sizes   []int // letters per write
-	letters []worker.DeadLetter
+	letters []deadletter.Letter
 }
 
 var (
 	errBrokerDown = errors.New("dlq broker down")
-	errTooLarge   = fmt.Errorf("message too large even when cut: %w", worker.ErrDeadLetterRefused)
+	errTooLarge   = fmt.Errorf("message too large even when cut: %w", deadletter.ErrRefused)
 )
 
-func (d *fakeDLQ) DeadLetter(ctx context.Context, ls []worker.DeadLetter) error {
+func (d *fakeDLQ) DeadLetter(ctx context.Context, ls []deadletter.Letter) error {
 	d.mu.Lock()
 	block := d.block
 	d.mu.Unlock()
@@ -90,13 +91,13 @@ func (d *fakeDLQ) DeadLetter(ctx context.Context, ls []worker.DeadLetter) error 
 	return nil
 }
 
-func (d *fakeDLQ) setRefuse(f func(worker.DeadLetter) bool) {
+func (d *fakeDLQ) setRefuse(f func(deadletter.Letter) bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.refuse = f
 }
 
-func (d *fakeDLQ) got() []worker.DeadLetter {
+func (d *fakeDLQ) got() []deadletter.Letter {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.letters)
@@ -155,8 +156,8 @@ type recorder struct {
 	mu       sync.Mutex
 	calls    []worker.CallEvent
 	systemic []worker.SystemicEvent
-	dlqErrs  []worker.DeadLetterErrorEvent
-	dlqPause []worker.DeadLetterPauseEvent
+	dlqErrs  []deadletter.ErrorEvent
+	dlqPause []deadletter.PauseEvent
 }
 
 func (r *recorder) OnCall(e worker.CallEvent) {
@@ -165,19 +166,19 @@ func (r *recorder) OnCall(e worker.CallEvent) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) OnDeadLetterError(e worker.DeadLetterErrorEvent) {
+func (r *recorder) OnDeadLetterError(e deadletter.ErrorEvent) {
 	r.mu.Lock()
 	r.dlqErrs = append(r.dlqErrs, e)
 	r.mu.Unlock()
 }
 
-func (r *recorder) OnDeadLetterPause(e worker.DeadLetterPauseEvent) {
+func (r *recorder) OnDeadLetterPause(e deadletter.PauseEvent) {
 	r.mu.Lock()
 	r.dlqPause = append(r.dlqPause, e)
 	r.mu.Unlock()
 }
 
-func (r *recorder) snapshotDLQ() ([]worker.DeadLetterErrorEvent, []worker.DeadLetterPauseEvent) {
+func (r *recorder) snapshotDLQ() ([]deadletter.ErrorEvent, []deadletter.PauseEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.dlqErrs), slices.Clone(r.dlqPause)
@@ -192,6 +193,7 @@ func (r *recorder) OnSystemic(e worker.SystemicEvent) {
 type harness struct {
 	t      *testing.T
 	w      *worker.Worker
+	stage  *deadletter.Stage // the dead-letter stage beside the worker, writing to dlq
 	sender *fakeSender
 	dlq    *fakeDLQ
 	done   *doneLog
@@ -199,9 +201,15 @@ type harness struct {
 	stop   func()
 }
 
-// start runs a Worker until the test ends. Call it inside a synctest
-// bubble when the test depends on time.
+// start runs a Worker, and the dead-letter stage beside it, until the test
+// ends. Call it inside a synctest bubble when the test depends on time.
 func start(t *testing.T, cfg worker.Config, sender worker.Sender, pacer worker.Pacer) *harness {
+	t.Helper()
+	return startStaged(t, cfg, deadletter.StageConfig{}, sender, pacer)
+}
+
+// startStaged is start with the dead-letter stage configured by dcfg.
+func startStaged(t *testing.T, cfg worker.Config, dcfg deadletter.StageConfig, sender worker.Sender, pacer worker.Pacer) *harness {
 	t.Helper()
 	h := &harness{t: t, dlq: &fakeDLQ{}, done: &doneLog{t: t}, obs: &recorder{}}
 	if fs, ok := sender.(*fakeSender); ok {
@@ -211,18 +219,30 @@ func start(t *testing.T, cfg worker.Config, sender worker.Sender, pacer worker.P
 		h.sender = &fakeSender{}
 		sender = h.sender
 	}
-	w, err := worker.New(cfg, sender, h.dlq, h.done, worker.WithPacer(pacer), worker.WithObserver(h.obs))
+	if cfg.MaxPendingRecords == 0 {
+		cfg.MaxPendingRecords = worker.DefaultMaxPendingRecords
+	}
+	cfg.Slots = worker.NewSlots(cfg.MaxPendingRecords)
+	dcfg.Slots = cfg.Slots
+	stage, err := deadletter.NewStage(dcfg, h.dlq, h.done, h.obs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.w = w
+	w, err := worker.New(cfg, sender, stage, h.done, worker.WithPacer(pacer), worker.WithObserver(h.obs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.w, h.stage = w, stage
 	ctx, cancel := context.WithCancel(context.Background())
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = stage.Run(ctx) })
 		if err := w.Run(ctx); err != nil {
 			t.Errorf("Run: %v", err)
 		}
+		wg.Wait()
 	}()
 	var once sync.Once
 	h.stop = func() { once.Do(func() { cancel(); <-ended }) }
@@ -246,7 +266,7 @@ func (h *harness) waitFor(what string, limit time.Duration, cond func() bool) {
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out after %v waiting for %s; stats %+v", limit, what, h.w.Stats())
+			h.t.Fatalf("timed out after %v waiting for %s; stats %+v, dead-letter stats %+v", limit, what, h.w.Stats(), h.stage.Stats())
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -14,12 +14,6 @@ type Observer interface {
 	// OnCall is told of every API call once its outcome is handled,
 	// successes included.
 	OnCall(CallEvent)
-	// OnDeadLetterError is told of every failed dead-letter write and of
-	// what the Worker does next.
-	OnDeadLetterError(DeadLetterErrorEvent)
-	// OnDeadLetterPause is told when dead-letter writes pause, because the
-	// topic refuses a letter even alone, and when they resume.
-	OnDeadLetterPause(DeadLetterPauseEvent)
 	// OnSystemic is told when dispatch pauses for a systemic outcome and
 	// when a probe succeeds and dispatch resumes.
 	OnSystemic(SystemicEvent)
@@ -58,34 +52,6 @@ type CallEvent struct {
 	Reason string
 }
 
-// DeadLetterErrorEvent describes a failed dead-letter write.
-type DeadLetterErrorEvent struct {
-	Err     error
-	Letters int
-	Attempt int
-	// Next is NextRetry (a transient error: the same letters are written
-	// again after RetryIn), NextSplit (the topic refuses the write: each
-	// letter is now written alone) or NextPause (the topic refuses a letter
-	// even alone: dead-letter writes pause, and it is written again after
-	// RetryIn).
-	Next    Next
-	RetryIn time.Duration
-}
-
-// DeadLetterPauseEvent describes a change of the dead-letter pause.
-type DeadLetterPauseEvent struct {
-	Paused bool
-	// Err is the refusal that paused writes; when they resume, the last
-	// one seen.
-	Err error
-	// Letters is how many letters wait for the write: the refused one and
-	// those queued behind it.
-	Letters int
-	// Written says, when writes resume, whether the topic took the refused
-	// letter (true) or a drain handed its record back unfinished (false).
-	Written bool
-}
-
 // SystemicEvent describes a change of the systemic pause.
 type SystemicEvent struct {
 	Paused    bool
@@ -115,18 +81,16 @@ type FailingAloneEvent struct {
 // NopObserver ignores everything.
 type NopObserver struct{}
 
-func (NopObserver) OnCall(CallEvent)                       {}
-func (NopObserver) OnDeadLetterError(DeadLetterErrorEvent) {}
-func (NopObserver) OnDeadLetterPause(DeadLetterPauseEvent) {}
-func (NopObserver) OnSystemic(SystemicEvent)               {}
+func (NopObserver) OnCall(CallEvent)         {}
+func (NopObserver) OnSystemic(SystemicEvent) {}
 
 // Stats is a snapshot of the Worker's counters (totals since New) and
 // gauges.
 type Stats struct {
-	RecordsIn        uint64 // records submitted, valid or not
-	RecordsDone      uint64 // records reported done
+	RecordsIn        uint64 // records submitted
+	RecordsDone      uint64 // records reported done: every seq acknowledged by ZIM
+	RecordsFailed    uint64 // records handed to the DeadLetterer
 	RecordsAbandoned uint64 // records handed back unfinished by Drain
-	DeadLettered     map[FailureClass]uint64
 
 	Calls        uint64 // API calls answered or failed
 	CallsByClass map[Class]uint64
@@ -137,9 +101,7 @@ type Stats struct {
 	// (660300006).
 	GroupRateLimited uint64
 
-	DeadLetterErrors uint64 // failed dead-letter writes
-
-	Pending      int // records submitted and not yet done
+	Pending      int // records submitted and not yet done or handed to the DeadLetterer
 	MaxPending   int // the bound on Pending: Config.MaxPendingRecords
 	InFlight     int // calls under way
 	OpenBatches  int // batches still absorbing seqs
@@ -153,9 +115,6 @@ type Stats struct {
 	FailingAloneKeys    int
 	FailingAloneRecords int
 	SystemicPause       bool
-	// DeadLetterPaused is true while dead-letter writes are paused because
-	// the topic refuses a letter even alone (see Worker.DeadLetterPause).
-	DeadLetterPaused bool
 }
 
 // reportFailingAlone tells the observer of keys failing alone, if it

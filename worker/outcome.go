@@ -7,8 +7,8 @@ package worker
 // Lock contract: every function here requires w.mu held; they run on the
 // caller goroutine that got the answer (act, through handle) or on whoever
 // holds w.mu while a record ends (partDone). They never block and never
-// call the Observer; a record that failed waits in w.dlqQueue for the
-// dead-letter goroutine (deadletter.go).
+// call the Observer; a record that failed goes to the DeadLetterer, whose
+// DeadLetter never blocks (records.go, handOff).
 
 import (
 	"time"
@@ -215,8 +215,7 @@ func (w *Worker) partDone(it *item) {
 		return
 	}
 	if it.failure != nil {
-		w.dlqQueue = append(w.dlqQueue, it)
-		signal(w.dlqWake)
+		w.handOff(it)
 		return
 	}
 	w.complete(it)

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 )
@@ -91,13 +92,12 @@ func randomStream(t *testing.T, seed uint64) {
 		UnknownMaxAttempts: 1 + rng.IntN(4),
 		Backoff:            retry.Policy{Initial: 50 * time.Millisecond, Max: time.Second},
 		SystemicBackoff:    retry.Policy{Initial: time.Second, Max: 5 * time.Second},
-		DeadLetterBackoff:  retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second},
 	}
 	budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 50, Buckets: actionNames(), Pause: retry.Policy{Initial: 200 * time.Millisecond, Max: time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := start(t, cfg, sender, budget)
+	h := startStaged(t, cfg, deadletter.StageConfig{Backoff: retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}}, sender, budget)
 	h.dlq.failures = rng.IntN(4)
 
 	// At Done, every seq must be acknowledged or in the record's durable
@@ -150,7 +150,8 @@ func randomStream(t *testing.T, seed uint64) {
 			t.Errorf("record %v dead-lettered without failed seqs", l.Record.Ref)
 		}
 	}
-	if s := h.w.Stats(); s.Pending != 0 || s.RecordsDone != uint64(n) {
-		t.Errorf("stats after the stream: %+v", s)
+	if s, d := h.w.Stats(), h.stage.Stats(); s.Pending != 0 || d.Pending != 0 || s.RecordsDone+d.Done() != uint64(n) ||
+		s.RecordsFailed != d.Handed || d.Done() != d.Handed {
+		t.Errorf("stats after the stream: %+v; dead-letter stage %+v", s, d)
 	}
 }

@@ -1,15 +1,17 @@
 package worker
 
-// The live records: Submit and Reject take a record in, complete hands it
-// to the Completer once all its parts ended, and Drain hands back, and
-// forgets, the records still unfinished.
+// The live records: Submit takes a record in, complete hands it to the
+// Completer once all its parts ended, handOff to the DeadLetterer if one
+// failed, and Drain hands back, and forgets, the records still unfinished.
 //
 // Lock and goroutine contract: each record takes one w.slots token, taken
-// in acquire without w.mu (it may block) and given back in untrack. item,
-// the live list and w.pending are guarded by w.mu; track, untrack and
-// complete require it held. Submit and Reject may be called from any
-// goroutine; Drain from one at a time (the consumer's generation loop).
-// Completer.Done is called with w.mu held, as its contract allows.
+// in Submit without w.mu (it may block) and given back in untrack, or
+// handed with the record to the DeadLetterer. item, the live list and
+// w.pending are guarded by w.mu; track, unlink, untrack, complete and
+// handOff require it held. Submit may be called from any goroutine; Drain
+// from one at a time (the consumer's generation loop). Completer.Done and
+// DeadLetterer.DeadLetter are called with w.mu held, as their contracts
+// allow.
 
 import (
 	"context"
@@ -20,7 +22,7 @@ import (
 type item struct {
 	rec       *Record
 	remaining int      // batches that still carry some of its seqs
-	failure   *Failure // set when a part failed; the record is dead-lettered once all parts ended
+	failure   *Failure // set when a part failed; the record goes to the DeadLetterer once all parts ended
 	abandoned bool     // handed back by Drain: never reported done
 	gen       uint64
 	ks        *keyState // its key's, for submitted records
@@ -34,7 +36,7 @@ func (w *Worker) Submit(ctx context.Context, rec *Record) error {
 	if rec == nil || !rec.Key.Action.Valid() || len(rec.Seqs) == 0 {
 		return ErrInvalidRecord
 	}
-	if err := w.acquire(ctx); err != nil {
+	if err := w.slots.Acquire(ctx); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -46,10 +48,9 @@ func (w *Worker) Submit(ctx context.Context, rec *Record) error {
 		res := exhausted(it.ks.last, reason)
 		it.failure = &Failure{Class: FailExhausted, Code: res.Code, Message: res.Message, RequestID: res.RequestID,
 			FailedSeqs: rec.Seqs, FailedAt: now}
-		w.dlqQueue = append(w.dlqQueue, it)
+		w.handOff(it)
 		events := w.iso.takeEvents()
 		w.mu.Unlock()
-		signal(w.dlqWake)
 		w.reportFailingAlone(events)
 		return nil
 	}
@@ -65,42 +66,6 @@ func (w *Worker) Submit(ctx context.Context, rec *Record) error {
 
 // reportFailingAlone tells the observer of keys failing alone, if it
 
-// Reject dead-letters rec, which the caller found invalid, with failure f.
-// Like Submit it counts toward MaxPendingRecords; rec is done once the
-// dead-letter write succeeded.
-func (w *Worker) Reject(ctx context.Context, rec *Record, f Failure) error {
-	if rec == nil {
-		return ErrInvalidRecord
-	}
-	if err := w.acquire(ctx); err != nil {
-		return err
-	}
-	if f.FailedAt.IsZero() {
-		f.FailedAt = time.Now()
-	}
-	w.mu.Lock()
-	it := w.track(rec)
-	it.failure = &f
-	w.dlqQueue = append(w.dlqQueue, it)
-	w.mu.Unlock()
-	signal(w.dlqWake)
-	return nil
-}
-
-func (w *Worker) acquire(ctx context.Context) error {
-	select {
-	case w.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case w.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // track registers a new live item for rec. w.mu held.
 func (w *Worker) track(rec *Record) *item {
 	it := &item{rec: rec, gen: w.gen}
@@ -114,6 +79,12 @@ func (w *Worker) track(rec *Record) *item {
 
 // untrack removes a live item and frees its slot. w.mu held.
 func (w *Worker) untrack(it *item) {
+	w.unlink(it)
+	w.slots.Release()
+}
+
+// unlink removes a live item, leaving its slot taken. w.mu held.
+func (w *Worker) unlink(it *item) {
 	it.prev.next = it.next
 	it.next.prev = it.prev
 	it.prev, it.next = nil, nil
@@ -122,7 +93,6 @@ func (w *Worker) untrack(it *item) {
 		it.ks = nil
 	}
 	w.pending--
-	<-w.slots
 	if w.pending == 0 && w.idle != nil {
 		close(w.idle)
 		w.idle = nil
@@ -137,6 +107,14 @@ func (w *Worker) complete(it *item) {
 	w.untrack(it)
 	w.stats.recordsDone++
 	w.done.Done(it.rec)
+}
+
+// handOff gives a failed item, with its slot, to the DeadLetterer. w.mu
+// held.
+func (w *Worker) handOff(it *item) {
+	w.unlink(it)
+	w.stats.recordsFailed++
+	w.dlq.DeadLetter(it.rec, *it.failure)
 }
 
 // Drain makes every open batch ready at once and waits until no record is
@@ -178,7 +156,6 @@ func (w *Worker) Drain(ctx context.Context) []*Record {
 	if len(unfinished) > 0 {
 		w.gen++
 		w.b.reset()
-		w.dlqQueue = nil
 	}
 	return unfinished
 }

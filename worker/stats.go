@@ -8,13 +8,11 @@ import (
 )
 
 type counters struct {
-	recordsIn, recordsDone, abandoned uint64
-	deadLettered                      map[FailureClass]uint64
-	calls, seqsSent, seqsAcked        uint64
-	byClass                           [numClasses]uint64
-	rateLimited, groupRateLimited     uint64
-	dlqErrors                         uint64
-	inFlight                          int
+	recordsIn, recordsDone, recordsFailed, abandoned uint64
+	calls, seqsSent, seqsAcked                       uint64
+	byClass                                          [numClasses]uint64
+	rateLimited, groupRateLimited                    uint64
+	inFlight                                         int
 }
 
 // Stats returns a snapshot of the Worker's counters and gauges.
@@ -24,26 +22,21 @@ func (w *Worker) Stats() Stats {
 	s := Stats{
 		RecordsIn:        w.stats.recordsIn,
 		RecordsDone:      w.stats.recordsDone,
+		RecordsFailed:    w.stats.recordsFailed,
 		RecordsAbandoned: w.stats.abandoned,
-		DeadLettered:     make(map[FailureClass]uint64, len(w.stats.deadLettered)),
 		Calls:            w.stats.calls,
 		CallsByClass:     make(map[Class]uint64),
 		SeqsSent:         w.stats.seqsSent,
 		SeqsAcked:        w.stats.seqsAcked,
 		RateLimited:      w.stats.rateLimited,
 		GroupRateLimited: w.stats.groupRateLimited,
-		DeadLetterErrors: w.stats.dlqErrors,
 		Pending:          w.pending,
 		MaxPending:       w.cfg.MaxPendingRecords,
 		InFlight:         w.stats.inFlight,
 		SystemicPause:    w.sys.paused,
-		DeadLetterPaused: w.dlqPause != nil,
 
 		FailingAloneKeys:    w.iso.aloneKeys,
 		FailingAloneRecords: w.iso.records,
-	}
-	for k, v := range w.stats.deadLettered {
-		s.DeadLettered[k] = v
 	}
 	for c, n := range w.stats.byClass {
 		if n > 0 {

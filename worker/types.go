@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/receiptd/receiptd/receipt"
@@ -89,34 +88,22 @@ type Failure struct {
 	FailedAt       time.Time
 }
 
-// DeadLetter is one record with the reason it failed.
-type DeadLetter struct {
-	Record  *Record
-	Failure Failure
-}
-
-// DeadLetterer writes records durably to the dead-letter topic. A nil error
-// means every letter is durable; any error means none may be assumed durable.
-// An error that wraps ErrDeadLetterRefused says the topic refuses the write
-// for good: the Worker then writes each of the letters alone, and a
-// DeadLetterer given one letter alone writes it in the smallest form it can
-// (its value cut, say). Any other error is taken as transient: the Worker
-// retries the same letters with backoff. It must be safe for concurrent use.
+// DeadLetterer takes the records the Worker gives up on: those ZIM
+// rejected (FailRejected) and those exhausted (FailExhausted). DeadLetter
+// takes over rec, with its slot of Config.Slots, and returns at once; from
+// then on the DeadLetterer, not the Worker, reports rec done once its
+// letter is durable, and releases the slot. It is called with the Worker's
+// lock held, so it must not block and must not call back into the Worker.
 type DeadLetterer interface {
-	DeadLetter(ctx context.Context, letters []DeadLetter) error
+	DeadLetter(rec *Record, f Failure)
 }
 
-// ErrDeadLetterRefused, wrapped in a DeadLetterer's error, says that
-// retrying the same write cannot succeed: the dead-letter topic refuses it
-// (a record too large, a topic that is invalid or that receiptd may not
-// write to).
-var ErrDeadLetterRefused = errors.New("the dead-letter topic refuses the write")
-
-// Completer is told when a record is done: every part acknowledged by ZIM or
-// the record durably dead-lettered. Done is called exactly once per finished
-// record, never for a record that Drain returned as unfinished. It is called
-// with the Worker's lock held, so it must be quick and must not call back into
-// the Worker.
+// Completer is told when a record is done: every part acknowledged by ZIM
+// (told by the Worker) or the record durably dead-lettered (told by the
+// DeadLetterer). Done is called exactly once per finished record, never for
+// a record that a Drain returned as unfinished. It is called with the
+// caller's lock held, so it must be quick and must not call back into the
+// Worker or the DeadLetterer.
 type Completer interface {
 	Done(rec *Record)
 }

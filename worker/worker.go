@@ -10,16 +10,17 @@ package worker
 
 // Lock and goroutine contract. w.mu guards every field below it in Worker:
 // the batcher, the holds, the isolation state, the systemic pause, the
-// live records, the dead-letter queue and pause, and the counters. It is
+// live records and the counters. It is
 // held only for bookkeeping, never across a call, a dead-letter write, an
 // Observer call or a wait. The fields above it are set by New and never
 // change; the channels they hold are safe for concurrent use.
 //
 // Run owns every goroutine of the Worker: one dispatcher per action
-// (dispatch.go), MaxInFlight callers (callers.go) and one dead-letter
-// writer (deadletter.go); it returns after all of them have. Submit,
-// Reject, Drain and the accessors are called from other goroutines (the
-// consumer's fetchers, its generation loop, metrics).
+// (dispatch.go) and MaxInFlight callers (callers.go); it returns after all
+// of them have. Submit, Drain and the accessors are called from other
+// goroutines (the consumer's fetchers, its generation loop, metrics). The
+// DeadLetterer and the Completer are called with w.mu held; their
+// contracts keep them quick and out of the Worker.
 
 import (
 	"context"
@@ -64,24 +65,21 @@ type Worker struct {
 	pacer  Pacer // nil: no pacing
 	obs    Observer
 
-	slots    chan struct{} // one per pending record: the memory bound
+	slots    *Slots        // one per pending record: the memory bound
 	inflight chan struct{} // one per request under way
 	calls    chan call     // dispatchers hand batches to the callers; unbuffered
 	wake     [len(Actions) + 1]chan struct{}
-	dlqWake  chan struct{}
 
-	mu       sync.Mutex
-	b        *batcher
-	gen      uint64 // bumped by Drain: older batches and items are abandoned
-	live     item   // sentinel of the list of live items
-	pending  int
-	idle     chan struct{} // closed when pending reaches zero during Drain
-	dlqQueue []*item
-	dlqPause error // the refusal that pauses dead-letter writes; nil while they flow
-	sys      systemic
-	holds    *holds
-	iso      isolation
-	stats    counters
+	mu      sync.Mutex
+	b       *batcher
+	gen     uint64 // bumped by Drain: older batches and items are abandoned
+	live    item   // sentinel of the list of live items
+	pending int
+	idle    chan struct{} // closed when pending reaches zero during Drain
+	sys     systemic
+	holds   *holds
+	iso     isolation
+	stats   counters
 }
 
 // New returns a Worker sending through sender, dead-lettering through dlq
@@ -97,18 +95,19 @@ func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, opts ...Op
 	cfg.setDefaults()
 	w := &Worker{
 		cfg: cfg, sender: sender, dlq: dlq, done: done, obs: NopObserver{},
-		slots:    make(chan struct{}, cfg.MaxPendingRecords),
+		slots:    cfg.Slots,
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 		calls:    make(chan call),
-		dlqWake:  make(chan struct{}, 1),
 		holds:    newHolds(cfg.Backoff),
+	}
+	if w.slots == nil {
+		w.slots = NewSlots(cfg.MaxPendingRecords)
 	}
 	w.b = newBatcher(cfg.MaxSeqsPerCall, cfg.Linger, w.holds)
 	for i := range w.wake {
 		w.wake[i] = make(chan struct{}, 1)
 	}
 	w.live.next, w.live.prev = &w.live, &w.live
-	w.stats.deadLettered = make(map[FailureClass]uint64)
 	w.sys.bo = cfg.SystemicBackoff.New()
 	w.iso = newIsolation(cfg.IsolatedFailureMaxAge, cfg.MaxPendingRecords)
 	for _, o := range opts {
@@ -117,7 +116,7 @@ func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, opts ...Op
 	return w, nil
 }
 
-// Run dispatches batches and writes dead letters until ctx ends, then
+// Run dispatches batches until ctx ends, then
 // waits for its goroutines and returns nil. Calls under way are cancelled;
 // their records stay unfinished.
 func (w *Worker) Run(ctx context.Context) error {
@@ -131,7 +130,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	for range w.cfg.MaxInFlight {
 		wg.Go(func() { w.caller(ctx) })
 	}
-	wg.Go(func() { w.deadLetterLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -150,17 +148,6 @@ func (w *Worker) Ready() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return !w.sys.paused
-}
-
-// DeadLetterPause returns the error that pauses dead-letter writes, or nil
-// while they flow: the dead-letter topic refuses a letter even written
-// alone. The records waiting for a dead-letter write stay unfinished, and
-// so uncommitted, until the topic takes the letter or a drain hands them
-// back.
-func (w *Worker) DeadLetterPause() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.dlqPause
 }
 
 // signal wakes the goroutine waiting on ch, if it is not already woken.

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 )
@@ -186,13 +187,12 @@ func TestRecordDoneAfterAllParts(t *testing.T) {
 // nil; failed writes are retried, never dropped.
 func TestDoneOnlyAfterDurableDeadLetter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := fastRetries
-		cfg.DeadLetterBackoff = retry.Policy{Initial: time.Second, Max: time.Second}
-		h := start(t, cfg, &fakeSender{respond: results(worker.ClassDeadLetter)}, nil)
+		h := startStaged(t, fastRetries, deadletter.StageConfig{Backoff: retry.Policy{Initial: time.Second, Max: time.Second}},
+			&fakeSender{respond: results(worker.ClassDeadLetter)}, nil)
 		h.dlq.failures = 3
 		r := record(worker.GroupRead, "alice", "team", 1)
 		h.submit(r)
-		h.waitFor("three failed writes", time.Hour, func() bool { return h.w.Stats().DeadLetterErrors == 3 })
+		h.waitFor("three failed writes", time.Hour, func() bool { return h.stage.Stats().WriteErrors == 3 })
 		if h.done.isDone(r) {
 			t.Fatal("the record was done while its dead-letter write kept failing")
 		}
@@ -214,7 +214,7 @@ func TestRejectedRecords(t *testing.T) {
 		block := make(chan struct{})
 		h.dlq.block = block // the DLQ is slow
 		bad := record(worker.GroupRead, "", "", 0)
-		if err := h.w.Reject(context.Background(), bad, worker.Failure{Class: worker.FailInvalidEvent, Message: "user_id: missing"}); err != nil {
+		if err := h.stage.Reject(context.Background(), bad, worker.Failure{Class: worker.FailInvalidEvent, Message: "user_id: missing"}); err != nil {
 			t.Fatal(err)
 		}
 		good := record(worker.GroupRead, "alice", "team", 7)
@@ -229,8 +229,8 @@ func TestRejectedRecords(t *testing.T) {
 		if len(got) != 1 || got[0].Failure.Class != worker.FailInvalidEvent || got[0].Failure.Message != "user_id: missing" || got[0].Failure.FailedAt.IsZero() {
 			t.Errorf("dead letters = %+v", got)
 		}
-		if s := h.w.Stats(); s.DeadLettered[worker.FailInvalidEvent] != 1 || s.RecordsDone != 2 {
-			t.Errorf("stats = %+v", s)
+		if s, d := h.w.Stats(), h.stage.Stats(); d.DeadLettered[worker.FailInvalidEvent] != 1 || s.RecordsDone != 1 || d.Rejected != 1 {
+			t.Errorf("stats = %+v, dead-letter stats = %+v", s, d)
 		}
 	})
 }

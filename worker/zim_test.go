@@ -206,7 +206,11 @@ func TestRateAgainstSimulator(t *testing.T) {
 func newZimWorker(t *testing.T, cfg worker.Config, sender worker.Sender, pacer worker.Pacer) (*worker.Worker, *doneLog) {
 	t.Helper()
 	done := &doneLog{t: t}
-	w, err := worker.New(cfg, sender, &fakeDLQ{}, done, worker.WithPacer(pacer))
+	if cfg.MaxPendingRecords == 0 {
+		cfg.MaxPendingRecords = worker.DefaultMaxPendingRecords
+	}
+	cfg.Slots = worker.NewSlots(cfg.MaxPendingRecords)
+	w, err := worker.New(cfg, sender, instantDeadLetters{cfg.Slots, done}, done, worker.WithPacer(pacer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,4 +232,15 @@ func runUntil(t *testing.T, w *worker.Worker, cond func() bool, limit time.Durat
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// instantDeadLetters is a DeadLetterer whose letters are durable at once.
+type instantDeadLetters struct {
+	slots *worker.Slots
+	done  worker.Completer
+}
+
+func (d instantDeadLetters) DeadLetter(rec *worker.Record, _ worker.Failure) {
+	d.done.Done(rec)
+	d.slots.Release()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/pipeline"
 	"github.com/receiptd/receiptd/internal/sandbox"
@@ -161,9 +162,9 @@ loop:
 			reason = "interrupted"
 			break loop
 		case <-tick.C:
-			st := p.Worker().Stats()
-			d.progress(time.Since(start), st, p.Lag())
-			if prodErr == nil && int(st.RecordsDone) >= d.events {
+			st, dead := p.Worker().Stats(), p.DeadLetters().Stats()
+			d.progress(time.Since(start), st, dead, p.Lag())
+			if prodErr == nil && int(st.RecordsDone+dead.Done()) >= d.events {
 				break loop
 			}
 		}
@@ -223,7 +224,7 @@ func (d *demo) onDone(r *worker.Record) {
 	d.mu.Unlock()
 }
 
-func (d *demo) progress(elapsed time.Duration, st worker.Stats, lag map[int]int64) {
+func (d *demo) progress(elapsed time.Duration, st worker.Stats, dead deadletter.Stats, lag map[int]int64) {
 	var total int64
 	for _, n := range lag {
 		total += n
@@ -232,17 +233,13 @@ func (d *demo) progress(elapsed time.Duration, st worker.Stats, lag map[int]int6
 	produced := d.produced
 	d.mu.Unlock()
 	zs := d.box.ZIM.Stats()
-	var dlq uint64
-	for _, n := range st.DeadLettered {
-		dlq += n
-	}
 	fmt.Fprintf(d.s.out, "[%3.0fs] produced %d/%d  done %d  lag %d  pending %d  calls %d  seqs/call %.1f  receipts %d  rate-limited %d  dead-lettered %d\n",
-		elapsed.Seconds(), produced, d.events, st.RecordsDone, total, st.Pending, st.Calls,
-		ratio(st.SeqsSent, st.Calls), st.SeqsAcked, zs.RateLimited, dlq)
+		elapsed.Seconds(), produced, d.events, st.RecordsDone+dead.Done(), total, st.Pending+dead.Pending, st.Calls,
+		ratio(st.SeqsSent, st.Calls), st.SeqsAcked, zs.RateLimited, dead.Done())
 }
 
 func (d *demo) report(elapsed time.Duration, reason string, p *pipeline.Pipeline) {
-	st := p.Worker().Stats()
+	st, dead := p.Worker().Stats(), p.DeadLetters().Stats()
 	zs := d.box.ZIM.Stats()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -261,7 +258,7 @@ func (d *demo) report(elapsed time.Duration, reason string, p *pipeline.Pipeline
 		fmt.Fprintf(w, "  %-30s %s\n", label, fmt.Sprintf(format, args...))
 	}
 	row("events produced", "%d (%d malformed, %d for a group or user ZIM rejects)", d.tally.Records(), d.tally.Malformed(), d.tally.Rejected())
-	row("events done", "%d (committed; anything else stays uncommitted for the next run)", st.RecordsDone)
+	row("events done", "%d (committed; anything else stays uncommitted for the next run)", st.RecordsDone+dead.Done())
 	row("receipts expected", "%d distinct (action, reader, conversation, seq)", d.tally.Receipts())
 	if missing == 0 {
 		row("receipts acknowledged", "%d by ZIM: every expected receipt arrived", zs.DistinctReceipts)
@@ -274,7 +271,7 @@ func (d *demo) report(elapsed time.Duration, reason string, p *pipeline.Pipeline
 	row("rate-limited answers", "%d (660300005)", zs.RateLimited)
 	row("busy answers retried", "%d (code 1, backed off and sent again)", zs.ByCode[1])
 	row("dead-lettered", "invalid_event %d, rejected %d, exhausted %d (DLQ topic holds %d records)",
-		st.DeadLettered[worker.FailInvalidEvent], st.DeadLettered[worker.FailRejected], st.DeadLettered[worker.FailExhausted], dlqRecords)
+		dead.DeadLettered[worker.FailInvalidEvent], dead.DeadLettered[worker.FailRejected], dead.DeadLettered[worker.FailExhausted], dlqRecords)
 	p50, p99 := d.percentiles()
 	row("latency, read to receipt", "p50 %s, p99 %s (includes the backlog the demo builds on purpose)", p50, p99)
 	row("logs", "%s", d.logFile.Name())

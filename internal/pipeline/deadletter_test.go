@@ -61,7 +61,7 @@ func TestPipelineDeadLetterPauseIsLoudAndClears(t *testing.T) {
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "dead-letter writes paused")
 	})
 	waitFor(t, "every valid record", 30*time.Second, func() bool {
-		return h.p.Worker().Stats().RecordsDone == 500-malformed
+		return h.p.RecordsDone() == 500-malformed
 	})
 	if _, metrics := h.get(t, "/metrics"); !strings.Contains(metrics, "receiptd_dead_letter_paused 1") {
 		t.Error("/metrics lacks receiptd_dead_letter_paused 1 during the pause")
@@ -71,7 +71,7 @@ func TestPipelineDeadLetterPauseIsLoudAndClears(t *testing.T) {
 	}
 
 	setDLQLimit(t, h.box, 1048588)
-	waitFor(t, "every record", time.Minute, func() bool { return h.p.Worker().Stats().RecordsDone == 500 })
+	waitFor(t, "every record", time.Minute, func() bool { return h.p.RecordsDone() == 500 })
 	waitFor(t, "/readyz", 10*time.Second, func() bool { code, _ := h.get(t, "/readyz"); return code == http.StatusOK })
 	if _, metrics := h.get(t, "/metrics"); !strings.Contains(metrics, "receiptd_dead_letter_paused 0") {
 		t.Error("/metrics lacks receiptd_dead_letter_paused 0 after the pause")

@@ -68,6 +68,7 @@ type Pipeline struct {
 	zim      *zimapi.Client
 	budget   *retry.Budget
 	dlq      *deadletter.Writer
+	dead     *deadletter.Stage
 	worker   *worker.Worker
 	consumer *consumer.Consumer
 	cobs     *telemetry.ConsumerObserver
@@ -135,15 +136,24 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.OnDone != nil {
 		done = hookedCompleter{next: done, hook: opts.OnDone}
 	}
-	p.worker, err = worker.New(WorkerConfig(cfg), zim, p.dlq, done, worker.WithPacer(p.budget),
-		worker.WithObserver(telemetry.NewWorkerObserver(log.Named("worker"), reg,
-			telemetry.NewLogIDs(cfg.Log.UserIDs, telemetry.IDHashKey(cfg.ZIM.ServerSecret.Value())))))
+	wobs := telemetry.NewWorkerObserver(log.Named("worker"), reg,
+		telemetry.NewLogIDs(cfg.Log.UserIDs, telemetry.IDHashKey(cfg.ZIM.ServerSecret.Value())))
+	// One bound for the records held by the worker and the dead-letter
+	// stage together.
+	wcfg := WorkerConfig(cfg)
+	wcfg.Slots = worker.NewSlots(wcfg.MaxPendingRecords)
+	p.dead, err = deadletter.NewStage(deadletter.StageConfig{Slots: wcfg.Slots}, p.dlq, done, wobs)
 	if err != nil {
 		p.closeClients()
 		return nil, err
 	}
-	telemetry.RegisterWorkerMetrics(reg, p.worker, p.budget)
-	p.consumer, err = consumer.New(ccfg, p.worker, p.cobs)
+	p.worker, err = worker.New(wcfg, zim, p.dead, done, worker.WithPacer(p.budget), worker.WithObserver(wobs))
+	if err != nil {
+		p.closeClients()
+		return nil, err
+	}
+	telemetry.RegisterWorkerMetrics(reg, p.worker, p.dead, p.budget)
+	p.consumer, err = consumer.New(ccfg, stages{p.worker, p.dead}, p.cobs)
 	if err != nil {
 		p.closeClients()
 		return nil, err
@@ -153,7 +163,7 @@ func New(opts Options) (*Pipeline, error) {
 	p.ready = []telemetry.ReadyFunc{p.cobs.Ready, func() (bool, string) {
 		return p.worker.Ready(), "dispatch paused: ZIM rejects receiptd's configuration (see the error log)"
 	}, func() (bool, string) {
-		if err := p.worker.DeadLetterPause(); err != nil {
+		if err := p.dead.Pause(); err != nil {
 			return false, "dead-letter writes paused: " + err.Error()
 		}
 		return true, ""
@@ -164,6 +174,35 @@ func New(opts Options) (*Pipeline, error) {
 
 // Worker returns the pipeline's worker, for its stats.
 func (p *Pipeline) Worker() *worker.Worker { return p.worker }
+
+// DeadLetters returns the pipeline's dead-letter stage, for its stats.
+func (p *Pipeline) DeadLetters() *deadletter.Stage { return p.dead }
+
+// RecordsDone counts the records finished: acknowledged by ZIM (the
+// worker's) or durably dead-lettered (the dead-letter stage's).
+func (p *Pipeline) RecordsDone() uint64 { return p.worker.Stats().RecordsDone + p.dead.Stats().Done() }
+
+// stages is what the consumer feeds: valid records go to the worker,
+// invalid ones straight to the dead-letter stage, which also takes the
+// records the worker gives up on.
+type stages struct {
+	w    *worker.Worker
+	dead *deadletter.Stage
+}
+
+func (s stages) Submit(ctx context.Context, rec *worker.Record) error { return s.w.Submit(ctx, rec) }
+
+func (s stages) Reject(ctx context.Context, rec *worker.Record, f worker.Failure) error {
+	return s.dead.Reject(ctx, rec, f)
+}
+
+// Drain drains the worker first: until it returns, it may still hand
+// records to the dead-letter stage.
+func (s stages) Drain(ctx context.Context) []*worker.Record {
+	return append(s.w.Drain(ctx), s.dead.Drain(ctx)...)
+}
+
+func (s stages) SetShare(partitions []int, total int) { s.w.SetShare(partitions, total) }
 
 // Lag returns the records between the committed offset and the log end per
 // owned partition.
@@ -186,6 +225,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	bg, stopBackground := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = p.worker.Run(bg) })
+	wg.Go(func() { _ = p.dead.Run(bg) })
 	wg.Go(func() {
 		// Learn the dead-letter topic's limit now, not at the first dead
 		// letter; if the brokers cannot be asked yet, that write asks again.
@@ -195,7 +235,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	wg.Go(func() {
 		telemetry.Summary{Log: p.log.Named("summary"), Interval: p.cfg.Log.SummaryInterval,
-			Worker: p.worker, Lag: p.consumer, Rates: p.budget}.Run(bg)
+			Worker: p.worker, DeadLetters: p.dead, Lag: p.consumer, Rates: p.budget}.Run(bg)
 	})
 	httpErr := make(chan error, 1)
 	if p.listener != nil || p.cfg.HTTP.Listen != "" {
@@ -241,7 +281,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return runErr
 	}
 	st := p.worker.Stats()
-	p.log.Info("shutdown complete", zap.Uint64("records_done", st.RecordsDone),
+	p.log.Info("shutdown complete", zap.Uint64("records_done", p.RecordsDone()),
 		zap.Uint64("receipts_acknowledged", st.SeqsAcked), zap.Uint64("calls", st.Calls))
 	return nil
 }

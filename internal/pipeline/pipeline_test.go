@@ -130,7 +130,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	waitFor(t, "/readyz", 30*time.Second, func() bool { code, _ := h.get(t, "/readyz"); return code == http.StatusOK })
 	tally := produce(t, h.box, tcfg, 3000)
-	waitFor(t, "every record done", time.Minute, func() bool { return h.p.Worker().Stats().RecordsDone == 3000 })
+	waitFor(t, "every record done", time.Minute, func() bool { return h.p.RecordsDone() == 3000 })
 
 	for r := range tally.Expected() {
 		if !h.box.ZIM.Seen(r.Action, r.UserID, r.ConvID, r.Seq) {
@@ -180,7 +180,7 @@ func TestPipelineSystemicErrorPausesAndDeadLettersNothing(t *testing.T) {
 	if n, _ := h.box.Count(context.Background(), "message-read-dlq"); n != 0 {
 		t.Errorf("%d records dead-lettered for a systemic error", n)
 	}
-	if st := h.p.Worker().Stats(); st.RecordsDone != 0 || !st.SystemicPause {
+	if st := h.p.Worker().Stats(); h.p.RecordsDone() != 0 || !st.SystemicPause {
 		t.Errorf("stats = %+v, want nothing done and the pause on", st)
 	}
 	if h.logs.FilterMessageSnippet("dispatch paused").Len() == 0 {

@@ -30,7 +30,7 @@ func TestHashedUserIDsLeaveTheDeadLetterIntact(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	waitFor(t, "the record dead-lettered", 30*time.Second, func() bool { return h.p.Worker().Stats().RecordsDone == 1 })
+	waitFor(t, "the record dead-lettered", 30*time.Second, func() bool { return h.p.RecordsDone() == 1 })
 
 	dlq := readTopic(t, h.box.Brokers, "message-read-dlq")
 	if len(dlq) != 1 || string(dlq[0].Value) != string(value) || string(dlq[0].Key) != group {

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/buildinfo"
 	"github.com/receiptd/receiptd/internal/telemetry"
 	"github.com/receiptd/receiptd/worker"
@@ -123,9 +124,9 @@ receiptd_build_info{go_version="go1.26.0",kafka_go_version="v0.4.51",revision="a
 // the keys failing alone with their records.
 func TestReadinessAndWorkerGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	w := &fakeWorker{stats: worker.Stats{Pending: 40, MaxPending: 50000, RetryBatches: 3,
-		HeldGroups: 2, HeldKeys: 5, FailingAloneKeys: 1, FailingAloneRecords: 17, DeadLetterPaused: true}}
-	telemetry.RegisterWorkerMetrics(reg, w, fakeRates{})
+	w := &fakeWorker{stats: worker.Stats{Pending: 38, MaxPending: 50000, RetryBatches: 3,
+		HeldGroups: 2, HeldKeys: 5, FailingAloneKeys: 1, FailingAloneRecords: 17}, dead: deadletter.Stats{Pending: 2, Paused: true}}
+	telemetry.RegisterWorkerMetrics(reg, w, w.deadLetters(), fakeRates{})
 	telemetry.RegisterReadiness(reg, func() (bool, string) { return true, "" }, func() (bool, string) { return w.Ready(), "paused" })
 	check := func(want string) {
 		t.Helper()

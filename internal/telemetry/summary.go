@@ -22,11 +22,12 @@ type LagSource interface {
 // throughput, coalescing, rate limiting, dead letters, backlog and how
 // long it will take to drain.
 type Summary struct {
-	Log      *zap.Logger
-	Interval time.Duration
-	Worker   WorkerSource
-	Lag      LagSource  // nil: no lag figures
-	Rates    RateSource // nil: no rate figures
+	Log         *zap.Logger
+	Interval    time.Duration
+	Worker      WorkerSource
+	DeadLetters DeadLetterSource
+	Lag         LagSource  // nil: no lag figures
+	Rates       RateSource // nil: no rate figures
 }
 
 // Run logs the summary line every Interval until ctx ends, then once more.
@@ -36,7 +37,7 @@ func (s Summary) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
-	prev, prevAt := s.Worker.Stats(), time.Now()
+	prev, prevAt := snapshot(s.Worker, s.DeadLetters), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -50,25 +51,27 @@ func (s Summary) Run(ctx context.Context) {
 
 // log writes one summary line covering the time since prev and returns the
 // new baseline.
-func (s Summary) log(prev worker.Stats, prevAt time.Time) (worker.Stats, time.Time) {
+func (s Summary) log(prevRecs records, prevAt time.Time) (records, time.Time) {
 	now := time.Now()
-	cur := s.Worker.Stats()
+	curRecs := snapshot(s.Worker, s.DeadLetters)
+	cur, prev := curRecs.w, prevRecs.w
 	secs := now.Sub(prevAt).Seconds()
 	calls := cur.Calls - prev.Calls
 	seqs := cur.SeqsSent - prev.SeqsSent
-	done := cur.RecordsDone - prev.RecordsDone
+	done := curRecs.done() - prevRecs.done()
+	in := curRecs.in() - prevRecs.in()
 	fields := []zap.Field{
 		durationField("interval", now.Sub(prevAt)),
-		zap.Uint64("events_in", cur.RecordsIn-prev.RecordsIn),
-		zap.Float64("events_per_sec", round(float64(cur.RecordsIn-prev.RecordsIn)/secs)),
+		zap.Uint64("events_in", in),
+		zap.Float64("events_per_sec", round(float64(in)/secs)),
 		zap.Uint64("events_done", done),
 		zap.Uint64("receipts_acknowledged", cur.SeqsAcked-prev.SeqsAcked),
 		zap.Uint64("calls", calls),
 		zap.Float64("calls_per_sec", round(float64(calls)/secs)),
 		zap.Float64("seqs_per_call", round(ratio(seqs, calls))),
 		zap.Uint64("rate_limited", cur.RateLimited-prev.RateLimited),
-		zap.Any("dead_lettered", diffClasses(cur.DeadLettered, prev.DeadLettered)),
-		zap.Int("pending", cur.Pending),
+		zap.Any("dead_lettered", diffClasses(curRecs.d.DeadLettered, prevRecs.d.DeadLettered)),
+		zap.Int("pending", curRecs.pending()),
 		zap.Int("in_flight", cur.InFlight),
 		zap.Int("retrying_batches", cur.RetryBatches),
 		zap.Int("held_groups", cur.HeldGroups),
@@ -76,7 +79,7 @@ func (s Summary) log(prev worker.Stats, prevAt time.Time) (worker.Stats, time.Ti
 		zap.Int("failing_alone_keys", cur.FailingAloneKeys),
 		zap.Int("failing_alone_records", cur.FailingAloneRecords),
 		zap.Bool("systemic_pause", cur.SystemicPause),
-		zap.Bool("dead_letter_paused", cur.DeadLetterPaused),
+		zap.Bool("dead_letter_paused", curRecs.d.Paused),
 	}
 	if s.Rates != nil {
 		rates := make(map[string]float64, len(worker.Actions))
@@ -95,11 +98,11 @@ func (s Summary) log(prev worker.Stats, prevAt time.Time) (worker.Stats, time.Ti
 		}
 		fields = append(fields, zap.Int64("lag", total), zap.Any("lag_by_partition", byPartition))
 		// The lag counts from the committed offset, so it includes the
-		// records pending in the worker.
+		// records pending in the worker and the dead-letter stage.
 		fields = append(fields, zap.String("drain_eta", drainETA(total, float64(done)/secs)))
 	}
 	s.Log.Info("summary", fields...)
-	return cur, now
+	return curRecs, now
 }
 
 // drainETA estimates how long the backlog takes at the recent pace.

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/telemetry"
 	"github.com/receiptd/receiptd/worker"
 )
@@ -27,6 +28,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type fakeWorker struct {
 	mu    sync.Mutex
 	stats worker.Stats
+	dead  deadletter.Stats // what deadLetters reports
 	ready bool
 	// read, when set, is closed by the first call to Stats.
 	read     chan struct{}
@@ -40,6 +42,17 @@ func (f *fakeWorker) Stats() worker.Stats {
 		f.readOnce.Do(func() { close(f.read) })
 	}
 	return f.stats
+}
+
+// deadLetters returns the dead-letter stage beside the fake worker.
+func (f *fakeWorker) deadLetters() telemetry.DeadLetterSource { return fakeDead{f} }
+
+type fakeDead struct{ w *fakeWorker }
+
+func (d fakeDead) Stats() deadletter.Stats {
+	d.w.mu.Lock()
+	defer d.w.mu.Unlock()
+	return d.w.dead
 }
 
 func (f *fakeWorker) Ready() bool {
@@ -143,9 +156,10 @@ func TestSystemicIsLoud(t *testing.T) {
 
 func TestHandlerEndpoints(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	w := &fakeWorker{stats: worker.Stats{RecordsIn: 42, SeqsAcked: 7, DeadLettered: map[worker.FailureClass]uint64{worker.FailRejected: 3}}}
+	w := &fakeWorker{stats: worker.Stats{RecordsIn: 40, SeqsAcked: 7},
+		dead: deadletter.Stats{Rejected: 2, DeadLettered: map[worker.FailureClass]uint64{worker.FailRejected: 3}}}
 	telemetry.NewWorkerObserver(zap.NewNop(), reg, telemetry.LogIDs{})
-	telemetry.RegisterWorkerMetrics(reg, w, fakeRates{})
+	telemetry.RegisterWorkerMetrics(reg, w, w.deadLetters(), fakeRates{})
 	joined := false
 	var mu sync.Mutex
 	h := telemetry.Handler(reg,
@@ -195,15 +209,16 @@ func TestHandlerEndpoints(t *testing.T) {
 func TestSummaryLine(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	w := &fakeWorker{read: make(chan struct{})}
-	s := telemetry.Summary{Log: zap.New(core), Interval: time.Hour, Worker: w, Lag: fakeLag{0: 100, 1: 50}, Rates: fakeRates{}}
+	s := telemetry.Summary{Log: zap.New(core), Interval: time.Hour, Worker: w, DeadLetters: w.deadLetters(),
+		Lag: fakeLag{0: 100, 1: 50}, Rates: fakeRates{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(ctx) }()
 	<-w.read // Run took its baseline: the figures below are news to it
 	w.mu.Lock()
-	w.stats = worker.Stats{RecordsIn: 100, RecordsDone: 90, Calls: 10, SeqsSent: 95, SeqsAcked: 90, RateLimited: 1,
-		DeadLettered: map[worker.FailureClass]uint64{worker.FailInvalidEvent: 2}, Pending: 10,
+	w.stats = worker.Stats{RecordsIn: 98, RecordsDone: 88, Calls: 10, SeqsSent: 95, SeqsAcked: 90, RateLimited: 1, Pending: 9,
 		HeldGroups: 1, HeldKeys: 4, FailingAloneKeys: 2, FailingAloneRecords: 6}
+	w.dead = deadletter.Stats{Rejected: 2, DeadLettered: map[worker.FailureClass]uint64{worker.FailInvalidEvent: 2}, Pending: 1}
 	w.mu.Unlock()
 	cancel() // Run logs a last line on the way out
 	<-done
@@ -212,7 +227,7 @@ func TestSummaryLine(t *testing.T) {
 		t.Fatalf("%d summary lines, want 1", len(all))
 	}
 	m := all[0].ContextMap()
-	if m["events_in"] != uint64(100) || m["calls"] != uint64(10) || m["seqs_per_call"] != 9.5 || m["lag"] != int64(150) || m["rate_limited"] != uint64(1) {
+	if m["events_in"] != uint64(100) || m["events_done"] != uint64(90) || m["pending"] != int64(10) || m["calls"] != uint64(10) || m["seqs_per_call"] != 9.5 || m["lag"] != int64(150) || m["rate_limited"] != uint64(1) {
 		t.Errorf("summary = %v", m)
 	}
 	if m["held_groups"] != int64(1) || m["held_keys"] != int64(4) || m["failing_alone_keys"] != int64(2) || m["failing_alone_records"] != int64(6) {

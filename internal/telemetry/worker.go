@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi"
 )
@@ -17,6 +18,32 @@ type WorkerSource interface {
 	Ready() bool
 }
 
+// DeadLetterSource is what the metrics read from the dead-letter stage at
+// scrape time.
+type DeadLetterSource interface {
+	Stats() deadletter.Stats
+}
+
+// records is a snapshot of the worker's and the dead-letter stage's stats:
+// a record is in one or the other until it is done.
+type records struct {
+	w worker.Stats
+	d deadletter.Stats
+}
+
+func snapshot(w WorkerSource, d DeadLetterSource) records { return records{w.Stats(), d.Stats()} }
+
+// in counts the records taken from Kafka: submitted, or rejected as
+// invalid.
+func (r records) in() uint64 { return r.w.RecordsIn + r.d.Rejected }
+
+// done counts the records finished: acknowledged by ZIM or durably
+// dead-lettered.
+func (r records) done() uint64 { return r.w.RecordsDone + r.d.Done() }
+
+// pending counts the records taken from Kafka and not yet done.
+func (r records) pending() int { return r.w.Pending + r.d.Pending }
+
 // RateSource reports the rate budget, per action.
 type RateSource interface {
 	Rate(bucket string) float64
@@ -24,8 +51,9 @@ type RateSource interface {
 	Share(bucket string) float64
 }
 
-// WorkerObserver logs and counts what the worker does. It implements
-// worker.Observer.
+// WorkerObserver logs and counts what the worker and the dead-letter stage
+// beside it do. It implements worker.Observer and
+// deadletter.StageObserver.
 type WorkerObserver struct {
 	log           *zap.Logger
 	ids           LogIDs
@@ -75,51 +103,52 @@ func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer, ids LogIDs) *
 	return o
 }
 
-// RegisterWorkerMetrics registers the metrics that the worker's Stats and
-// the rate budget already keep; they are read at scrape time, so the
-// summary line and /metrics share one source of truth. rates may be nil.
-func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, rates RateSource) {
-	stat := func(f func(worker.Stats) float64) func() float64 {
-		return func() float64 { return f(src.Stats()) }
+// RegisterWorkerMetrics registers the metrics that the Stats of the worker
+// and of the dead-letter stage, and the rate budget, already keep; they are
+// read at scrape time, so the summary line and /metrics share one source of
+// truth. rates may be nil.
+func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, dead DeadLetterSource, rates RateSource) {
+	stat := func(f func(records) float64) func() float64 {
+		return func() float64 { return f(snapshot(src, dead)) }
 	}
-	counter := func(name, help string, f func(worker.Stats) float64, labels prometheus.Labels) {
+	counter := func(name, help string, f func(records) float64, labels prometheus.Labels) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, stat(f)))
 	}
 	gauge := func(name, help string, f func() float64, labels prometheus.Labels) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
 	}
 	counter("receiptd_events_total", "Records handed to the worker, valid or not.",
-		func(s worker.Stats) float64 { return float64(s.RecordsIn) }, nil)
+		func(r records) float64 { return float64(r.in()) }, nil)
 	counter("receiptd_records_done_total", "Records finished: acknowledged by ZIM or durably dead-lettered.",
-		func(s worker.Stats) float64 { return float64(s.RecordsDone) }, nil)
+		func(r records) float64 { return float64(r.done()) }, nil)
 	counter("receiptd_receipts_acknowledged_total", "Sequence numbers acknowledged by ZIM.",
-		func(s worker.Stats) float64 { return float64(s.SeqsAcked) }, nil)
+		func(r records) float64 { return float64(r.w.SeqsAcked) }, nil)
 	counter("receiptd_rate_limited_total", "ZIM calls answered with an app-level rate-limit code (660300005, 7, HTTP 429).",
-		func(s worker.Stats) float64 { return float64(s.RateLimited) }, nil)
+		func(r records) float64 { return float64(r.w.RateLimited) }, nil)
 	counter("receiptd_dead_letter_write_errors_total", "Failed writes to the dead-letter topic (retried).",
-		func(s worker.Stats) float64 { return float64(s.DeadLetterErrors) }, nil)
+		func(r records) float64 { return float64(r.d.WriteErrors) }, nil)
 	for _, c := range []worker.FailureClass{worker.FailInvalidEvent, worker.FailRejected, worker.FailExhausted} {
 		counter("receiptd_dead_lettered_total", "Records durably written to the dead-letter topic, by class.",
-			func(s worker.Stats) float64 { return float64(s.DeadLettered[c]) }, prometheus.Labels{"class": string(c)})
+			func(r records) float64 { return float64(r.d.DeadLettered[c]) }, prometheus.Labels{"class": string(c)})
 	}
 	gauge("receiptd_pending_records", "Records taken from Kafka and not yet done.",
-		stat(func(s worker.Stats) float64 { return float64(s.Pending) }), nil)
+		stat(func(r records) float64 { return float64(r.pending()) }), nil)
 	gauge("receiptd_max_pending_records", "The bound on pending records (worker.max_pending_records); fetching pauses there.",
-		stat(func(s worker.Stats) float64 { return float64(s.MaxPending) }), nil)
+		stat(func(r records) float64 { return float64(r.w.MaxPending) }), nil)
 	gauge("receiptd_retrying_batches", "Batches waiting to be sent again after a rate-limit, transient or unknown answer.",
-		stat(func(s worker.Stats) float64 { return float64(s.RetryBatches) }), nil)
+		stat(func(r records) float64 { return float64(r.w.RetryBatches) }), nil)
 	gauge("receiptd_held_groups", "Groups whose receipts wait out a backoff after the group's own rate-limit answer (660300006), probe included.",
-		stat(func(s worker.Stats) float64 { return float64(s.HeldGroups) }), nil)
+		stat(func(r records) float64 { return float64(r.w.HeldGroups) }), nil)
 	gauge("receiptd_held_keys", "Keys (action, reader, conversation) whose batches wait out a backoff after a transient answer, probe included.",
-		stat(func(s worker.Stats) float64 { return float64(s.HeldKeys) }), nil)
+		stat(func(r records) float64 { return float64(r.w.HeldKeys) }), nil)
 	gauge("receiptd_failing_alone_keys", "Keys whose calls keep failing while other keys of their action succeed; dead-lettered as exhausted after worker.isolated_failure_max_age.",
-		stat(func(s worker.Stats) float64 { return float64(s.FailingAloneKeys) }), nil)
+		stat(func(r records) float64 { return float64(r.w.FailingAloneKeys) }), nil)
 	gauge("receiptd_failing_alone_records", "Records of keys failing alone; at most half of worker.max_pending_records.",
-		stat(func(s worker.Stats) float64 { return float64(s.FailingAloneRecords) }), nil)
+		stat(func(r records) float64 { return float64(r.w.FailingAloneRecords) }), nil)
 	gauge("receiptd_in_flight_calls", "ZIM calls under way.",
-		stat(func(s worker.Stats) float64 { return float64(s.InFlight) }), nil)
+		stat(func(r records) float64 { return float64(r.w.InFlight) }), nil)
 	gauge("receiptd_dead_letter_paused", "1 while dead-letter writes are paused because the dead-letter topic refuses a record even written alone.",
-		stat(func(s worker.Stats) float64 { return boolFloat(s.DeadLetterPaused) }), nil)
+		stat(func(r records) float64 { return boolFloat(r.d.Paused) }), nil)
 	gauge("receiptd_systemic_pause", "1 while dispatch is paused because ZIM rejects receiptd's configuration.",
 		func() float64 { return boolFloat(!src.Ready()) }, nil)
 	if rates != nil {
@@ -214,14 +243,14 @@ func (o *WorkerObserver) OnFailingAlone(ev worker.FailingAloneEvent) {
 		append(fields, zap.String("reason", ev.DeadLettering))...)
 }
 
-// OnDeadLetterError logs a failed dead-letter write and what the worker
-// does next.
-func (o *WorkerObserver) OnDeadLetterError(ev worker.DeadLetterErrorEvent) {
+// OnDeadLetterError logs a failed dead-letter write and what the
+// dead-letter stage does next.
+func (o *WorkerObserver) OnDeadLetterError(ev deadletter.ErrorEvent) {
 	fields := []zap.Field{zap.Error(ev.Err), zap.Int("letters", ev.Letters), zap.Int("attempt", ev.Attempt), zap.String("next", string(ev.Next))}
 	switch ev.Next {
-	case worker.NextSplit:
+	case deadletter.NextSplit:
 		o.log.Warn("dead-letter topic refused a write; its records are written one at a time", fields...)
-	case worker.NextPause:
+	case deadletter.NextPause:
 		o.log.Error("dead-letter topic refuses a record even written alone; it is written again after retry_in, and the records behind it wait",
 			append(fields, zap.Duration("retry_in", ev.RetryIn))...)
 	default:
@@ -232,7 +261,7 @@ func (o *WorkerObserver) OnDeadLetterError(ev worker.DeadLetterErrorEvent) {
 
 // OnDeadLetterPause logs the start and the end of a dead-letter pause,
 // loudly.
-func (o *WorkerObserver) OnDeadLetterPause(ev worker.DeadLetterPauseEvent) {
+func (o *WorkerObserver) OnDeadLetterPause(ev deadletter.PauseEvent) {
 	if !ev.Paused {
 		how := "the topic took the refused record"
 		if !ev.Written {
