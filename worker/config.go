@@ -48,7 +48,8 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	// DefaultMaxSeqsPerCall is the API's own cap on the seqs of one call.
+	// DefaultMaxSeqsPerCall is the API's own cap on the seqs of one call
+	// (receiptd's configuration holds it to zimapi.MaxSeqsPerCall).
 	DefaultMaxSeqsPerCall         = 10
 	DefaultMaxInFlight            = 8
 	DefaultMaxPendingRecords      = 50000

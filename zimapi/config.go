@@ -21,6 +21,16 @@ const (
 	DefaultMaxResponseBytes int64 = 64 << 10
 )
 
+// The API's published limits, which receiptd's defaults and the simulator
+// follow.
+const (
+	// RateLimitRPS is the requests per second ZEGO grants an app per
+	// action, in any one-second window.
+	RateLimitRPS = 20
+	// MaxSeqsPerCall is the most seqs one receipt call may carry.
+	MaxSeqsPerCall = 10
+)
+
 // Config configures a [Client]. The zero value is not usable: Endpoint,
 // AppID and ServerSecret are required. Printing a Config never shows the
 // secret.

@@ -22,6 +22,7 @@ import (
 	"github.com/receiptd/receiptd/internal/telemetry"
 	"github.com/receiptd/receiptd/internal/traffic"
 	"github.com/receiptd/receiptd/worker"
+	"github.com/receiptd/receiptd/zimapi"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
@@ -40,7 +41,7 @@ latency from read to receipt. Stops by itself when all is done or at
 	perSec := fs.Float64("rate", 200, "events produced per second (faster than ZIM's limit absorbs, so a backlog forms)")
 	duration := fs.Duration("duration", 2*time.Minute, "stop after this long even if work is left")
 	seed := fs.Int64("seed", 1, "seed of the traffic and of the simulator's failures")
-	rps := fs.Float64("rps", 20, "the simulator's rate limit and receiptd's budget, requests/s per action")
+	rps := fs.Float64("rps", zimapi.RateLimitRPS, "the simulator's rate limit and receiptd's budget, requests/s per action")
 	malformed := fs.Float64("malformed", 0.005, "fraction of malformed records")
 	failing := fs.Float64("failing", 0.005, "fraction of records about a group or user that ZIM rejects")
 	logPath := fs.String("log", "", "file for receiptd's JSON logs (default: a new file in the temp directory)")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/receiptd/receiptd/internal/telemetry"
+	"github.com/receiptd/receiptd/zimapi"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
@@ -24,7 +25,7 @@ zim.endpoint at it (http://127.0.0.1:PORT/). The app secret comes from
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve on")
 	appID := fs.Uint("app-id", 1234567, "accepted AppId")
 	secret := fs.String("secret", "", "accepted ServerSecret (default: $RECEIPTD_ZIM_SERVER_SECRET)")
-	rps := fs.Float64("rps", 20, "rate limit per AppId per action, requests/s in any 1 s window; 0 = unlimited")
+	rps := fs.Float64("rps", zimapi.RateLimitRPS, "rate limit per AppId per action, requests/s in any 1 s window; 0 = unlimited")
 	shared := fs.Bool("shared-bucket", false, "the four actions share one rate limit")
 	failGroups := fs.String("fail-groups", "", "comma-separated group ids answered 660400103")
 	failUsers := fs.String("fail-users", "", "comma-separated user ids answered 660400104 (c2c) or 660400103 (group)")

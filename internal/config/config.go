@@ -227,7 +227,7 @@ func Default() Config {
 			Endpoint:         zimapi.DefaultEndpoint,
 			RequestTimeout:   zimapi.DefaultTimeout,
 			MaxResponseBytes: int(zimapi.DefaultMaxResponseBytes),
-			RateLimitRPS:     20,
+			RateLimitRPS:     zimapi.RateLimitRPS,
 			RateShare:        RateSharePartitions,
 			RateGuard:        retry.DefaultGuard,
 		},

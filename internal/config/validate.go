@@ -13,7 +13,7 @@ import (
 
 	"github.com/receiptd/receiptd/consumer"
 	"github.com/receiptd/receiptd/retry"
-	"github.com/receiptd/receiptd/worker"
+	"github.com/receiptd/receiptd/zimapi"
 )
 
 // Validate checks every rule documented in config.yaml and returns a *ProblemsError
@@ -256,7 +256,7 @@ func (c Config) validateZIM(ck *checker) {
 	ck.positive("zim.request_timeout", z.RequestTimeout)
 	ck.intAtLeast("zim.max_response_bytes", z.MaxResponseBytes, 1024)
 	if z.RateLimitRPS <= 0 {
-		ck.addf([]string{"zim.rate_limit_rps"}, "zim.rate_limit_rps (%d) must be greater than 0: the requests per second ZEGO grants the app per action (20 unless ZEGO changed it)", z.RateLimitRPS)
+		ck.addf([]string{"zim.rate_limit_rps"}, "zim.rate_limit_rps (%d) must be greater than 0: the requests per second ZEGO grants the app per action (%d unless ZEGO changed it)", z.RateLimitRPS, zimapi.RateLimitRPS)
 	}
 	ck.oneOf("zim.rate_share", z.RateShare, RateSharePartitions, RateShareFull)
 	if z.RateGuard <= 0 || z.RateGuard > retry.MaxGuard {
@@ -266,7 +266,7 @@ func (c Config) validateZIM(ck *checker) {
 
 func (c Config) validateWorker(ck *checker) {
 	w := c.Worker
-	ck.intBetween("worker.max_seqs_per_call", w.MaxSeqsPerCall, 1, worker.DefaultMaxSeqsPerCall) // the default is the API's cap
+	ck.intBetween("worker.max_seqs_per_call", w.MaxSeqsPerCall, 1, zimapi.MaxSeqsPerCall)
 	ck.atLeast("worker.linger", w.Linger, 0)
 	ck.intBetween("worker.max_in_flight", w.MaxInFlight, 1, 256)
 	ck.intAtLeast("worker.max_pending_records", w.MaxPendingRecords, 1)

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/receiptd/receiptd/zimapi"
 )
 
 // Config configures a [Server]. Zero fields mean: no rate limit (RPS),
@@ -72,9 +74,9 @@ type Config struct {
 // timestamp window. Credentials are left for the caller to set.
 func DefaultConfig() Config {
 	return Config{
-		RPS:             20,
+		RPS:             zimapi.RateLimitRPS,
 		CountRejected:   true,
-		MaxSeqs:         10,
+		MaxSeqs:         zimapi.MaxSeqsPerCall,
 		TimestampWindow: 10 * time.Minute,
 		Now:             time.Now,
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/receiptd/receiptd/zimapi"
 )
 
 // ZIM codes the simulator answers with.
@@ -130,7 +132,7 @@ func New(cfg Config) *Server {
 		s.apps[cfg.AppID] = cfg.Secret
 	}
 	if s.maxSeqs <= 0 {
-		s.maxSeqs = 10
+		s.maxSeqs = zimapi.MaxSeqsPerCall
 	}
 	if s.window <= 0 {
 		s.window = 10 * time.Minute
