@@ -60,8 +60,7 @@ const (
 )
 
 // DefaultConfig returns a Config with every default filled in. Linger has
-// none: zero sends at once. Backoff and DeadLetterBackoff take
-// retry.Policy's own defaults.
+// none: zero sends at once. Backoff takes retry.Policy's own defaults.
 func DefaultConfig() Config {
 	var c Config
 	c.setDefaults()

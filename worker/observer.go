@@ -1,8 +1,8 @@
 package worker
 
 // What the Worker tells its Observer. Goroutine contract: the Observer is
-// called from the dispatchers, the callers, the dead-letter goroutine and
-// Submit's caller, never with w.mu held, possibly concurrently.
+// called from the dispatchers, the callers and Submit's caller, never with
+// w.mu held, possibly concurrently.
 
 import "time"
 
