@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/receiptd/receiptd/consumer"
-	"github.com/receiptd/receiptd/consumer/internal/eventscan"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -214,27 +213,18 @@ func benchSeqs(n int) string {
 }
 
 func BenchmarkDecodeEvent(b *testing.B) {
-	decoders := []struct {
-		name   string
-		decode func([]byte) error
-	}{
-		{"json", func(v []byte) error { _, err := consumer.DecodeEvent(v, consumer.Limits{}); return err }},
-		{"scanner", func(v []byte) error { _, err := eventscan.DecodeEvent(v, eventscan.Limits{}); return err }},
-	}
 	for _, ev := range benchEvents {
 		v := []byte(ev.value)
 		valid := ev.name != "syntax" && ev.name != "rule"
-		for _, d := range decoders {
-			b.Run("event="+ev.name+"/decoder="+d.name, func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetBytes(int64(len(v)))
-				for b.Loop() {
-					if err := d.decode(v); (err == nil) != valid {
-						b.Fatalf("DecodeEvent: %v", err)
-					}
+		b.Run("event="+ev.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(v)))
+			for b.Loop() {
+				if _, err := consumer.DecodeEvent(v, consumer.Limits{}); (err == nil) != valid {
+					b.Fatalf("DecodeEvent: %v", err)
 				}
-			})
-		}
+			}
+		})
 	}
 }
 
@@ -246,6 +236,15 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"user_id":"a","group_id":"g","conv_msg_seq":[1.5]}`,
 		`{"x":[{"y":null}],"user_id":"a","group_id":"g","conv_msg_seq":9007199254740991}`,
 		`{"user_id":"a","group_id":"g","conv_msg_seq":1}{}`,
+		`{"x":tru,"user_id":"a","group_id":"g","conv_msg_seq":1}`,
+		`{"type":"c2c_read","user_id":"a","conv_id":"b","group_id":7,"conv_msg_seq":[1,"7",[2]],"read_at":"x"}`,
+		`{"type":"\ud800","user_id":"a\ufffd","group_id":"\u00e9\uFFFD","conv_msg_seq":[1,2,1],"read_at":1.5}`,
+		`{"us\ud800er_id":"a","group_id":"g","conv_msg_seq":1}`,
+		"{\"type\":\"\xff\xfe\",\"user_id\":\"a\xff\",\"group_id\":\"g\",\"conv_msg_seq\":1}",
+		`{"conv_msg_seq":[1],"conv_msg_seq":[2],"read_at":1,"read_at":2,"type":null,"type":null}`,
+		`{"x":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`,
+		` { "user_id" : "a" , "group_id" : "g" , "conv_msg_seq" : [ 1 , 2 ] } ` + "\t\r\n",
+		`{"\uX`,
 	} {
 		f.Add([]byte(s), 8, 4)
 	}
@@ -259,6 +258,13 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 			if r := err.Error(); r == "" || len(r) > 256 || !utf8.ValidString(r) {
 				t.Fatalf("reason %q: want non-empty valid UTF-8 of at most 256 bytes", r)
+			}
+			// A syntax error names a byte of the value.
+			if _, pos, ok := strings.Cut(err.Error(), " at byte "); ok {
+				var n int
+				if _, serr := fmt.Sscanf(pos, "%d", &n); serr != nil || n < 0 || n >= len(value) {
+					t.Fatalf("reason %q names no byte of the %d-byte value", err, len(value))
+				}
 			}
 			return
 		}
