@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/receiptd/receiptd/internal/kafkatopics"
 	"github.com/receiptd/receiptd/internal/traffic"
 )
 
@@ -75,17 +76,12 @@ func (b *broker) newTopicsWith(t *testing.T, partitions int, dlqConfig ...kafka.
 
 	ctx, cancel := context.WithTimeout(context.Background(), kafkaTimeout)
 	defer cancel()
-	resp, err := b.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: n.Source, NumPartitions: partitions, ReplicationFactor: 1},
-		{Topic: n.DLQ, NumPartitions: dlqPartitions, ReplicationFactor: 1, ConfigEntries: dlqConfig},
-	}})
+	err := kafkatopics.Create(ctx, b.client, []kafkatopics.Topic{
+		{Name: n.Source, Partitions: partitions},
+		{Name: n.DLQ, Partitions: dlqPartitions, Configs: dlqConfig},
+	}, kafkatopics.Fresh())
 	if err != nil {
-		t.Fatalf("create topics: %v", err)
-	}
-	for topic, err := range resp.Errors {
-		if err != nil {
-			t.Fatalf("create topic %s: %v", topic, err)
-		}
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -97,21 +93,6 @@ func (b *broker) newTopicsWith(t *testing.T, partitions int, dlqConfig ...kafka.
 		if _, err := b.client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{n.Source, n.DLQ}}); err != nil {
 			t.Logf("delete topics %s, %s: %v", n.Source, n.DLQ, err)
 		}
-	})
-	waitUntil(t, kafkaTimeout, "partition leaders of "+n.Source, func() (bool, string) {
-		md, err := b.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{n.Source, n.DLQ}})
-		if err != nil {
-			return false, err.Error()
-		}
-		ready := 0
-		for _, tp := range md.Topics {
-			for _, p := range tp.Partitions {
-				if tp.Error == nil && p.Error == nil && p.Leader.Host != "" {
-					ready++
-				}
-			}
-		}
-		return ready == partitions+dlqPartitions, fmt.Sprintf("%d of %d partitions have a leader", ready, partitions+dlqPartitions)
 	})
 	t.Logf("topics %s (%d partitions), %s (%d), group %s", n.Source, partitions, n.DLQ, dlqPartitions, n.Group)
 	return n

@@ -13,13 +13,15 @@ import (
 
 // devOnlyPackages are what the production build must not link: the
 // in-process Kafka (all of franz-go comes with it), the demo's sandbox and
-// traffic generator, and the benchmark harness with its broker starter.
+// traffic generator, the benchmark harness with its broker starter, and the
+// topic creation they share.
 var devOnlyPackages = []string{
 	"github.com/twmb/franz-go/",
 	"github.com/receiptd/receiptd/internal/sandbox",
 	"github.com/receiptd/receiptd/internal/traffic",
 	"github.com/receiptd/receiptd/internal/bench",
 	"github.com/receiptd/receiptd/internal/ownkafka",
+	"github.com/receiptd/receiptd/internal/kafkatopics",
 }
 
 // The container image runs the production build: the Dockerfile's go build,

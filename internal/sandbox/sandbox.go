@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/internal/config"
+	"github.com/receiptd/receiptd/internal/kafkatopics"
 	"github.com/receiptd/receiptd/internal/secret"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
@@ -188,24 +189,20 @@ func (s *Sandbox) RestartKafka(ctx context.Context, down time.Duration) error {
 	return nil
 }
 
+// createTopics creates the source and dead-letter topics on cfg.Brokers
+// and waits until they can be used.
 func createTopics(ctx context.Context, cfg Config) error {
 	transport := &kafka.Transport{}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 30 * time.Second, Transport: transport}
-	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: cfg.Topic, NumPartitions: cfg.Partitions, ReplicationFactor: 1},
-		{Topic: cfg.DLQTopic, NumPartitions: cfg.DLQPartitions, ReplicationFactor: 1},
-	}})
+	err := kafkatopics.Create(ctx, client, []kafkatopics.Topic{
+		{Name: cfg.Topic, Partitions: cfg.Partitions},
+		{Name: cfg.DLQTopic, Partitions: cfg.DLQPartitions},
+	}, kafkatopics.Fresh())
 	if err != nil {
-		return fmt.Errorf("create topics on %v: %w", cfg.Brokers, err)
+		return fmt.Errorf("topics on %v: %w", cfg.Brokers, err)
 	}
-	var errs []error
-	for topic, err := range resp.Errors {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("create topic %s: %w", topic, err))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Close stops the simulator and the in-process cluster.

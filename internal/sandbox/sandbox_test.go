@@ -2,10 +2,12 @@ package sandbox_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
 
 	"github.com/receiptd/receiptd/internal/sandbox"
@@ -62,5 +64,36 @@ func TestKafkaFaults(t *testing.T) {
 	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: "g", Topics: map[string][]int{"message-read": {0}}})
 	if err != nil || res.Topics["message-read"][0].CommittedOffset != 1 {
 		t.Errorf("after a restart: committed %+v (%v), want offset 1", res, err)
+	}
+}
+
+// On brokers of its own the sandbox creates its topics, ready to use, and
+// refuses topics that exist already rather than mix its records with
+// others'.
+func TestTopicsOnGivenBrokers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	cfg := sandbox.Config{Brokers: cluster.ListenAddrs(), Topic: "src", DLQTopic: "src-dlq", Partitions: 4, DLQPartitions: 2}
+	box, err := sandbox.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	for topic, want := range map[string]int{"src": 4, "src-dlq": 2} {
+		ends, err := box.EndOffsets(ctx, topic)
+		if err != nil || len(ends) != want {
+			t.Errorf("topic %s: %d partitions (%v), want %d", topic, len(ends), err, want)
+		}
+	}
+	if again, err := sandbox.Start(ctx, cfg); err == nil {
+		again.Close()
+		t.Error("a second sandbox on the same topics started")
+	} else if !strings.Contains(err.Error(), "topic src exists already") {
+		t.Errorf("second sandbox: %v, want the existing topic named", err)
 	}
 }
