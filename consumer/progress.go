@@ -1,11 +1,5 @@
 package consumer
 
-import (
-	"context"
-	"slices"
-	"time"
-)
-
 // How far each owned partition is behind, for metrics and the summary line.
 // The log end offsets come from a poller that runs beside the fetchers, so
 // that lag keeps growing while fetching is paused at the pending bound,
@@ -15,6 +9,12 @@ import (
 // log end of a tracker is an atomic, raised by the poller and the fetcher;
 // the trackers' other figures are read under their own lock. Progress and
 // Lag may be called from any goroutine.
+
+import (
+	"context"
+	"slices"
+	"time"
+)
 
 // PartitionProgress is where one owned partition stands.
 type PartitionProgress struct {
