@@ -56,7 +56,7 @@ func TestConfigValidateListsEveryProblem(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "invalid consumer configuration: brokers[0]: empty; dlq_topic") {
 		t.Errorf("error message %q", err)
 	}
-	if _, err := consumer.New(cfg, newFakePipeline(newLedger(), 1), nil); !errors.As(err, &ce) {
+	if _, err := consumer.New(cfg, newFakeStages(newLedger(), 1), nil); !errors.As(err, &ce) {
 		t.Errorf("New with a bad config = %v, want the *ConfigError", err)
 	}
 }
@@ -149,16 +149,16 @@ func TestTLSAndSASL(t *testing.T) {
 			// plaintext producer could not reach this cluster.
 			want := produceSecure(t, cfg, 2, 20)
 			l := newLedger()
-			pipe := newFakePipeline(l, 1)
-			pipe.dlq = newDLQWriter(t, cfg, nil)
-			obs, r := startOnFake(t, cfg, pipe)
+			stages := newFakeStages(l, 1)
+			stages.dlq = newDLQWriter(t, cfg, nil)
+			obs, r := startOnFake(t, cfg, stages)
 			obs.waitAllCommitted(t, 30*time.Second, want)
 			if err := r.stop(); err != nil {
 				t.Fatal(err)
 			}
 			l.check(t, want)
-			if pipe.dlqFails != 0 {
-				t.Errorf("%d dead-letter writes failed over TLS and SASL", pipe.dlqFails)
+			if stages.dlqFails != 0 {
+				t.Errorf("%d dead-letter writes failed over TLS and SASL", stages.dlqFails)
 			}
 		})
 	}

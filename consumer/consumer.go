@@ -26,9 +26,9 @@ import (
 	"github.com/receiptd/receiptd/worker"
 )
 
-// Pipeline is what the consumer feeds: the worker, and the dead-letter
+// Stages are what the consumer feeds: the worker, and the dead-letter
 // stage beside it.
-type Pipeline interface {
+type Stages interface {
 	// Submit hands over a valid record, to the worker; it blocks while the
 	// pipeline is full and returns ctx.Err() if ctx ends first.
 	Submit(ctx context.Context, rec *worker.Record) error
@@ -44,12 +44,12 @@ type Pipeline interface {
 }
 
 // Consumer consumes the source topic as a member of a consumer group and
-// feeds every record to a Pipeline, at least once: a partition's offset is
-// committed only below records the Pipeline reported done (through
+// feeds every record to its Stages, at least once: a partition's offset is
+// committed only below records the Stages reported done (through
 // Completer). See Run.
 type Consumer struct {
 	cfg       Config
-	pipe      Pipeline
+	stages    Stages
 	obs       Observer
 	dialer    *kafka.Dialer
 	transport *kafka.Transport
@@ -65,13 +65,13 @@ type Consumer struct {
 	carried  map[int]carry    // done work the last generation could not commit
 }
 
-// New returns a Consumer of cfg.Topic feeding p. obs may be nil.
-func New(cfg Config, p Pipeline, obs Observer) (*Consumer, error) {
+// New returns a Consumer of cfg.Topic feeding s. obs may be nil.
+func New(cfg Config, s Stages, obs Observer) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if p == nil {
-		return nil, errors.New("consumer: nil Pipeline")
+	if s == nil {
+		return nil, errors.New("consumer: nil Stages")
 	}
 	cfg.setDefaults()
 	if obs == nil {
@@ -80,7 +80,7 @@ func New(cfg Config, p Pipeline, obs Observer) (*Consumer, error) {
 	tr := cfg.transport()
 	return &Consumer{
 		cfg:       cfg,
-		pipe:      p,
+		stages:    s,
 		obs:       obs,
 		dialer:    cfg.dialer(),
 		transport: tr,
@@ -182,10 +182,10 @@ func (c *Consumer) setTrackers(ts map[int]*tracker) {
 	c.trackers = maps.Clone(ts)
 }
 
-// nopPipeline stands in for a Pipeline where none is needed (CheckTopics).
-type nopPipeline struct{}
+// nopStages stand in for Stages where none are needed (CheckTopics).
+type nopStages struct{}
 
-func (nopPipeline) Submit(context.Context, *worker.Record) error                 { return nil }
-func (nopPipeline) Reject(context.Context, *worker.Record, worker.Failure) error { return nil }
-func (nopPipeline) Drain(context.Context) []*worker.Record                       { return nil }
-func (nopPipeline) SetShare([]int, int)                                          {}
+func (nopStages) Submit(context.Context, *worker.Record) error                 { return nil }
+func (nopStages) Reject(context.Context, *worker.Record, worker.Failure) error { return nil }
+func (nopStages) Drain(context.Context) []*worker.Record                       { return nil }
+func (nopStages) SetShare([]int, int)                                          {}

@@ -33,9 +33,9 @@ func TestConsumeEveryRecord(t *testing.T) {
 
 	cfg := testConfig(addrs, "every-record")
 	l := newLedger()
-	pipe := newFakePipeline(l, 1)
-	pipe.dlq = newDLQWriter(t, cfg, nil)
-	obs, r := startOnFake(t, cfg, pipe)
+	stages := newFakeStages(l, 1)
+	stages.dlq = newDLQWriter(t, cfg, nil)
+	obs, r := startOnFake(t, cfg, stages)
 
 	obs.waitAllCommitted(t, 30*time.Second, want)
 	if !r.c.Ready() {
@@ -58,8 +58,8 @@ func TestConsumeEveryRecord(t *testing.T) {
 	for i := range all {
 		all[i] = i
 	}
-	if !slices.ContainsFunc(pipe.shares, func(s share) bool { return slices.Equal(s.partitions, all) && s.total == partitions }) {
-		t.Errorf("SetShare calls %v, want one with every partition of %d", pipe.shares, partitions)
+	if !slices.ContainsFunc(stages.shares, func(s share) bool { return slices.Equal(s.partitions, all) && s.total == partitions }) {
+		t.Errorf("SetShare calls %v, want one with every partition of %d", stages.shares, partitions)
 	}
 
 	var nInvalid int
@@ -134,13 +134,13 @@ func TestCommitStopsAtLowestNotDone(t *testing.T) {
 
 	cfg := testConfig(addrs, "lowest-not-done")
 	l := newLedger()
-	pipe := newFakePipeline(l, 2)
-	pipe.setHold(func(p int, off int64) bool { return p == 2 && off == 57 })
-	obs, r := startOnFake(t, cfg, pipe)
+	stages := newFakeStages(l, 2)
+	stages.setHold(func(p int, off int64) bool { return p == 2 && off == 57 })
+	obs, r := startOnFake(t, cfg, stages)
 
 	// Everything but the held record gets done; partition 2 must then sit
 	// at 57 while the others reach the end.
-	pipe.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
+	stages.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
 		distinct, _ := l.doneCount()
 		return distinct == int(want.total())-1
 	})
@@ -157,7 +157,7 @@ func TestCommitStopsAtLowestNotDone(t *testing.T) {
 		t.Errorf("partition 2 committed at %d with offset 57 not done, want 57", got[2])
 	}
 
-	pipe.setHold(nil)
+	stages.setHold(nil)
 	obs.waitCommitted(t, 30*time.Second, "partition 2 committed to the end", 2, perPartition)
 	if err := r.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -179,15 +179,15 @@ func TestFailedDeadLetterKeepsOffsetUncommitted(t *testing.T) {
 	cfg := testConfig(addrs, "dlq-fails")
 	failing := &failingDeadLetterer{next: newDLQWriter(t, cfg, nil), paused: true}
 	l := newLedger()
-	pipe := newFakePipeline(l, 3)
-	pipe.dlq = failing
-	obs, r := startOnFake(t, cfg, pipe)
+	stages := newFakeStages(l, 3)
+	stages.dlq = failing
+	obs, r := startOnFake(t, cfg, stages)
 
 	obs.waitCommitted(t, 30*time.Second, "partition 1 committed up to the rejected record", 1, 5)
-	pipe.waitFor(t, 30*time.Second, "a failed dead-letter write", func() bool { return pipe.dlqFails >= 3 })
+	stages.waitFor(t, 30*time.Second, "a failed dead-letter write", func() bool { return stages.dlqFails >= 3 })
 	// Everything behind the rejected record is done; a few more commit
 	// ticks must not move past it.
-	pipe.waitFor(t, 30*time.Second, "records behind the rejected one done", func() bool {
+	stages.waitFor(t, 30*time.Second, "records behind the rejected one done", func() bool {
 		distinct, _ := l.doneCount()
 		return distinct == int(want.total())-1
 	})

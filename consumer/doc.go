@@ -3,7 +3,7 @@
 // A [Consumer] is a member of a kafka-go consumer group. For every generation
 // it fetches each owned partition with its own partition reader, started at
 // the committed offset; decodes and validates each record ([DecodeEvent]);
-// hands valid ones to the [Pipeline] (the worker) and rejects invalid ones
+// hands valid ones to the [Stages] (the worker) and rejects invalid ones
 // (straight to the dead-letter stage). A per-partition tracker follows every
 // fetched record until the worker or the dead-letter stage reports it done
 // through [Completer], and

@@ -13,7 +13,7 @@ import (
 // as offsets go: no drain and no commit; the work in flight stays uncommitted
 // and is redelivered to the group. The consumer still leaves the group so
 // that the partitions move on without waiting out the session timeout. The
-// Pipeline must be discarded with it. Tests use it to check that nothing is
+// Stages must be discarded with it. Tests use it to check that nothing is
 // lost when a process dies.
 var ErrAbandon = errors.New("consumer abandoned without draining or committing")
 

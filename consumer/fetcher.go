@@ -4,7 +4,7 @@ package consumer
 // its generation's goroutine (generation.go). Goroutine contract: a fetcher
 // owns its kafka.Reader and its BackOff; it shares only its partition's
 // tracker, whose own lock guards it (tracker.go), and blocks in
-// Pipeline.Submit while the pipeline is full, until ctx ends.
+// Stages.Submit while the pipeline is full, until ctx ends.
 
 import (
 	"context"
@@ -109,9 +109,9 @@ func (c *Consumer) handle(ctx context.Context, t *tracker, msg kafka.Message) bo
 	if err != nil {
 		c.obs.InvalidEvent(InvalidEvent{Topic: t.topic, Partition: t.partition, Offset: msg.Offset, Reason: err.Error()})
 		f := worker.Failure{Class: worker.FailInvalidEvent, Message: err.Error(), FailedSeqs: ev.Seqs, FailedAt: c.now()}
-		return c.retry(ctx, t, msg.Offset, func() error { return c.pipe.Reject(ctx, &s.rec, f) })
+		return c.retry(ctx, t, msg.Offset, func() error { return c.stages.Reject(ctx, &s.rec, f) })
 	}
-	return c.retry(ctx, t, msg.Offset, func() error { return c.pipe.Submit(ctx, &s.rec) })
+	return c.retry(ctx, t, msg.Offset, func() error { return c.stages.Submit(ctx, &s.rec) })
 }
 
 // retry calls hand until it succeeds or ctx ends. The pipeline fails only

@@ -36,7 +36,7 @@ func (c *Consumer) runGeneration(runCtx, genCtx context.Context, gen *kafka.Gene
 		partitions[i] = pa.ID
 	}
 	total := c.partitionCount(genCtx, len(assigned))
-	c.pipe.SetShare(partitions, total)
+	c.stages.SetShare(partitions, total)
 
 	trackers, starts, carried := c.newTrackers(genCtx, assigned)
 	c.setTrackers(trackers)
@@ -196,7 +196,7 @@ func (c *Consumer) endGeneration(runCtx context.Context, genID int32, cm committ
 	})
 	defer stop()
 	began := c.now()
-	left := c.pipe.Drain(drainCtx)
+	left := c.stages.Drain(drainCtx)
 	c.obs.Drained(Drained{GenerationID: genID, Reason: reason, Done: max(before-len(left), 0),
 		Abandoned: len(left), Duration: c.now().Sub(began)})
 	if abandoned(runCtx) {

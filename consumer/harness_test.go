@@ -366,11 +366,11 @@ func (r *recorder) waitAllCommitted(t testing.TB, timeout time.Duration, want pr
 	r.waitFor(t, timeout, "every record committed", func() bool { return r.l.committedAll(want) })
 }
 
-// fakePipeline stands in for the worker: it admits records up to a bound,
+// fakeStages stands in for the worker: it admits records up to a bound,
 // completes them in a shuffled order from its own goroutine, writes rejected
 // records through a LetterWriter (retrying until it succeeds, like the
 // dead-letter stage), and honours Drain's contract.
-type fakePipeline struct {
+type fakeStages struct {
 	l      *ledger
 	dlq    deadletter.LetterWriter // nil: rejected records are done at once
 	bound  int                     // most records pending; 0: unbounded
@@ -392,14 +392,14 @@ type fakePipeline struct {
 	drains     []time.Duration // the deadline each Drain was given
 }
 
-func newFakePipeline(l *ledger, seed uint64) *fakePipeline {
-	return &fakePipeline{l: l, window: 16, rng: rand.New(rand.NewPCG(seed, 7)),
+func newFakeStages(l *ledger, seed uint64) *fakeStages {
+	return &fakeStages{l: l, window: 16, rng: rand.New(rand.NewPCG(seed, 7)),
 		pending: map[*worker.Record]*worker.Failure{}}
 }
 
 // start runs the pipeline's completion loop until stop is called or the test
 // ends; stop returns once the loop has.
-func (f *fakePipeline) start(t testing.TB) (stop func()) {
+func (f *fakeStages) start(t testing.TB) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { f.run(ctx) })
@@ -408,15 +408,15 @@ func (f *fakePipeline) start(t testing.TB) (stop func()) {
 	return stop
 }
 
-func (f *fakePipeline) Submit(ctx context.Context, rec *worker.Record) error {
+func (f *fakeStages) Submit(ctx context.Context, rec *worker.Record) error {
 	return f.admit(ctx, rec, nil)
 }
 
-func (f *fakePipeline) Reject(ctx context.Context, rec *worker.Record, fl worker.Failure) error {
+func (f *fakeStages) Reject(ctx context.Context, rec *worker.Record, fl worker.Failure) error {
 	return f.admit(ctx, rec, &fl)
 }
 
-func (f *fakePipeline) admit(ctx context.Context, rec *worker.Record, fl *worker.Failure) error {
+func (f *fakeStages) admit(ctx context.Context, rec *worker.Record, fl *worker.Failure) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.submitted++
@@ -436,7 +436,7 @@ func (f *fakePipeline) admit(ctx context.Context, rec *worker.Record, fl *worker
 	return nil
 }
 
-func (f *fakePipeline) Drain(ctx context.Context) []*worker.Record {
+func (f *fakeStages) Drain(ctx context.Context) []*worker.Record {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if dl, ok := ctx.Deadline(); ok {
@@ -461,20 +461,20 @@ type share struct {
 	total      int
 }
 
-func (f *fakePipeline) SetShare(partitions []int, total int) {
+func (f *fakeStages) SetShare(partitions []int, total int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.shares = append(f.shares, share{slices.Clone(partitions), total})
 }
 
-func (f *fakePipeline) setHold(hold func(partition int, offset int64) bool) {
+func (f *fakeStages) setHold(hold func(partition int, offset int64) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.hold = hold
 	f.signalLocked()
 }
 
-func (f *fakePipeline) setPaused(p bool) {
+func (f *fakeStages) setPaused(p bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.paused = p
@@ -482,7 +482,7 @@ func (f *fakePipeline) setPaused(p bool) {
 }
 
 // run completes queued records, a shuffled window at a time, until ctx ends.
-func (f *fakePipeline) run(ctx context.Context) {
+func (f *fakeStages) run(ctx context.Context) {
 	for {
 		f.mu.Lock()
 		batch := f.takeLocked()
@@ -513,7 +513,7 @@ func (f *fakePipeline) run(ctx context.Context) {
 }
 
 // takeLocked removes up to window completable records from the queue.
-func (f *fakePipeline) takeLocked() []*worker.Record {
+func (f *fakeStages) takeLocked() []*worker.Record {
 	if f.paused {
 		return nil
 	}
@@ -532,7 +532,7 @@ func (f *fakePipeline) takeLocked() []*worker.Record {
 
 // complete finishes one record: dead-letters it first if it was rejected.
 // It reports false when ctx ended.
-func (f *fakePipeline) complete(ctx context.Context, rec *worker.Record) bool {
+func (f *fakeStages) complete(ctx context.Context, rec *worker.Record) bool {
 	f.mu.Lock()
 	fl, ok := f.pending[rec]
 	f.mu.Unlock()
@@ -601,7 +601,7 @@ type running struct {
 
 // startConsumer runs a consumer of cfg that hands records to p, until it is
 // cancelled or the test ends.
-func startConsumer(t testing.TB, cfg consumer.Config, p consumer.Pipeline, obs consumer.Observer) *running {
+func startConsumer(t testing.TB, cfg consumer.Config, p consumer.Stages, obs consumer.Observer) *running {
 	t.Helper()
 	c, err := consumer.New(cfg, p, obs)
 	if err != nil {
@@ -613,13 +613,13 @@ func startConsumer(t testing.TB, cfg consumer.Config, p consumer.Pipeline, obs c
 	return r
 }
 
-// startOnFake starts pipe's completion loop and a consumer that hands records
-// to it, observed by a new recorder on pipe's ledger.
-func startOnFake(t testing.TB, cfg consumer.Config, pipe *fakePipeline) (*recorder, *running) {
+// startOnFake starts stages's completion loop and a consumer that hands records
+// to it, observed by a new recorder on stages's ledger.
+func startOnFake(t testing.TB, cfg consumer.Config, stages *fakeStages) (*recorder, *running) {
 	t.Helper()
-	pipe.start(t)
-	obs := newRecorder(pipe.l)
-	return obs, startConsumer(t, cfg, pipe, obs)
+	stages.start(t)
+	obs := newRecorder(stages.l)
+	return obs, startConsumer(t, cfg, stages, obs)
 }
 
 // stop shuts the consumer down and returns Run's error.

@@ -23,10 +23,10 @@ func TestShutdownDrainsCommitsAndLeaves(t *testing.T) {
 	cfg := testConfig(addrs, "shutdown")
 	cfg.DrainTimeout = 500 * time.Millisecond
 	l := newLedger()
-	pipe := newFakePipeline(l, 4)
-	pipe.setHold(func(p int, off int64) bool { return p == 1 && off == 30 })
-	obs, r := startOnFake(t, cfg, pipe)
-	pipe.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
+	stages := newFakeStages(l, 4)
+	stages.setHold(func(p int, off int64) bool { return p == 1 && off == 30 })
+	obs, r := startOnFake(t, cfg, stages)
+	stages.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
 		distinct, _ := l.doneCount()
 		return distinct == int(want.total())-1
 	})
@@ -37,7 +37,7 @@ func TestShutdownDrainsCommitsAndLeaves(t *testing.T) {
 	if n := len(obs.drained); n != 1 || obs.drained[0].Reason != consumer.RevokeShutdown || obs.drained[0].Abandoned != 1 {
 		t.Errorf("drains %+v, want one shutdown drain abandoning the held record", obs.drained)
 	}
-	if d := pipe.drains; len(d) != 1 || d[0] > cfg.DrainTimeout || d[0] < cfg.DrainTimeout/2 {
+	if d := stages.drains; len(d) != 1 || d[0] > cfg.DrainTimeout || d[0] < cfg.DrainTimeout/2 {
 		t.Errorf("Drain deadlines %v, want one of about %v", d, cfg.DrainTimeout)
 	}
 	got := committedOffsets(t, addrs, cfg.GroupID, partitions)
@@ -55,7 +55,7 @@ func TestShutdownDrainsCommitsAndLeaves(t *testing.T) {
 	}
 
 	// The next member resumes exactly at the held record.
-	pipe2 := newFakePipeline(l, 5)
+	pipe2 := newFakeStages(l, 5)
 	var mu sync.Mutex
 	seen := map[int][]int64{}
 	pipe2.setHold(func(p int, off int64) bool {
@@ -119,13 +119,13 @@ func TestCrashLosesNothing(t *testing.T) {
 	rng := rand.New(rand.NewPCG(42, 42))
 
 	for round := range rounds {
-		pipe := newFakePipeline(l, uint64(round))
-		pipe.dlq = dlq
-		pipe.bound = 200 + rng.IntN(800)
-		pipe.window = 1 + rng.IntN(64)
-		stopPipe := pipe.start(t)
+		stages := newFakeStages(l, uint64(round))
+		stages.dlq = dlq
+		stages.bound = 200 + rng.IntN(800)
+		stages.window = 1 + rng.IntN(64)
+		stopPipe := stages.start(t)
 		obs := newRecorder(l)
-		r := startConsumer(t, cfg, pipe, obs)
+		r := startConsumer(t, cfg, stages, obs)
 
 		last := round == rounds-1
 		if last {
@@ -166,16 +166,16 @@ func TestRebalanceMidStream(t *testing.T) {
 
 	type member struct {
 		*running
-		pipe *fakePipeline
-		obs  *recorder
+		stages *fakeStages
+		obs    *recorder
 	}
 	start := func(seed uint64) *member {
-		pipe := newFakePipeline(l, seed)
-		pipe.bound = 300
-		pipe.window = 8
-		pipe.pace = time.Millisecond // slow enough that rebalances land mid-stream
-		obs, r := startOnFake(t, cfg, pipe)
-		return &member{running: r, pipe: pipe, obs: obs}
+		stages := newFakeStages(l, seed)
+		stages.bound = 300
+		stages.window = 8
+		stages.pace = time.Millisecond // slow enough that rebalances land mid-stream
+		obs, r := startOnFake(t, cfg, stages)
+		return &member{running: r, stages: stages, obs: obs}
 	}
 	lastJoined := func(m *member) consumer.Joined {
 		m.obs.mu.Lock()
@@ -246,17 +246,17 @@ func TestBackPressureHoldsThePendingBound(t *testing.T) {
 	addrs, want := seededCluster(t, partitions, perPartition, nil)
 	cfg := testConfig(addrs, "backpressure")
 	l := newLedger()
-	pipe := newFakePipeline(l, 6)
-	pipe.bound = bound
-	pipe.setPaused(true)
-	obs, r := startOnFake(t, cfg, pipe)
+	stages := newFakeStages(l, 6)
+	stages.bound = bound
+	stages.setPaused(true)
+	obs, r := startOnFake(t, cfg, stages)
 
-	pipe.waitFor(t, 30*time.Second, "every fetcher blocked on a full pipeline", func() bool {
-		return pipe.blocked == partitions
+	stages.waitFor(t, 30*time.Second, "every fetcher blocked on a full pipeline", func() bool {
+		return stages.blocked == partitions
 	})
-	pipe.mu.Lock()
-	pending, submitted, maxBlocked := len(pipe.pending), pipe.submitted, pipe.maxBlocked
-	pipe.mu.Unlock()
+	stages.mu.Lock()
+	pending, submitted, maxBlocked := len(stages.pending), stages.submitted, stages.maxBlocked
+	stages.mu.Unlock()
 	if pending != bound || submitted != bound+partitions || maxBlocked != partitions {
 		t.Errorf("pending %d, submit calls %d, most blocked %d; want %d, %d, %d",
 			pending, submitted, maxBlocked, bound, bound+partitions, partitions)
@@ -271,13 +271,13 @@ func TestBackPressureHoldsThePendingBound(t *testing.T) {
 		t.Errorf("total lag %d, want %d (nothing done while fetching is paused)", lag, want.total())
 	}
 
-	pipe.setPaused(false)
+	stages.setPaused(false)
 	obs.waitAllCommitted(t, 30*time.Second, want)
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if pipe.maxBlocked > partitions {
-		t.Errorf("%d Submit calls blocked at once, want at most one per partition (%d)", pipe.maxBlocked, partitions)
+	if stages.maxBlocked > partitions {
+		t.Errorf("%d Submit calls blocked at once, want at most one per partition (%d)", stages.maxBlocked, partitions)
 	}
 	l.check(t, want)
 }

@@ -23,7 +23,7 @@ import (
 // returning a *MissingTopicError for the first missing one. With
 // AutoCreateTopics it only checks that the brokers answer.
 func CheckTopics(ctx context.Context, cfg Config) error {
-	c, err := New(cfg, nopPipeline{}, nil)
+	c, err := New(cfg, nopStages{}, nil)
 	if err != nil {
 		return err
 	}

@@ -18,13 +18,13 @@ func TestProgressStaysCurrentWhileFetchingIsPaused(t *testing.T) {
 	cfg := testConfig(addrs, "progress")
 	cfg.LagPollInterval = 50 * time.Millisecond
 	l := newLedger()
-	pipe := newFakePipeline(l, 11)
-	pipe.bound = bound
-	pipe.setPaused(true)
-	obs, r := startOnFake(t, cfg, pipe)
+	stages := newFakeStages(l, 11)
+	stages.bound = bound
+	stages.setPaused(true)
+	obs, r := startOnFake(t, cfg, stages)
 
-	pipe.waitFor(t, 30*time.Second, "every fetcher blocked on a full pipeline", func() bool {
-		return pipe.blocked == partitions
+	stages.waitFor(t, 30*time.Second, "every fetcher blocked on a full pipeline", func() bool {
+		return stages.blocked == partitions
 	})
 	fetchedBy := time.Now()
 	progressIs := func(what string, ok func(p consumer.PartitionProgress) bool) {
@@ -49,14 +49,14 @@ func TestProgressStaysCurrentWhileFetchingIsPaused(t *testing.T) {
 	progressIs("the lag grows while fetching is paused", func(p consumer.PartitionProgress) bool {
 		return p.Lag == before+during
 	})
-	pipe.mu.Lock()
-	blocked := pipe.blocked
-	pipe.mu.Unlock()
+	stages.mu.Lock()
+	blocked := stages.blocked
+	stages.mu.Unlock()
 	if blocked != partitions {
 		t.Fatalf("%d fetchers blocked, want %d: fetching resumed, so the test proves nothing", blocked, partitions)
 	}
 
-	pipe.setPaused(false)
+	stages.setPaused(false)
 	obs.waitAllCommitted(t, 30*time.Second, want)
 	progressIs("no lag and nothing pending once all is done", func(p consumer.PartitionProgress) bool {
 		return p.Lag == 0 && p.Pending == 0 && p.OldestPending.IsZero()

@@ -26,10 +26,10 @@ func TestBrokersOutOfReachAtStartIsAState(t *testing.T) {
 
 	cfg := testConfig([]string{ln.Addr().String()}, "out-of-reach")
 	l := newLedger()
-	pipe := newFakePipeline(l, 1)
-	pipe.start(t)
+	stages := newFakeStages(l, 1)
+	stages.start(t)
 	obs := &reachRecorder{recorder: newRecorder(l)}
-	r := startConsumer(t, cfg, pipe, obs)
+	r := startConsumer(t, cfg, stages, obs)
 	obs.waitFor(t, 30*time.Second, "two attempts reported", func() bool { return len(obs.unreachable) >= 2 })
 
 	addrs := newCluster(t, 2, kfake.Ports(port)).ListenAddrs()
@@ -88,18 +88,18 @@ func TestDoneWorkOutlivesItsGeneration(t *testing.T) {
 
 	cfg := testConfig(addrs, "carry")
 	l := newLedger()
-	pipe := newFakePipeline(l, 1)
-	pipe.setHold(func(p int, off int64) bool { return p == 0 && off == held })
+	stages := newFakeStages(l, 1)
+	stages.setHold(func(p int, off int64) bool { return p == 0 && off == held })
 	obs := &carryRecorder{recorder: newRecorder(l)}
 	// Once the generation's last commit failed, the coordinator answers
 	// again and the held record can finish.
 	obs.onCarry = func() {
 		failCommits.Store(false)
-		pipe.setHold(nil)
+		stages.setHold(nil)
 	}
-	pipe.start(t)
-	r := startConsumer(t, cfg, pipe, obs)
-	pipe.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
+	stages.start(t)
+	r := startConsumer(t, cfg, stages, obs)
+	stages.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
 		distinct, _ := l.doneCount()
 		return distinct == int(want.total())-1
 	})
@@ -125,11 +125,11 @@ func TestDoneWorkOutlivesItsGeneration(t *testing.T) {
 	if done != distinct {
 		t.Errorf("%d records done twice: the next generation redid work the last one had done", done-distinct)
 	}
-	pipe.mu.Lock()
-	defer pipe.mu.Unlock()
-	if pipe.submitted != int(want.total())+1 {
+	stages.mu.Lock()
+	defer stages.mu.Unlock()
+	if stages.submitted != int(want.total())+1 {
 		t.Errorf("the pipeline was handed %d records, want %d: all once, and the abandoned one again",
-			pipe.submitted, want.total()+1)
+			stages.submitted, want.total()+1)
 	}
 }
 
@@ -171,7 +171,7 @@ func TestCarriedWorkOfAPartitionGivenAwayIsNeverCommitted(t *testing.T) {
 
 	cfg := testConfig(addrs, "give-away")
 	l := newLedger()
-	pipeA := newFakePipeline(l, 1)
+	pipeA := newFakeStages(l, 1)
 	obsA := &carryRecorder{recorder: newRecorder(l)}
 	pipeA.start(t)
 	a := startConsumer(t, cfg, pipeA, obsA)
@@ -181,7 +181,7 @@ func TestCarriedWorkOfAPartitionGivenAwayIsNeverCommitted(t *testing.T) {
 	obsA.mu.Unlock()
 	l.waitDistinct(t, 30*time.Second, "A done with every record", int(want.total()))
 
-	pipeB := newFakePipeline(l, 2)
+	pipeB := newFakeStages(l, 2)
 	obsB, b := startOnFake(t, cfg, pipeB)
 	obsA.waitFor(t, 30*time.Second, "A's carried work resumed or dropped", func() bool { return len(obsA.carried) == 1 })
 	failFrom.Store("")
@@ -260,9 +260,9 @@ func TestDoneRecordsAboveTheCommitAreNotRedoneAfterACrash(t *testing.T) {
 	addrs, want := seededCluster(t, partitions, perPartition, nil)
 	cfg := testConfig(addrs, "crash-metadata")
 	l := newLedger()
-	pipe := newFakePipeline(l, 1)
-	pipe.setHold(func(p int, off int64) bool { return p == 0 && off == held })
-	obs, r := startOnFake(t, cfg, pipe)
+	stages := newFakeStages(l, 1)
+	stages.setHold(func(p int, off int64) bool { return p == 0 && off == held })
+	obs, r := startOnFake(t, cfg, stages)
 	l.waitDistinct(t, 30*time.Second, "all but the held record done", int(want.total())-1)
 	commitCount := func() int {
 		l.mu.Lock()
@@ -276,7 +276,7 @@ func TestDoneRecordsAboveTheCommitAreNotRedoneAfterACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pipe2 := newFakePipeline(l, 2)
+	pipe2 := newFakeStages(l, 2)
 	obs2 := &carryRecorder{recorder: newRecorder(l)}
 	pipe2.start(t)
 	r2 := startConsumer(t, cfg, pipe2, obs2)

@@ -32,7 +32,7 @@ func TestMissingTopicIsAClearError(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(addrs, "missing-"+tt.name)
 			cfg.Topic, cfg.DLQTopic = tt.topic, tt.dlq
-			c, err := consumer.New(cfg, newFakePipeline(newLedger(), 1), nil)
+			c, err := consumer.New(cfg, newFakeStages(newLedger(), 1), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,8 +80,8 @@ func TestOffsetOutOfRangeIsReset(t *testing.T) {
 			commitOffset(t, addrs, cfg.GroupID, 0, 500)
 
 			l := newLedger()
-			pipe := newFakePipeline(l, 1)
-			obs, r := startOnFake(t, cfg, pipe)
+			stages := newFakeStages(l, 1)
+			obs, r := startOnFake(t, cfg, stages)
 			obs.waitFor(t, 30*time.Second, "the reset committed", func() bool {
 				off, _ := l.lastCommit(0)
 				return len(obs.resets) == 1 && off == 10
@@ -113,8 +113,8 @@ func TestRecordsLostToRetentionAreReported(t *testing.T) {
 	deleteRecordsBefore(t, addrs, 0, 5)
 
 	l := newLedger()
-	pipe := newFakePipeline(l, 1)
-	obs, r := startOnFake(t, cfg, pipe)
+	stages := newFakeStages(l, 1)
+	obs, r := startOnFake(t, cfg, stages)
 	obs.waitCommitted(t, 30*time.Second, "records 5..9 committed", 0, 10)
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
@@ -131,8 +131,8 @@ func TestNewPartitionsArePickedUp(t *testing.T) {
 	cfg := testConfig(addrs, "grow")
 	cfg.PartitionWatchInterval = 200 * time.Millisecond
 	l := newLedger()
-	pipe := newFakePipeline(l, 1)
-	obs, r := startOnFake(t, cfg, pipe)
+	stages := newFakeStages(l, 1)
+	obs, r := startOnFake(t, cfg, stages)
 	obs.waitFor(t, 30*time.Second, "the first generation", func() bool { return len(obs.joined) > 0 })
 
 	res, err := kafkaClient(t, addrs).CreatePartitions(t.Context(), &kafka.CreatePartitionsRequest{
@@ -149,9 +149,9 @@ func TestNewPartitionsArePickedUp(t *testing.T) {
 	if last.Total != 4 || len(last.Partitions) != 4 {
 		t.Errorf("last generation %+v, want all 4 partitions", last)
 	}
-	pipe.mu.Lock()
-	defer pipe.mu.Unlock()
-	if got := pipe.shares[len(pipe.shares)-1]; !slices.Equal(got.partitions, []int{0, 1, 2, 3}) || got.total != 4 {
+	stages.mu.Lock()
+	defer stages.mu.Unlock()
+	if got := stages.shares[len(stages.shares)-1]; !slices.Equal(got.partitions, []int{0, 1, 2, 3}) || got.total != 4 {
 		t.Errorf("last share %+v, want partitions [0 1 2 3] of 4", got)
 	}
 	l.check(t, want)
@@ -235,10 +235,10 @@ func TestFetchErrorsAreRetried(t *testing.T) {
 	})
 	cfg := testConfig(addrs, "fetch-errors")
 	l := newLedger()
-	pipe := newFakePipeline(l, 1)
-	pipe.start(t)
+	stages := newFakeStages(l, 1)
+	stages.start(t)
 	obs := &fetchErrors{recorder: newRecorder(l)}
-	r := startConsumer(t, cfg, pipe, obs)
+	r := startConsumer(t, cfg, stages, obs)
 	obs.waitCommitted(t, 30*time.Second, "every record committed", 0, 20)
 	if err := r.stop(); err != nil {
 		t.Fatal(err)

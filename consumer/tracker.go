@@ -49,7 +49,7 @@ func SourceMessage(rec *worker.Record) (msg kafka.Message, ok bool) {
 	return s.msg, true
 }
 
-// source is one fetched record: the worker.Record handed to the Pipeline
+// source is one fetched record: the worker.Record handed to the Stages
 // (whose Ref points back here) and the Kafka message it came from.
 type source struct {
 	rec    worker.Record

@@ -182,7 +182,7 @@ func (p *Pipeline) DeadLetters() *deadletter.Stage { return p.dead }
 // worker's) or durably dead-lettered (the dead-letter stage's).
 func (p *Pipeline) RecordsDone() uint64 { return p.worker.Stats().RecordsDone + p.dead.Stats().Done() }
 
-// stages is what the consumer feeds: valid records go to the worker,
+// stages are the consumer's Stages: valid records go to the worker,
 // invalid ones straight to the dead-letter stage, which also takes the
 // records the worker gives up on.
 type stages struct {
