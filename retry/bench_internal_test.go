@@ -3,6 +3,8 @@ package retry
 import (
 	"testing"
 	"time"
+
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // BenchmarkBudgetTry measures one look of Wait's loop, the decision made
@@ -27,7 +29,7 @@ func BenchmarkBudgetTry(b *testing.B) {
 		{"floor/20rps", BudgetConfig{RPS: 20, ShareByPartitions: true, FloorShares: true}, half, time.Millisecond},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			bc.cfg.Buckets = []string{"GroupReadReceipt"}
+			bc.cfg.Actions = []receipt.Action{receipt.GroupRead}
 			bud, err := NewBudget(bc.cfg)
 			if err != nil {
 				b.Fatal(err)

@@ -14,7 +14,7 @@ import (
 // figure is the code's cost, not the rate.
 func BenchmarkBudgetWait(b *testing.B) {
 	const perBudget = 1024
-	cfg := retry.BudgetConfig{RPS: 4000, Buckets: actions[:1]}
+	cfg := retry.BudgetConfig{RPS: 4000, Actions: actions[:1]}
 	var bud *retry.Budget
 	for i := 0; i < b.N; i++ {
 		if i%perBudget == 0 {

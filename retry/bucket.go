@@ -1,19 +1,21 @@
 package retry
 
-// The bucket registry: which pacing state a bucket name draws from. The
-// map and the list are built by NewBudget and only read after, so lookups
-// need no lock; a bucket's fields are guarded by Budget.mu.
+// The bucket registry: which pacing state an action draws from. The table
+// and the list are built by NewBudget and only read after, so lookups need
+// no lock; a bucket's fields are guarded by Budget.mu.
 
 import (
 	"fmt"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // bucket is one action's pacing state, or every action's when shared.
 type bucket struct {
-	name string
+	action receipt.Action // the first action it paces
 
 	win   windowState
 	slots slotState
@@ -24,42 +26,41 @@ type bucket struct {
 	epoch       uint64 // bumped at every decrease
 }
 
-// buckets maps each bucket name to its bucket; with Shared, every name to
-// one.
+// buckets maps each action to its bucket; with Shared, every action to
+// one. An action the budget was not given has none.
 type buckets struct {
-	byName map[string]*bucket
-	all    []*bucket // each bucket once
+	byAction [len(receipt.Actions) + 1]*bucket // indexed by receipt.Action
+	all      []*bucket                         // each bucket once
 }
 
-// newBuckets returns a bucket per distinct name, or one for all of them
-// when shared, each with its slots in sched.
-func newBuckets(names []string, shared bool, sched schedule) buckets {
-	bs := buckets{byName: make(map[string]*bucket, len(names))}
+// newBuckets returns a bucket per distinct valid action, or one for all of
+// them when shared, each with its slots in sched.
+func newBuckets(actions []receipt.Action, shared bool, sched schedule) buckets {
+	var bs buckets
 	var one *bucket
-	for _, name := range names {
-		if _, dup := bs.byName[name]; dup {
+	for _, a := range actions {
+		if !a.Valid() || bs.byAction[a] != nil {
 			continue
 		}
 		bk := one
 		if bk == nil {
 			// A burst of two lets the token bucket make up for a late
 			// wake-up; the window is the cap.
-			bk = &bucket{name: name, level: 1, win: windowState{lim: rate.NewLimiter(0, 2)}, slots: newSlotState(sched)}
+			bk = &bucket{action: a, level: 1, win: windowState{lim: rate.NewLimiter(0, 2)}, slots: newSlotState(sched)}
 			bs.all = append(bs.all, bk)
 			if shared {
 				one = bk
 			}
 		}
-		bs.byName[name] = bk
+		bs.byAction[a] = bk
 	}
 	return bs
 }
 
-// lookup returns bucket name, or ErrUnknownBucket.
-func (bs buckets) lookup(name string) (*bucket, error) {
-	bk, ok := bs.byName[name]
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownBucket, name)
+// lookup returns the bucket of action a, or ErrUnknownBucket.
+func (bs *buckets) lookup(a receipt.Action) (*bucket, error) {
+	if int(a) >= len(bs.byAction) || bs.byAction[a] == nil {
+		return nil, fmt.Errorf("%w: action %d (%q)", ErrUnknownBucket, a, a.String())
 	}
-	return bk, nil
+	return bs.byAction[a], nil
 }

@@ -11,6 +11,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // Budget paces requests so that no bucket ever exceeds RPS in any window
@@ -69,7 +71,7 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		cfg:     cfg,
 		sched:   sched,
 		holdoff: sched.round + int64(cfg.Guard),
-		buckets: newBuckets(cfg.Buckets, cfg.Shared, sched),
+		buckets: newBuckets(cfg.Actions, cfg.Shared, sched),
 		pause:   pause{bo: cfg.Pause.New()},
 		changed: make(chan struct{}),
 	}
@@ -79,11 +81,11 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	return b, nil
 }
 
-// Wait blocks until one request from bucket name may be sent, and returns
-// its Grant. It returns ctx's error if ctx ends first, and ErrUnknownBucket
-// for a name the Budget does not know.
-func (b *Budget) Wait(ctx context.Context, name string) (Grant, error) {
-	bk, err := b.buckets.lookup(name)
+// Wait blocks until one request of action a may be sent, and returns its
+// Grant. It returns ctx's error if ctx ends first, and ErrUnknownBucket for
+// an action the Budget was not given.
+func (b *Budget) Wait(ctx context.Context, a receipt.Action) (Grant, error) {
+	bk, err := b.buckets.lookup(a)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -201,10 +203,10 @@ func (b *Budget) Succeeded(g Grant) {
 	b.pause.succeeded(g.At)
 }
 
-// Rate returns the current rate of bucket name in requests per second: its
+// Rate returns the current rate of action a in requests per second: its
 // ceiling, lowered after rate-limit answers.
-func (b *Budget) Rate(name string) float64 {
-	bk, err := b.buckets.lookup(name)
+func (b *Budget) Rate(a receipt.Action) float64 {
+	bk, err := b.buckets.lookup(a)
 	if err != nil {
 		return 0
 	}
@@ -215,11 +217,11 @@ func (b *Budget) Rate(name string) float64 {
 	return bk.level * b.ceiling(b.view(now))
 }
 
-// Ceiling returns the highest rate bucket name may reach with this pod's
+// Ceiling returns the highest rate action a may reach with this pod's
 // current share, in requests per second. Across the pods of a group the
 // ceilings add up to the whole limit, less the schedule's stretch.
-func (b *Budget) Ceiling(name string) float64 {
-	if _, err := b.buckets.lookup(name); err != nil {
+func (b *Budget) Ceiling(a receipt.Action) float64 {
+	if _, err := b.buckets.lookup(a); err != nil {
 		return 0
 	}
 	b.mu.Lock()
@@ -227,11 +229,11 @@ func (b *Budget) Ceiling(name string) float64 {
 	return b.ceiling(b.view(time.Now()))
 }
 
-// Share returns this pod's share of the rate limit of bucket name: the
+// Share returns this pod's share of the rate limit of action a: the
 // fraction of the partitions whose slots it uses, or 1 when it does not
 // share by partitions. Across the pods of a group the shares add up to 1.
-func (b *Budget) Share(name string) float64 {
-	if _, err := b.buckets.lookup(name); err != nil {
+func (b *Budget) Share(a receipt.Action) float64 {
+	if _, err := b.buckets.lookup(a); err != nil {
 		return 0
 	}
 	b.mu.Lock()

@@ -11,17 +11,18 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/goleak"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var actions = []string{"GroupReadReceipt", "C2cReadReceipt"}
+var actions = []receipt.Action{receipt.GroupRead, receipt.C2CRead}
 
 func newBudget(t *testing.T, cfg retry.BudgetConfig) *retry.Budget {
 	t.Helper()
-	if cfg.Buckets == nil {
-		cfg.Buckets = actions
+	if cfg.Actions == nil {
+		cfg.Actions = actions
 	}
 	b, err := retry.NewBudget(cfg)
 	if err != nil {
@@ -30,15 +31,15 @@ func newBudget(t *testing.T, cfg retry.BudgetConfig) *retry.Budget {
 	return b
 }
 
-// drive takes grants from bucket until d of (fake) time has passed and
+// drive takes grants for action a until d of (fake) time has passed and
 // returns their times.
-func drive(t *testing.T, b *retry.Budget, bucket string, d time.Duration) []time.Time {
+func drive(t *testing.T, b *retry.Budget, a receipt.Action, d time.Duration) []time.Time {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	defer cancel()
 	var out []time.Time
 	for {
-		g, err := b.Wait(ctx, bucket)
+		g, err := b.Wait(ctx, a)
 		if err != nil {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Wait: %v", err)
@@ -76,7 +77,7 @@ func TestBudgetNeverExceedsCeilingInAnySecond(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := newBudget(t, retry.BudgetConfig{RPS: tt.rps, Buckets: actions, ShareByPartitions: tt.shared})
+				b := newBudget(t, retry.BudgetConfig{RPS: tt.rps, Actions: actions, ShareByPartitions: tt.shared})
 				b.SetShare([]int{0, 1, 2}, 3)
 				got := drive(t, b, actions[0], 30*time.Second)
 				if m := maxInWindow(got, time.Second); m > tt.wantPerSec {
@@ -245,9 +246,10 @@ func TestBudgetConfigErrors(t *testing.T) {
 		name string
 		cfg  retry.BudgetConfig
 	}{
-		{"zero rps", retry.BudgetConfig{Buckets: actions}},
-		{"negative rps", retry.BudgetConfig{RPS: -1, Buckets: actions}},
-		{"no buckets", retry.BudgetConfig{RPS: 20}},
+		{"zero rps", retry.BudgetConfig{Actions: actions}},
+		{"negative rps", retry.BudgetConfig{RPS: -1, Actions: actions}},
+		{"no actions", retry.BudgetConfig{RPS: 20}},
+		{"no valid action", retry.BudgetConfig{RPS: 20, Actions: []receipt.Action{0, 200}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -257,7 +259,12 @@ func TestBudgetConfigErrors(t *testing.T) {
 		})
 	}
 	b := newBudget(t, retry.BudgetConfig{RPS: 20})
-	if _, err := b.Wait(t.Context(), "NoSuchAction"); !errors.Is(err, retry.ErrUnknownBucket) {
+	for _, a := range []receipt.Action{receipt.GroupDelivered, 0, 200} {
+		if _, err := b.Wait(t.Context(), a); !errors.Is(err, retry.ErrUnknownBucket) {
+			t.Errorf("Wait on action %d, which the budget was not given = %v, want ErrUnknownBucket", a, err)
+		}
+	}
+	if _, err := b.Wait(t.Context(), receipt.GroupDelivered); !errors.Is(err, retry.ErrUnknownBucket) {
 		t.Errorf("Wait on an unknown bucket = %v, want ErrUnknownBucket", err)
 	}
 }

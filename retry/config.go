@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
+
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // BudgetConfig configures a Budget.
@@ -15,9 +18,10 @@ type BudgetConfig struct {
 	// RPS is the rate the API grants per bucket, in requests per second.
 	// Required.
 	RPS float64
-	// Buckets names the buckets (one per API action). Required.
-	Buckets []string
-	// Shared makes all buckets draw from one budget, for an API that counts
+	// Actions are the API actions paced, each in a bucket of its own.
+	// Required.
+	Actions []receipt.Action
+	// Shared makes all actions draw from one bucket, for an API that counts
 	// every action against one limit.
 	Shared bool
 	// ShareByPartitions shares RPS between the pods of one consumer group
@@ -54,8 +58,8 @@ func (cfg BudgetConfig) validate() error {
 	if !(cfg.RPS > 0) || math.IsInf(cfg.RPS, 0) {
 		errs = append(errs, fmt.Errorf("rate budget: RPS must be a positive number, got %v", cfg.RPS))
 	}
-	if len(cfg.Buckets) == 0 {
-		errs = append(errs, errors.New("rate budget: no buckets"))
+	if !slices.ContainsFunc(cfg.Actions, receipt.Action.Valid) {
+		errs = append(errs, errors.New("rate budget: no actions"))
 	}
 	if cfg.RecoveryPerSecond < 0 {
 		errs = append(errs, fmt.Errorf("rate budget: RecoveryPerSecond must not be negative, got %v", cfg.RecoveryPerSecond))
