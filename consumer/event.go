@@ -11,7 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/receiptd/receiptd/worker"
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // Limits bounds what DecodeEvent accepts. A zero field takes its default.
@@ -46,7 +46,7 @@ func (l Limits) withDefaults() Limits {
 
 // Event is one decoded and validated input event.
 type Event struct {
-	Key    worker.Key
+	Key    receipt.Key
 	Seqs   []uint64  // sorted ascending, de-duplicated, non-empty
 	ReadAt time.Time // zero when read_at is absent
 }
@@ -101,12 +101,12 @@ const (
 // The event types and the receipt action each one maps to.
 var eventTypes = [...]struct {
 	name   string
-	action worker.Action
+	action receipt.Action
 }{
-	{"group_read", worker.GroupRead},
-	{"c2c_read", worker.C2CRead},
-	{"group_delivered", worker.GroupDelivered},
-	{"c2c_delivered", worker.C2CDelivered},
+	{"group_read", receipt.GroupRead},
+	{"c2c_read", receipt.C2CRead},
+	{"group_delivered", receipt.GroupDelivered},
+	{"c2c_delivered", receipt.C2CDelivered},
 }
 
 // field holds what the decoder saw of one known string field.
@@ -318,7 +318,7 @@ func (d *decoder) validate() (Event, error) {
 	var errs [7]error
 	errs[0] = d.dupErr
 
-	ev.Key.Action = worker.GroupRead
+	ev.Key.Action = receipt.GroupRead
 	switch {
 	case d.typ.err != nil:
 		ev.Key.Action = 0
@@ -379,7 +379,7 @@ func (d *decoder) validate() (Event, error) {
 	return ev, nil
 }
 
-func (d *decoder) typeName(a worker.Action) string {
+func (d *decoder) typeName(a receipt.Action) string {
 	for _, t := range eventTypes {
 		if t.action == a {
 			return t.name
@@ -388,7 +388,7 @@ func (d *decoder) typeName(a worker.Action) string {
 	return ""
 }
 
-func (d *decoder) otherID(a worker.Action) *field {
+func (d *decoder) otherID(a receipt.Action) *field {
 	if a.IsGroup() {
 		return &d.conv
 	}

@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/receiptd/receiptd/consumer"
-	"github.com/receiptd/receiptd/worker"
+	"github.com/receiptd/receiptd/receipt"
 )
 
 func TestDecodeEventValid(t *testing.T) {
@@ -26,58 +26,58 @@ func TestDecodeEventValid(t *testing.T) {
 		{
 			name: "design example",
 			give: `{"type": "group_read", "user_id": "alice", "group_id": "team-42", "conv_msg_seq": [101, 102], "read_at": 1764150000123}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "team-42"},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.GroupRead, UserID: "alice", ConvID: "team-42"},
 				Seqs: []uint64{101, 102}, ReadAt: time.UnixMilli(1764150000123)},
 		},
 		{
 			name: "type defaults to group_read, single integer seq",
 			give: `{"user_id":"a","group_id":"g","conv_msg_seq":7}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{7}},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{7}},
 		},
 		{
 			name: "c2c_read uses conv_id and ignores group_id",
 			give: `{"type":"c2c_read","user_id":"a","conv_id":"bob","group_id":"ignored","conv_msg_seq":[3]}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.C2CRead, UserID: "a", ConvID: "bob"}, Seqs: []uint64{3}},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.C2CRead, UserID: "a", ConvID: "bob"}, Seqs: []uint64{3}},
 		},
 		{
 			name: "group_delivered",
 			give: `{"type":"group_delivered","user_id":"a","group_id":"g","conv_msg_seq":[1]}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.GroupDelivered, UserID: "a", ConvID: "g"}, Seqs: []uint64{1}},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.GroupDelivered, UserID: "a", ConvID: "g"}, Seqs: []uint64{1}},
 		},
 		{
 			name: "c2c_delivered",
 			give: `{"type":"c2c_delivered","user_id":"a","conv_id":"b","conv_msg_seq":[1]}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.C2CDelivered, UserID: "a", ConvID: "b"}, Seqs: []uint64{1}},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.C2CDelivered, UserID: "a", ConvID: "b"}, Seqs: []uint64{1}},
 		},
 		{
 			name: "seqs sorted and de-duplicated",
 			give: `{"user_id":"a","group_id":"g","conv_msg_seq":[9,3,9,1,3]}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1, 3, 9}},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1, 3, 9}},
 		},
 		{
 			name: "largest seq",
 			give: `{"user_id":"a","group_id":"g","conv_msg_seq":[9007199254740991]}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1<<53 - 1}},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1<<53 - 1}},
 		},
 		{
 			name: "unknown fields of every kind ignored, nulls for optional fields",
 			give: ` {"x":{"y":[1,2.5e3,{"z":null}],"w":"\u00e9"},"type":null,"read_at":null,"user_id":"a","group_id":"g","conv_id":null,"conv_msg_seq":[1],"t":true,"f":false}` + "\n",
-			want: consumer.Event{Key: worker.Key{Action: worker.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1}},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1}},
 		},
 		{
 			name: "escaped ids and keys are unescaped",
 			give: `{"user\u005fid":"al\u00efce \ud83d\ude00","group_id":"a\/b","conv_msg_seq":[1]}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.GroupRead, UserID: "alïce 😀", ConvID: "a/b"}, Seqs: []uint64{1}},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.GroupRead, UserID: "alïce 😀", ConvID: "a/b"}, Seqs: []uint64{1}},
 		},
 		{
 			name: "id at the length limit",
 			give: `{"user_id":"` + long + `","group_id":"g","conv_msg_seq":[1]}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.GroupRead, UserID: long, ConvID: "g"}, Seqs: []uint64{1}},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.GroupRead, UserID: long, ConvID: "g"}, Seqs: []uint64{1}},
 		},
 		{
 			name: "read_at zero",
 			give: `{"user_id":"a","group_id":"g","conv_msg_seq":[1],"read_at":0}`,
-			want: consumer.Event{Key: worker.Key{Action: worker.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1}, ReadAt: time.UnixMilli(0)},
+			want: consumer.Event{Key: receipt.Key{Action: receipt.GroupRead, UserID: "a", ConvID: "g"}, Seqs: []uint64{1}, ReadAt: time.UnixMilli(0)},
 		},
 	}
 	for _, tt := range tests {
@@ -297,10 +297,10 @@ func checkAccepted(t *testing.T, value []byte, lim consumer.Limits, ev consumer.
 		}
 		return s
 	}
-	action := worker.GroupRead
+	action := receipt.GroupRead
 	if !isNull("type") {
-		names := map[string]worker.Action{"group_read": worker.GroupRead, "c2c_read": worker.C2CRead,
-			"group_delivered": worker.GroupDelivered, "c2c_delivered": worker.C2CDelivered}
+		names := map[string]receipt.Action{"group_read": receipt.GroupRead, "c2c_read": receipt.C2CRead,
+			"group_delivered": receipt.GroupDelivered, "c2c_delivered": receipt.C2CDelivered}
 		a, ok := names[str("type")]
 		if !ok {
 			t.Fatalf("accepted type %s", obj["type"])
@@ -311,7 +311,7 @@ func checkAccepted(t *testing.T, value []byte, lim consumer.Limits, ev consumer.
 	if action.IsGroup() {
 		convField = "group_id"
 	}
-	want := worker.Key{Action: action, UserID: str("user_id"), ConvID: str(convField)}
+	want := receipt.Key{Action: action, UserID: str("user_id"), ConvID: str(convField)}
 	if ev.Key != want {
 		t.Fatalf("Key = %+v, want %+v", ev.Key, want)
 	}

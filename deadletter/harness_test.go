@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -63,7 +64,7 @@ func (s *sources) add(msgs ...kafka.Message) []*worker.Record {
 	for i, m := range msgs {
 		m.Topic, m.Partition, m.Offset = srcTopic, 0, s.next
 		s.next++
-		recs[i] = &worker.Record{Key: worker.Key{Action: worker.GroupRead, UserID: "u", ConvID: "g"}, Seqs: []uint64{1}}
+		recs[i] = &worker.Record{Key: receipt.Key{Action: receipt.GroupRead, UserID: "u", ConvID: "g"}, Seqs: []uint64{1}}
 		s.msgs[recs[i]] = m
 	}
 	return recs

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 )
@@ -67,7 +68,7 @@ func (h *stageHarness) waitFor(what string, limit time.Duration, cond func() boo
 }
 
 func record(user string, seq uint64) *worker.Record {
-	return &worker.Record{Key: worker.Key{Action: worker.GroupRead, UserID: user, ConvID: "g"}, Seqs: []uint64{seq}}
+	return &worker.Record{Key: receipt.Key{Action: receipt.GroupRead, UserID: user, ConvID: "g"}, Seqs: []uint64{seq}}
 }
 
 // fakeWriter keeps the letters it was given.

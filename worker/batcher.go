@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/receiptd/receiptd/receipt"
 )
 
 type batchState uint8
@@ -26,7 +28,7 @@ const (
 // batch is one future API request: up to maxSeqs seqs for one key, and the
 // items whose seqs it carries.
 type batch struct {
-	key     Key
+	key     receipt.Key
 	seqs    []uint64 // sorted, distinct
 	parts   []*item  // each item at most once
 	created time.Time
@@ -56,8 +58,8 @@ type batcher struct {
 	lastID  uint64
 	holds   *holds // groups and keys whose batches must wait
 
-	keys   map[Key][]*batch // unsent fresh batches per key, oldest first; only the last may absorb
-	queues [len(Actions) + 1]queue
+	keys   map[receipt.Key][]*batch // unsent fresh batches per key, oldest first; only the last may absorb
+	queues [len(receipt.Actions) + 1]queue
 }
 
 // queue holds one action's batches by readiness.
@@ -135,7 +137,7 @@ func (b *batch) insert(seq uint64) {
 	b.seqs = slices.Insert(b.seqs, i, seq)
 }
 
-func (bt *batcher) newBatch(key Key, gen uint64, now time.Time) *batch {
+func (bt *batcher) newBatch(key receipt.Key, gen uint64, now time.Time) *batch {
 	bt.lastID++
 	b := &batch{key: key, created: now, id: bt.lastID, gen: gen, state: stateOpen,
 		seqs: make([]uint64, 0, bt.maxSeqs)}
@@ -182,7 +184,7 @@ func (bt *batcher) retryAt(b *batch, notBefore time.Time) {
 // full, open for at least linger (or flushing), or due for a (re)try;
 // among ready batches the one created first leaves first. A ready batch
 // whose group is held is moved aside until the hold ends.
-func (bt *batcher) ready(a Action, now time.Time) *batch {
+func (bt *batcher) ready(a receipt.Action, now time.Time) *batch {
 	q := &bt.queues[a]
 	for {
 		var best *batch
@@ -266,7 +268,7 @@ func (bt *batcher) takeHeld(g *hold) []*batch {
 
 // pop removes and returns the oldest ready batch of action a, or nil; see
 // ready.
-func (bt *batcher) pop(a Action, now time.Time) *batch {
+func (bt *batcher) pop(a receipt.Action, now time.Time) *batch {
 	best := bt.ready(a, now)
 	if best == nil {
 		return nil
@@ -306,7 +308,7 @@ func (bt *batcher) forget(b *batch) {
 
 // next reports when action a's next batch becomes ready: ready now, at a
 // later time, or never without a new add (zero time, false).
-func (bt *batcher) next(a Action, now time.Time) (readyNow bool, at time.Time) {
+func (bt *batcher) next(a receipt.Action, now time.Time) (readyNow bool, at time.Time) {
 	if bt.ready(a, now) != nil {
 		return true, now
 	}
@@ -327,7 +329,7 @@ func (bt *batcher) reset() {
 	if bt.holds != nil {
 		bt.holds.forgetBatches()
 	}
-	bt.keys = make(map[Key][]*batch)
+	bt.keys = make(map[receipt.Key][]*batch)
 	for i := range bt.queues {
 		bt.queues[i] = queue{full: batchHeap{less: older}, retry: batchHeap{less: dueFirst}}
 	}

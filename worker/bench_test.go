@@ -7,14 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 )
 
 type nopSender struct{ calls atomic.Int64 }
 
-func (s *nopSender) Send(context.Context, worker.Request) worker.Result {
+func (s *nopSender) Send(context.Context, receipt.Request) receipt.Result {
 	s.calls.Add(1)
-	return worker.Result{Class: worker.ClassSuccess}
+	return receipt.Result{Class: receipt.ClassSuccess}
 }
 
 type countDone struct {
@@ -41,7 +42,7 @@ func BenchmarkPipeline(b *testing.B) {
 				k := i % keys
 				seq := uint64(i/keys)*3 + 1
 				recs[i] = &worker.Record{
-					Key:  worker.Key{Action: worker.GroupRead, UserID: fmt.Sprint("user-", k), ConvID: fmt.Sprint("group-", k%97)},
+					Key:  receipt.Key{Action: receipt.GroupRead, UserID: fmt.Sprint("user-", k), ConvID: fmt.Sprint("group-", k%97)},
 					Seqs: []uint64{seq, seq + 1, seq + 2}[:1+i%3],
 				}
 			}

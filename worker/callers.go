@@ -12,6 +12,7 @@ package worker
 import (
 	"context"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 )
 
@@ -37,7 +38,7 @@ func (w *Worker) caller(ctx context.Context) {
 
 // send makes one call and acts on its outcome.
 func (w *Worker) send(ctx context.Context, b *batch, g retry.Grant, probe bool) {
-	res := w.sender.Send(ctx, Request{Key: b.key, Seqs: b.seqs})
+	res := w.sender.Send(ctx, receipt.Request{Key: b.key, Seqs: b.seqs})
 	// The slot is released when this caller is free again, after acting on
 	// the answer, so that a dispatcher holding a slot always finds a caller.
 	defer func() { <-w.inflight }()
@@ -57,7 +58,7 @@ func (w *Worker) send(ctx context.Context, b *batch, g retry.Grant, probe bool) 
 }
 
 // handle acts on the outcome of sending b and says what it did.
-func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res Result) (CallEvent, *SystemicEvent, []FailingAloneEvent) {
+func (w *Worker) handle(b *batch, g retry.Grant, probe bool, res receipt.Result) (CallEvent, *SystemicEvent, []FailingAloneEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ev, sys := w.act(b, g, probe, res)

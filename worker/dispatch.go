@@ -14,13 +14,14 @@ import (
 	"context"
 	"time"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 )
 
 // dispatch sends action a's batches, oldest ready first, until ctx ends.
 // It takes the rate budget's grant before it picks the batch, so that the
 // batch keeps absorbing seqs for as long as the budget makes it wait.
-func (w *Worker) dispatch(ctx context.Context, a Action) {
+func (w *Worker) dispatch(ctx context.Context, a receipt.Action) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -41,7 +42,7 @@ func (w *Worker) dispatch(ctx context.Context, a Action) {
 		var g retry.Grant
 		if w.pacer != nil {
 			var err error
-			if g, err = w.pacer.Wait(ctx, a.String()); err != nil {
+			if g, err = w.pacer.Wait(ctx, a); err != nil {
 				w.endProbe(probe)
 				<-w.inflight
 				if ctx.Err() != nil {
@@ -86,7 +87,7 @@ func (w *Worker) dispatch(ctx context.Context, a Action) {
 }
 
 // waitReady blocks until action a has a ready batch; false when ctx ended.
-func (w *Worker) waitReady(ctx context.Context, a Action, timer *time.Timer) bool {
+func (w *Worker) waitReady(ctx context.Context, a receipt.Action, timer *time.Timer) bool {
 	for {
 		w.mu.Lock()
 		now := time.Now()

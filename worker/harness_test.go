@@ -10,31 +10,32 @@ import (
 	"time"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 )
 
 // fakeSender answers each request with respond's Result and records what
 // it was asked. A nil respond answers success.
 type fakeSender struct {
-	respond func(req worker.Request, call int) worker.Result
+	respond func(req receipt.Request, call int) receipt.Result
 
 	mu    sync.Mutex
 	calls []sentCall
 }
 
 type sentCall struct {
-	req worker.Request
+	req receipt.Request
 	at  time.Time
 }
 
-func (f *fakeSender) Send(ctx context.Context, req worker.Request) worker.Result {
+func (f *fakeSender) Send(ctx context.Context, req receipt.Request) receipt.Result {
 	f.mu.Lock()
 	n := len(f.calls)
-	f.calls = append(f.calls, sentCall{req: worker.Request{Key: req.Key, Seqs: slices.Clone(req.Seqs)}, at: time.Now()})
+	f.calls = append(f.calls, sentCall{req: receipt.Request{Key: req.Key, Seqs: slices.Clone(req.Seqs)}, at: time.Now()})
 	respond := f.respond
 	f.mu.Unlock()
 	if respond == nil {
-		return worker.Result{Class: worker.ClassSuccess, RequestID: fmt.Sprint("req-", n)}
+		return receipt.Result{Class: receipt.ClassSuccess, RequestID: fmt.Sprint("req-", n)}
 	}
 	return respond(req, n)
 }
@@ -274,9 +275,9 @@ func (h *harness) waitFor(what string, limit time.Duration, cond func() bool) {
 
 var nextRef int
 
-func record(a worker.Action, user, conv string, seqs ...uint64) *worker.Record {
+func record(a receipt.Action, user, conv string, seqs ...uint64) *worker.Record {
 	nextRef++
-	return &worker.Record{Key: worker.Key{Action: a, UserID: user, ConvID: conv}, Seqs: seqs, Ref: nextRef}
+	return &worker.Record{Key: receipt.Key{Action: a, UserID: user, ConvID: conv}, Seqs: seqs, Ref: nextRef}
 }
 
 func seqRange(from, to uint64) []uint64 {
@@ -288,25 +289,25 @@ func seqRange(from, to uint64) []uint64 {
 }
 
 // results answers the calls in order with classes, then success.
-func results(classes ...worker.Class) func(worker.Request, int) worker.Result {
-	return func(_ worker.Request, call int) worker.Result {
+func results(classes ...receipt.Class) func(receipt.Request, int) receipt.Result {
+	return func(_ receipt.Request, call int) receipt.Result {
 		if call < len(classes) {
 			c := classes[call]
-			return worker.Result{Class: c, Code: codeOf[c], Message: "answer " + c.String(), RequestID: fmt.Sprint("req-", call)}
+			return receipt.Result{Class: c, Code: codeOf[c], Message: "answer " + c.String(), RequestID: fmt.Sprint("req-", call)}
 		}
-		return worker.Result{Class: worker.ClassSuccess, RequestID: fmt.Sprint("req-", call)}
+		return receipt.Result{Class: receipt.ClassSuccess, RequestID: fmt.Sprint("req-", call)}
 	}
 }
 
-var codeOf = map[worker.Class]int64{
-	worker.ClassRateLimited:      660300005,
-	worker.ClassGroupRateLimited: 660300006,
-	worker.ClassTransient:        1,
-	worker.ClassResign:           100000004,
-	worker.ClassTooMany:          660400102,
-	worker.ClassDeadLetter:       660400103,
-	worker.ClassSystemic:         100000005,
-	worker.ClassUnknown:          424242,
+var codeOf = map[receipt.Class]int64{
+	receipt.ClassRateLimited:      660300005,
+	receipt.ClassGroupRateLimited: 660300006,
+	receipt.ClassTransient:        1,
+	receipt.ClassResign:           100000004,
+	receipt.ClassTooMany:          660400102,
+	receipt.ClassDeadLetter:       660400103,
+	receipt.ClassSystemic:         100000005,
+	receipt.ClassUnknown:          424242,
 }
 
 func (r *recorder) snapshotCalls() []worker.CallEvent {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 )
 
@@ -40,8 +41,8 @@ type holds struct {
 
 // holdScope is what a hold keeps back: a group's keys, or one key.
 type holdScope struct {
-	group string // for a group's hold
-	key   Key    // for a key's hold; zero for a group's
+	group string      // for a group's hold
+	key   receipt.Key // for a key's hold; zero for a group's
 }
 
 // hold is one scope's episode.
@@ -68,17 +69,17 @@ func newHolds(policy retry.Policy) *holds {
 }
 
 // groupScope returns the scope of k's group; c2c keys have none.
-func groupScope(k Key) (holdScope, bool) {
+func groupScope(k receipt.Key) (holdScope, bool) {
 	if k.Action.IsGroup() {
 		return holdScope{group: k.ConvID}, true
 	}
 	return holdScope{}, false
 }
 
-func keyScope(k Key) holdScope { return holdScope{key: k} }
+func keyScope(k receipt.Key) holdScope { return holdScope{key: k} }
 
 // scopes returns the holds that apply to k, its group's first.
-func (h *holds) scopes(k Key) [2]*hold {
+func (h *holds) scopes(k receipt.Key) [2]*hold {
 	var out [2]*hold
 	if h == nil || len(h.m) == 0 {
 		return out
@@ -124,17 +125,17 @@ type holdRelease struct {
 // answered records the answer of class to b's call at now. It returns the
 // time b may be sent again under its holds (zero when none applies) and
 // the holds whose waiting batches are due anew.
-func (h *holds) answered(b *batch, class Class, now time.Time) (retryAt time.Time, rel []holdRelease) {
+func (h *holds) answered(b *batch, class receipt.Class, now time.Time) (retryAt time.Time, rel []holdRelease) {
 	if s, ok := groupScope(b.key); ok {
-		at, r := h.step(s, b, class == ClassGroupRateLimited, now)
+		at, r := h.step(s, b, class == receipt.ClassGroupRateLimited, now)
 		rel = append(rel, r...)
-		if class == ClassGroupRateLimited {
+		if class == receipt.ClassGroupRateLimited {
 			retryAt = at
 		}
 	}
-	at, r := h.step(keyScope(b.key), b, class == ClassTransient, now)
+	at, r := h.step(keyScope(b.key), b, class == receipt.ClassTransient, now)
 	rel = append(rel, r...)
-	if class == ClassTransient {
+	if class == receipt.ClassTransient {
 		retryAt = at
 	}
 	return retryAt, rel
@@ -170,7 +171,7 @@ func (h *holds) step(s holdScope, b *batch, held bool, now time.Time) (time.Time
 
 // end ends k's own episode, if any, and returns it: its batches are being
 // dead-lettered.
-func (h *holds) end(k Key) *hold {
+func (h *holds) end(k receipt.Key) *hold {
 	s := keyScope(k)
 	g := h.m[s]
 	delete(h.m, s)

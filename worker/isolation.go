@@ -8,6 +8,8 @@ package worker
 import (
 	"fmt"
 	"time"
+
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // A key fails alone when its calls keep failing with transient answers
@@ -43,8 +45,8 @@ type keyState struct {
 	// failingSince starts the key's current run of transient failures;
 	// zero when its last answer was not one.
 	failingSince time.Time
-	last         Result // the last failed answer, for dead letters
-	alone        bool   // counted in isolation.records
+	last         receipt.Result // the last failed answer, for dead letters
+	alone        bool           // counted in isolation.records
 	// told and toldDead say whether the observer heard of this run of
 	// failures, and of its dead letters.
 	told, toldDead bool
@@ -53,8 +55,8 @@ type keyState struct {
 // isolation is the Worker's bookkeeping of keys failing alone. w.mu guards
 // it.
 type isolation struct {
-	keys        map[Key]*keyState
-	lastSuccess [len(Actions) + 1]time.Time
+	keys        map[receipt.Key]*keyState
+	lastSuccess [len(receipt.Actions) + 1]time.Time
 	records     int // records of keys failing alone
 	aloneKeys   int
 
@@ -68,7 +70,7 @@ type isolation struct {
 
 func newIsolation(maxAge time.Duration, maxPending int) isolation {
 	return isolation{
-		keys:    make(map[Key]*keyState),
+		keys:    make(map[receipt.Key]*keyState),
 		maxAge:  maxAge,
 		grace:   maxAge / 10,
 		healthy: maxAge / 20,
@@ -77,7 +79,7 @@ func newIsolation(maxAge time.Duration, maxPending int) isolation {
 }
 
 // track counts a new record of k and returns its key's state.
-func (is *isolation) track(k Key) *keyState {
+func (is *isolation) track(k receipt.Key) *keyState {
 	ks := is.keys[k]
 	if ks == nil {
 		ks = &keyState{}
@@ -91,7 +93,7 @@ func (is *isolation) track(k Key) *keyState {
 }
 
 // untrack forgets a finished record of k.
-func (is *isolation) untrack(k Key, ks *keyState) {
+func (is *isolation) untrack(k receipt.Key, ks *keyState) {
 	ks.records--
 	if ks.alone {
 		is.records--
@@ -117,13 +119,13 @@ func (is *isolation) setAlone(ks *keyState, alone bool) {
 }
 
 // actionHealthy reports whether a key of a succeeded recently.
-func (is *isolation) actionHealthy(a Action, now time.Time) bool {
+func (is *isolation) actionHealthy(a receipt.Action, now time.Time) bool {
 	last := is.lastSuccess[a]
 	return !last.IsZero() && now.Sub(last) <= is.healthy
 }
 
 // reassess decides at now whether ks's key fails alone.
-func (is *isolation) reassess(k Key, ks *keyState, now time.Time) bool {
+func (is *isolation) reassess(k receipt.Key, ks *keyState, now time.Time) bool {
 	alone := !ks.failingSince.IsZero() && now.Sub(ks.failingSince) >= is.grace && is.actionHealthy(k.Action, now)
 	is.setAlone(ks, alone)
 	if alone && !ks.told {
@@ -135,7 +137,7 @@ func (is *isolation) reassess(k Key, ks *keyState, now time.Time) bool {
 
 // deadLettering tells the observer, once per run of failures, that the
 // key's records are being dead-lettered and why.
-func (is *isolation) deadLettering(k Key, ks *keyState, now time.Time, reason string) string {
+func (is *isolation) deadLettering(k receipt.Key, ks *keyState, now time.Time, reason string) string {
 	if !ks.toldDead {
 		ks.toldDead = true
 		is.events = append(is.events, FailingAloneEvent{Key: k, For: now.Sub(ks.failingSince), Records: ks.records, Result: ks.last, DeadLettering: reason})
@@ -151,14 +153,14 @@ func (is *isolation) takeEvents() []FailingAloneEvent {
 }
 
 // succeeded records a success for k at now.
-func (is *isolation) succeeded(k Key, now time.Time) {
+func (is *isolation) succeeded(k receipt.Key, now time.Time) {
 	is.lastSuccess[k.Action] = now
 	is.settled(k)
 }
 
 // settled records an answer that shows ZIM handled k's call (a success, a
 // rejected receipt, too many seqs): the key is not failing.
-func (is *isolation) settled(k Key) {
+func (is *isolation) settled(k receipt.Key) {
 	if ks := is.keys[k]; ks != nil && !ks.failingSince.IsZero() {
 		ks.failingSince = time.Time{}
 		ks.told, ks.toldDead = false, false
@@ -168,7 +170,7 @@ func (is *isolation) settled(k Key) {
 
 // failed records a transient answer res for k at now and says what becomes
 // of the batch: a non-empty reason means it is dead-lettered.
-func (is *isolation) failed(k Key, res Result, now time.Time) (reason string) {
+func (is *isolation) failed(k receipt.Key, res receipt.Result, now time.Time) (reason string) {
 	ks := is.keys[k]
 	if ks == nil {
 		return "" // its records were abandoned by Drain
@@ -198,7 +200,7 @@ func (is *isolation) overShareReason(age time.Duration) string {
 
 // overShare reports whether a new record of ks's key is beyond the share
 // of keys failing alone, and why.
-func (is *isolation) overShare(k Key, ks *keyState, now time.Time) (reason string) {
+func (is *isolation) overShare(k receipt.Key, ks *keyState, now time.Time) (reason string) {
 	if ks.failingSince.IsZero() || !is.reassess(k, ks, now) || is.records <= is.share {
 		return ""
 	}
@@ -207,7 +209,7 @@ func (is *isolation) overShare(k Key, ks *keyState, now time.Time) (reason strin
 
 // exhausted is the failure of a record dead-lettered for its key failing
 // alone: the last answer, with the reason after it.
-func exhausted(res Result, reason string) Result {
+func exhausted(res receipt.Result, reason string) receipt.Result {
 	msg := res.Message
 	if msg == "" && res.Err != nil {
 		msg = res.Err.Error()

@@ -9,18 +9,19 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 )
 
 // busyFor answers "busy" (code 1) for every call that sick says is sick
 // at the bubble's current time, and success otherwise.
-func busyFor(sick func(worker.Key) bool) func(worker.Request, int) worker.Result {
-	return func(req worker.Request, call int) worker.Result {
+func busyFor(sick func(receipt.Key) bool) func(receipt.Request, int) receipt.Result {
+	return func(req receipt.Request, call int) receipt.Result {
 		if sick(req.Key) {
-			return worker.Result{Class: worker.ClassTransient, Code: 1, Message: "server busy", RequestID: fmt.Sprint("req-", call)}
+			return receipt.Result{Class: receipt.ClassTransient, Code: 1, Message: "server busy", RequestID: fmt.Sprint("req-", call)}
 		}
-		return worker.Result{Class: worker.ClassSuccess, RequestID: fmt.Sprint("req-", call)}
+		return receipt.Result{Class: receipt.ClassSuccess, RequestID: fmt.Sprint("req-", call)}
 	}
 }
 
@@ -48,7 +49,7 @@ func submitWithin(t *testing.T, h *harness, r *worker.Record) {
 // last code, and the other keys never notice.
 func TestKeyFailingAloneIsDeadLetteredAfterMaxAge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := start(t, isolationConfig, &fakeSender{respond: busyFor(func(k worker.Key) bool { return k.UserID == "sick" })}, nil)
+		h := start(t, isolationConfig, &fakeSender{respond: busyFor(func(k receipt.Key) bool { return k.UserID == "sick" })}, nil)
 		began := time.Now()
 		var sick []*worker.Record
 		healthy := 0
@@ -59,11 +60,11 @@ func TestKeyFailingAloneIsDeadLetteredAfterMaxAge(t *testing.T) {
 				t.Fatalf("after 30 minutes, %d of %d records done", h.done.n(), healthy+len(sick))
 			}
 			if i%10 == 0 && i < 15*60 {
-				r := record(worker.GroupRead, "sick", "team", uint64(i+1))
+				r := record(receipt.GroupRead, "sick", "team", uint64(i+1))
 				sick = append(sick, r)
 				submitWithin(t, h, r)
 			}
-			submitWithin(t, h, record(worker.GroupRead, fmt.Sprint("well", i%7), "team", uint64(i+1)))
+			submitWithin(t, h, record(receipt.GroupRead, fmt.Sprint("well", i%7), "team", uint64(i+1)))
 			healthy++
 			time.Sleep(time.Second)
 		}
@@ -101,7 +102,7 @@ func TestOutageDeadLettersNothing(t *testing.T) {
 		var mu sync.Mutex
 		outage := true
 		afterOutage := map[string]int{}
-		sender := &fakeSender{respond: busyFor(func(k worker.Key) bool {
+		sender := &fakeSender{respond: busyFor(func(k receipt.Key) bool {
 			mu.Lock()
 			defer mu.Unlock()
 			if outage {
@@ -113,8 +114,8 @@ func TestOutageDeadLettersNothing(t *testing.T) {
 		h := start(t, isolationConfig, sender, nil)
 		var submitted int
 		for i := range 40 {
-			h.submit(record(worker.C2CRead, fmt.Sprint("u", i%4), "peer", uint64(i+1)))
-			h.submit(record(worker.C2CRead, "unlucky", "peer", uint64(i+1)))
+			h.submit(record(receipt.C2CRead, fmt.Sprint("u", i%4), "peer", uint64(i+1)))
+			h.submit(record(receipt.C2CRead, "unlucky", "peer", uint64(i+1)))
 			submitted += 2
 			time.Sleep(time.Second)
 		}
@@ -139,14 +140,14 @@ func TestKeyFailingAloneHoldsBoundedShare(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := isolationConfig
 		cfg.MaxPendingRecords = 200 // the failing keys reach half of it after their grace of a minute
-		h := start(t, cfg, &fakeSender{respond: busyFor(func(k worker.Key) bool { return k.ConvID == "hot" })}, nil)
+		h := start(t, cfg, &fakeSender{respond: busyFor(func(k receipt.Key) bool { return k.ConvID == "hot" })}, nil)
 		healthy := map[*worker.Record]time.Time{}
 		peak := 0
 		for i := range 300 {
 			for range 2 {
-				submitWithin(t, h, record(worker.GroupRead, fmt.Sprint("reader", i%3), "hot", uint64(i+1)))
+				submitWithin(t, h, record(receipt.GroupRead, fmt.Sprint("reader", i%3), "hot", uint64(i+1)))
 			}
-			r := record(worker.GroupRead, "reader", fmt.Sprint("g", i%5), uint64(i+1))
+			r := record(receipt.GroupRead, "reader", fmt.Sprint("g", i%5), uint64(i+1))
 			healthy[r] = time.Now()
 			submitWithin(t, h, r)
 			peak = max(peak, h.w.Stats().Pending)

@@ -4,7 +4,11 @@ package worker
 // called from the dispatchers, the callers and Submit's caller, never with
 // w.mu held, possibly concurrently.
 
-import "time"
+import (
+	"time"
+
+	"github.com/receiptd/receiptd/receipt"
+)
 
 // Observer is told what the Worker does, for logs and metrics. Its methods
 // are called from the Worker's goroutines without the Worker's lock held;
@@ -34,11 +38,11 @@ const (
 
 // CallEvent describes one API call and what the Worker did next.
 type CallEvent struct {
-	Key     Key
+	Key     receipt.Key
 	Seqs    int // seqs in the request
 	Records int // records whose seqs the request carried
 	Attempt int // 1 for the first send of these seqs
-	Result  Result
+	Result  receipt.Result
 	Next    Next
 	RetryIn time.Duration // for NextRetry and NextPause
 	// RateLimitPause is the global pause this answer started, if any.
@@ -55,8 +59,8 @@ type CallEvent struct {
 // SystemicEvent describes a change of the systemic pause.
 type SystemicEvent struct {
 	Paused    bool
-	Result    Result        // the answer that paused, or the probe's answer that resumed
-	NextProbe time.Duration // when paused: time until the next probe
+	Result    receipt.Result // the answer that paused, or the probe's answer that resumed
+	NextProbe time.Duration  // when paused: time until the next probe
 }
 
 // FailingAloneObserver is an optional interface of an Observer: it is told
@@ -69,10 +73,10 @@ type FailingAloneObserver interface {
 
 // FailingAloneEvent describes a key failing alone.
 type FailingAloneEvent struct {
-	Key     Key
-	For     time.Duration // how long its calls have been failing
-	Records int           // records of the key pending
-	Result  Result        // its last failed answer
+	Key     receipt.Key
+	For     time.Duration  // how long its calls have been failing
+	Records int            // records of the key pending
+	Result  receipt.Result // its last failed answer
 	// DeadLettering is empty when the key began to fail alone, and says
 	// why when its records begin to be dead-lettered.
 	DeadLettering string
@@ -93,7 +97,7 @@ type Stats struct {
 	RecordsAbandoned uint64 // records handed back unfinished by Drain
 
 	Calls        uint64 // API calls answered or failed
-	CallsByClass map[Class]uint64
+	CallsByClass map[receipt.Class]uint64
 	SeqsSent     uint64 // seqs in all calls
 	SeqsAcked    uint64 // seqs in successful calls: receipts set
 	RateLimited  uint64 // calls answered with an app-level rate-limit code (660300005, 7, HTTP 429)

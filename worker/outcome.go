@@ -11,13 +11,14 @@ package worker
 // DeadLetter never blocks (records.go, handOff).
 
 import (
+	"github.com/receiptd/receiptd/receipt"
 	"time"
 
 	"github.com/receiptd/receiptd/retry"
 )
 
 // act decides what follows the outcome res of sending b. w.mu held.
-func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent, *SystemicEvent) {
+func (w *Worker) act(b *batch, g retry.Grant, probe bool, res receipt.Result) (CallEvent, *SystemicEvent) {
 	now := time.Now()
 	n := len(b.seqs)
 	w.stats.inFlight--
@@ -30,38 +31,38 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 
 	class := res.Class.Known()
 	switch {
-	case class == ClassResign && b.resigned:
-		class = ClassSystemic // a fresh signature expired too: the clock is off
-	case class == ClassTooMany && n <= 1:
-		class = ClassUnknown // cannot split further
+	case class == receipt.ClassResign && b.resigned:
+		class = receipt.ClassSystemic // a fresh signature expired too: the clock is off
+	case class == receipt.ClassTooMany && n <= 1:
+		class = receipt.ClassUnknown // cannot split further
 	}
 	// "Twice in a row": any other answer in between starts the count anew.
-	b.resigned = res.Class == ClassResign
+	b.resigned = res.Class == receipt.ClassResign
 	if w.pacer != nil {
 		w.pacer.Sent(g, res.Sent)
 		// Only the app's limits slow the action; a group's limit is the
 		// group's business (holds).
 		switch class {
-		case ClassRateLimited:
+		case receipt.ClassRateLimited:
 			ev.RateLimitPause = w.pacer.RateLimited(g)
-		case ClassSuccess:
+		case receipt.ClassSuccess:
 			w.pacer.Succeeded(g)
 		}
 	}
 	switch class {
-	case ClassRateLimited:
+	case receipt.ClassRateLimited:
 		w.stats.rateLimited++
-	case ClassGroupRateLimited:
+	case receipt.ClassGroupRateLimited:
 		w.stats.groupRateLimited++
 	}
 	sys := w.updateSystemic(class, probe, now, res)
 	var deadReason string // the key failed alone: its records go to the DLQ
 	switch class {
-	case ClassSuccess:
+	case receipt.ClassSuccess:
 		w.iso.succeeded(b.key, now)
-	case ClassDeadLetter, ClassTooMany:
+	case receipt.ClassDeadLetter, receipt.ClassTooMany:
 		w.iso.settled(b.key)
-	case ClassTransient:
+	case receipt.ClassTransient:
 		if b.gen == w.gen {
 			deadReason = w.iso.failed(b.key, res, now)
 		}
@@ -73,7 +74,7 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 		return ev, sys
 	}
 	switch class {
-	case ClassSuccess:
+	case receipt.ClassSuccess:
 		w.stats.seqsAcked += uint64(n)
 		ev.Next = NextDone
 		for _, it := range b.parts {
@@ -82,17 +83,17 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 			}
 			w.partDone(it)
 		}
-	case ClassRateLimited:
+	case receipt.ClassRateLimited:
 		// The pacer's pause holds every dispatcher; retry at its end.
 		ev.Next, ev.RetryIn = NextRetry, ev.RateLimitPause
 		w.requeue(b, now)
-	case ClassGroupRateLimited:
+	case receipt.ClassGroupRateLimited:
 		if retryAt.IsZero() {
 			retryAt = now.Add(w.backoff(b)) // a c2c key has no group: it alone backs off
 		}
 		ev.Next, ev.RetryIn = NextRetry, retryAt.Sub(now)
 		w.requeue(b, retryAt)
-	case ClassTransient:
+	case receipt.ClassTransient:
 		if deadReason != "" {
 			ev.Next, ev.Reason = NextDeadLetter, deadReason
 			w.fail(b, FailExhausted, exhausted(res, deadReason), now)
@@ -100,17 +101,17 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 		}
 		ev.Next, ev.RetryIn = NextRetry, retryAt.Sub(now)
 		w.requeue(b, retryAt)
-	case ClassResign:
+	case receipt.ClassResign:
 		b.resigned = true
 		ev.Next = NextRetry
 		w.requeue(b, now)
-	case ClassTooMany:
+	case receipt.ClassTooMany:
 		ev.Next = NextSplit
 		w.split(b, now)
-	case ClassDeadLetter:
+	case receipt.ClassDeadLetter:
 		ev.Next = NextDeadLetter
 		w.fail(b, FailRejected, res, now)
-	case ClassSystemic:
+	case receipt.ClassSystemic:
 		ev.Next, ev.RetryIn = NextPause, w.sys.probeAt.Sub(now)
 		w.requeue(b, now)
 	default: // ClassUnknown
@@ -130,7 +131,7 @@ func (w *Worker) act(b *batch, g retry.Grant, probe bool, res Result) (CallEvent
 // class and returns when b may be sent again under them (zero when no hold
 // applies). When b's key is being dead-lettered (deadReason), its hold ends
 // and the batches waiting under it are dead-lettered with b. w.mu held.
-func (w *Worker) updateHolds(b *batch, class Class, res Result, deadReason string, now time.Time) time.Time {
+func (w *Worker) updateHolds(b *batch, class receipt.Class, res receipt.Result, deadReason string, now time.Time) time.Time {
 	if deadReason != "" {
 		if g := w.holds.end(b.key); g != nil {
 			for _, held := range w.b.takeHeld(g) {
@@ -188,7 +189,7 @@ func (w *Worker) split(b *batch, now time.Time) {
 }
 
 // fail marks b's part of every record it carries as failed. w.mu held.
-func (w *Worker) fail(b *batch, class FailureClass, res Result, now time.Time) {
+func (w *Worker) fail(b *batch, class FailureClass, res receipt.Result, now time.Time) {
 	for _, it := range b.parts {
 		seqs := intersection(it.rec.Seqs, b.seqs)
 		if it.failure == nil {

@@ -6,18 +6,19 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 )
 
 // groupLimited answers 660300006 for group until the bubble's clock passes
 // end, and success otherwise.
-func groupLimited(group string, end time.Time) func(worker.Request, int) worker.Result {
-	return func(req worker.Request, call int) worker.Result {
+func groupLimited(group string, end time.Time) func(receipt.Request, int) receipt.Result {
+	return func(req receipt.Request, call int) receipt.Result {
 		if req.Key.ConvID == group && req.Key.Action.IsGroup() && time.Now().Before(end) {
-			return worker.Result{Class: worker.ClassGroupRateLimited, Code: 660300006, Message: "group rate limit", RequestID: fmt.Sprint("req-", call)}
+			return receipt.Result{Class: receipt.ClassGroupRateLimited, Code: 660300006, Message: "group rate limit", RequestID: fmt.Sprint("req-", call)}
 		}
-		return worker.Result{Class: worker.ClassSuccess, RequestID: fmt.Sprint("req-", call)}
+		return receipt.Result{Class: receipt.ClassSuccess, RequestID: fmt.Sprint("req-", call)}
 	}
 }
 
@@ -28,7 +29,7 @@ func groupLimited(group string, end time.Time) func(worker.Request, int) worker.
 // more often than its backoff allows, however many of its readers wait.
 func TestGroupRateLimitBacksOffThatGroupAlone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 20, Buckets: actionNames()})
+		budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 20, Actions: receipt.Actions[:]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,13 +43,13 @@ func TestGroupRateLimitBacksOffThatGroupAlone(t *testing.T) {
 		var hot []*worker.Record
 		submitted := make(map[*worker.Record]time.Time)
 		for i := range 60 {
-			for _, a := range []worker.Action{worker.GroupRead, worker.GroupDelivered} {
+			for _, a := range []receipt.Action{receipt.GroupRead, receipt.GroupDelivered} {
 				r := record(a, fmt.Sprint("reader", i%6), "hot", uint64(i+1))
 				hot = append(hot, r)
 				h.submit(r)
 			}
 			for g := range 4 {
-				r := record(worker.Actions[g], fmt.Sprint("u", i%3), fmt.Sprint("other", g), uint64(i+1))
+				r := record(receipt.Actions[g], fmt.Sprint("u", i%3), fmt.Sprint("other", g), uint64(i+1))
 				submitted[r] = time.Now()
 				h.submit(r)
 			}
@@ -65,8 +66,8 @@ func TestGroupRateLimitBacksOffThatGroupAlone(t *testing.T) {
 		if slowest > time.Second {
 			t.Errorf("the slowest record of another group took %v; a group's rate limit must not slow other groups", slowest)
 		}
-		for _, a := range worker.Actions {
-			if r, ceil := budget.Rate(a.String()), budget.Ceiling(a.String()); r != ceil {
+		for _, a := range receipt.Actions {
+			if r, ceil := budget.Rate(a), budget.Ceiling(a); r != ceil {
 				t.Errorf("%s's rate is %v after a group's rate limit, want its ceiling %v: only app-level limits slow the action", a, r, ceil)
 			}
 		}
@@ -81,7 +82,7 @@ func TestGroupRateLimitBacksOffThatGroupAlone(t *testing.T) {
 			}
 		}
 		for _, ev := range h.obs.snapshotCalls() {
-			if ev.Result.Class != worker.ClassGroupRateLimited {
+			if ev.Result.Class != receipt.ClassGroupRateLimited {
 				continue
 			}
 			limited++
@@ -125,12 +126,12 @@ func TestGroupHoldCoversEveryKeyOfTheGroup(t *testing.T) {
 		h := start(t, cfg, &fakeSender{respond: groupLimited("hot", began.Add(20*time.Second))}, nil)
 		var lastCold time.Time
 		for i := range 40 {
-			a := worker.GroupRead
+			a := receipt.GroupRead
 			if i%2 == 1 {
-				a = worker.GroupDelivered
+				a = receipt.GroupDelivered
 			}
 			h.submit(record(a, fmt.Sprint("reader", i%5), "hot", uint64(i+1)))
-			h.submit(record(worker.GroupRead, "u", "cold", uint64(i+1)))
+			h.submit(record(receipt.GroupRead, "u", "cold", uint64(i+1)))
 			lastCold = time.Now()
 			time.Sleep(500 * time.Millisecond)
 		}
@@ -143,7 +144,7 @@ func TestGroupHoldCoversEveryKeyOfTheGroup(t *testing.T) {
 		var prev time.Duration
 		grew := 0
 		for i, ev := range events {
-			if ev.Result.Class != worker.ClassGroupRateLimited {
+			if ev.Result.Class != receipt.ClassGroupRateLimited {
 				continue
 			}
 			if ev.RetryIn > prev {
@@ -180,9 +181,9 @@ func TestGroupHoldCoversEveryKeyOfTheGroup(t *testing.T) {
 // re-signs resets it.
 func TestResignCountResetsOnOtherAnswers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		answers := []worker.Class{worker.ClassResign, worker.ClassTransient, worker.ClassResign, worker.ClassRateLimited, worker.ClassResign}
+		answers := []receipt.Class{receipt.ClassResign, receipt.ClassTransient, receipt.ClassResign, receipt.ClassRateLimited, receipt.ClassResign}
 		h := start(t, fastRetries, &fakeSender{respond: results(answers...)}, nil)
-		r := record(worker.GroupRead, "alice", "team", 1)
+		r := record(receipt.GroupRead, "alice", "team", 1)
 		h.submit(r)
 		h.waitFor("the record", time.Hour, func() bool { return h.done.isDone(r) })
 		if got := h.obs.snapshotSystemic(); len(got) != 0 {
@@ -201,36 +202,36 @@ func TestResignCountResetsOnOtherAnswers(t *testing.T) {
 // (success, a rejected receipt, too many seqs) ends the pause.
 func TestSystemicPauseEndsOnlyWhenTheSignatureIsAccepted(t *testing.T) {
 	tests := []struct {
-		probe   worker.Class
+		probe   receipt.Class
 		resumes bool
 	}{
-		{worker.ClassRateLimited, false},
-		{worker.ClassGroupRateLimited, false},
-		{worker.ClassTransient, false},
-		{worker.ClassResign, false},
-		{worker.ClassUnknown, false},
-		{worker.ClassSystemic, false},
-		{worker.ClassSuccess, true},
-		{worker.ClassDeadLetter, true},
-		{worker.ClassTooMany, true},
+		{receipt.ClassRateLimited, false},
+		{receipt.ClassGroupRateLimited, false},
+		{receipt.ClassTransient, false},
+		{receipt.ClassResign, false},
+		{receipt.ClassUnknown, false},
+		{receipt.ClassSystemic, false},
+		{receipt.ClassSuccess, true},
+		{receipt.ClassDeadLetter, true},
+		{receipt.ClassTooMany, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.probe.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				probe := worker.Result{Class: tt.probe, Code: codeOf[tt.probe], Message: "probe answer"}
-				sender := &fakeSender{respond: func(_ worker.Request, call int) worker.Result {
+				probe := receipt.Result{Class: tt.probe, Code: codeOf[tt.probe], Message: "probe answer"}
+				sender := &fakeSender{respond: func(_ receipt.Request, call int) receipt.Result {
 					switch call {
 					case 0:
-						return worker.Result{Class: worker.ClassSystemic, Code: 100000005, Message: "signature wrong"}
+						return receipt.Result{Class: receipt.ClassSystemic, Code: 100000005, Message: "signature wrong"}
 					case 1:
 						return probe
 					}
-					return worker.Result{Class: worker.ClassSuccess}
+					return receipt.Result{Class: receipt.ClassSuccess}
 				}}
 				cfg := fastRetries
 				cfg.SystemicBackoff = retry.Policy{Initial: 10 * time.Second, Max: 10 * time.Second, Jitter: 0.01}
 				h := start(t, cfg, sender, nil)
-				h.submit(record(worker.GroupRead, "a", "g", 1, 2))
+				h.submit(record(receipt.GroupRead, "a", "g", 1, 2))
 				h.waitFor("the probe's answer", time.Minute, func() bool { return len(h.obs.snapshotCalls()) >= 2 })
 				synctest.Wait()
 				if h.w.Ready() != tt.resumes {
@@ -248,14 +249,14 @@ func TestSystemicPauseEndsOnlyWhenTheSignatureIsAccepted(t *testing.T) {
 func TestKeyBatchesShareOneBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		began := time.Now()
-		sick := func(k worker.Key) bool { return k.UserID == "sick" && time.Since(began) < time.Minute }
+		sick := func(k receipt.Key) bool { return k.UserID == "sick" && time.Since(began) < time.Minute }
 		cfg := fastRetries
 		cfg.Backoff = retry.Policy{Initial: 250 * time.Millisecond, Max: 10 * time.Second}
 		h := start(t, cfg, &fakeSender{respond: busyFor(sick)}, nil)
-		r := record(worker.GroupRead, "sick", "team", seqRange(1, 50)...) // five batches
+		r := record(receipt.GroupRead, "sick", "team", seqRange(1, 50)...) // five batches
 		h.submit(r)
 		for i := range 60 {
-			h.submit(record(worker.GroupRead, "well", "team", uint64(i+1)))
+			h.submit(record(receipt.GroupRead, "well", "team", uint64(i+1)))
 			time.Sleep(time.Second)
 		}
 		h.waitFor("every record", time.Hour, func() bool { return h.done.n() == 61 })

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // systemic is the state of the pause that a systemic outcome starts.
@@ -88,19 +90,19 @@ func (w *Worker) endProbe(probe bool) {
 
 // updateSystemic moves the systemic pause on after an outcome of class and
 // returns the event to report, if any. w.mu held.
-func (w *Worker) updateSystemic(class Class, probe bool, now time.Time, res Result) *SystemicEvent {
+func (w *Worker) updateSystemic(class receipt.Class, probe bool, now time.Time, res receipt.Result) *SystemicEvent {
 	s := &w.sys
 	if probe {
 		s.probing = false
 		defer s.notify()
 	}
 	switch class {
-	case ClassSystemic, ClassTransient, ClassResign, ClassUnknown, ClassRateLimited, ClassGroupRateLimited:
+	case receipt.ClassSystemic, receipt.ClassTransient, receipt.ClassResign, receipt.ClassUnknown, receipt.ClassRateLimited, receipt.ClassGroupRateLimited:
 		// Systemic starts or prolongs the pause; the others prove nothing
 		// about receiptd's credentials (a gateway may answer them before
 		// it checks the signature), so a probe answered with them is
 		// simply due again later.
-		if class == ClassSystemic && !s.paused {
+		if class == receipt.ClassSystemic && !s.paused {
 			s.paused = true
 			s.probeAt = now.Add(s.bo.NextBackOff())
 			s.notify()

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 )
 
 type seqKey struct {
-	key worker.Key
+	key receipt.Key
 	seq uint64
 }
 
@@ -29,41 +30,41 @@ type randomSender struct {
 	calls int
 }
 
-func (s *randomSender) Send(ctx context.Context, req worker.Request) worker.Result {
+func (s *randomSender) Send(ctx context.Context, req receipt.Request) receipt.Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
 	p := s.rng.Float64()
-	var c worker.Class
+	var c receipt.Class
 	switch {
 	case p < 0.55:
-		c = worker.ClassSuccess
+		c = receipt.ClassSuccess
 	case p < 0.62:
-		c = worker.ClassRateLimited
+		c = receipt.ClassRateLimited
 	case p < 0.65:
-		c = worker.ClassGroupRateLimited
+		c = receipt.ClassGroupRateLimited
 	case p < 0.75:
-		c = worker.ClassTransient
+		c = receipt.ClassTransient
 	case p < 0.80:
-		c = worker.ClassResign
+		c = receipt.ClassResign
 	case p < 0.85:
-		c = worker.ClassTooMany
+		c = receipt.ClassTooMany
 	case p < 0.90:
-		c = worker.ClassDeadLetter
+		c = receipt.ClassDeadLetter
 	case p < 0.97:
-		c = worker.ClassUnknown
+		c = receipt.ClassUnknown
 	default:
-		c = worker.ClassSystemic
+		c = receipt.ClassSystemic
 	}
-	if c == worker.ClassSuccess {
+	if c == receipt.ClassSuccess {
 		for _, q := range req.Seqs {
 			s.acked[seqKey{req.Key, q}] = true
 		}
 	}
-	return worker.Result{Class: c, Code: codeOf[c], Message: c.String(), RequestID: fmt.Sprint(s.calls)}
+	return receipt.Result{Class: c, Code: codeOf[c], Message: c.String(), RequestID: fmt.Sprint(s.calls)}
 }
 
-func (s *randomSender) isAcked(k worker.Key, q uint64) bool {
+func (s *randomSender) isAcked(k receipt.Key, q uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.acked[seqKey{k, q}]
@@ -93,7 +94,7 @@ func randomStream(t *testing.T, seed uint64) {
 		Backoff:            retry.Policy{Initial: 50 * time.Millisecond, Max: time.Second},
 		SystemicBackoff:    retry.Policy{Initial: time.Second, Max: 5 * time.Second},
 	}
-	budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 50, Buckets: actionNames(), Pause: retry.Policy{Initial: 200 * time.Millisecond, Max: time.Second}})
+	budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 50, Actions: receipt.Actions[:], Pause: retry.Policy{Initial: 200 * time.Millisecond, Max: time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func randomStream(t *testing.T, seed uint64) {
 	n := 200 + rng.IntN(200)
 	var recs []*worker.Record
 	for i := range n {
-		a := worker.Actions[rng.IntN(len(worker.Actions))]
+		a := receipt.Actions[rng.IntN(len(receipt.Actions))]
 		seqs := map[uint64]bool{}
 		for range 1 + rng.IntN(15) {
 			seqs[1+uint64(rng.IntN(40))] = true
@@ -129,7 +130,7 @@ func randomStream(t *testing.T, seed uint64) {
 			s = append(s, q)
 		}
 		slices.Sort(s)
-		r := &worker.Record{Key: worker.Key{Action: a, UserID: fmt.Sprint("u", rng.IntN(4)), ConvID: fmt.Sprint("c", rng.IntN(3))}, Seqs: s, Ref: i}
+		r := &worker.Record{Key: receipt.Key{Action: a, UserID: fmt.Sprint("u", rng.IntN(4)), ConvID: fmt.Sprint("c", rng.IntN(3))}, Seqs: s, Ref: i}
 		recs = append(recs, r)
 		h.submit(r)
 		if rng.IntN(4) == 0 {

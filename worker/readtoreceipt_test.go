@@ -6,7 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/receiptd/receiptd/worker"
+	"github.com/receiptd/receiptd/receipt"
 )
 
 // The read-to-receipt delay of a record is reported once, by the call that
@@ -19,23 +19,23 @@ func TestReadToReceiptReportedOncePerAcknowledgedRecord(t *testing.T) {
 			slowCall   = 2 * time.Second // the answer to the call carrying the record's last seqs
 			linger     = 200 * time.Millisecond
 		)
-		sender := &fakeSender{respond: func(req worker.Request, _ int) worker.Result {
+		sender := &fakeSender{respond: func(req receipt.Request, _ int) receipt.Result {
 			switch {
 			case req.Key.ConvID == "gone":
-				return worker.Result{Class: worker.ClassDeadLetter, Code: 660400103, Message: "not a member"}
+				return receipt.Result{Class: receipt.ClassDeadLetter, Code: 660400103, Message: "not a member"}
 			case req.Seqs[0] == 21:
 				time.Sleep(slowCall)
 			}
-			return worker.Result{Class: worker.ClassSuccess}
+			return receipt.Result{Class: receipt.ClassSuccess}
 		}}
 		cfg := fastRetries
 		cfg.Linger = linger
 		h := start(t, cfg, sender, nil)
 
-		split := record(worker.GroupRead, "alice", "team", seqRange(1, 25)...) // three calls: 1-10, 11-20, 21-25
+		split := record(receipt.GroupRead, "alice", "team", seqRange(1, 25)...) // three calls: 1-10, 11-20, 21-25
 		split.ReadAt = time.Now().Add(-readBefore)
-		unknown := record(worker.C2CRead, "bob", "carol", 7) // no read_at
-		rejected := record(worker.GroupRead, "dave", "gone", 9)
+		unknown := record(receipt.C2CRead, "bob", "carol", 7) // no read_at
+		rejected := record(receipt.GroupRead, "dave", "gone", 9)
 		rejected.ReadAt = time.Now()
 		h.submit(split, unknown, rejected)
 		h.waitFor("every record to finish", time.Hour, func() bool {
@@ -48,7 +48,7 @@ func TestReadToReceiptReportedOncePerAcknowledgedRecord(t *testing.T) {
 			if len(ev.ReadToReceipt) > 0 {
 				reporting++
 				got = append(got, ev.ReadToReceipt...)
-				if ev.Key.UserID != "alice" || ev.Result.Class != worker.ClassSuccess {
+				if ev.Key.UserID != "alice" || ev.Result.Class != receipt.ClassSuccess {
 					t.Errorf("a %s call for %s reported read-to-receipt %v", ev.Result.Class, ev.Key.UserID, ev.ReadToReceipt)
 				}
 			}

@@ -4,6 +4,7 @@ package worker
 // Stats takes it and copies, so its result is the caller's own.
 
 import (
+	"github.com/receiptd/receiptd/receipt"
 	"time"
 )
 
@@ -25,7 +26,7 @@ func (w *Worker) Stats() Stats {
 		RecordsFailed:    w.stats.recordsFailed,
 		RecordsAbandoned: w.stats.abandoned,
 		Calls:            w.stats.calls,
-		CallsByClass:     make(map[Class]uint64),
+		CallsByClass:     make(map[receipt.Class]uint64),
 		SeqsSent:         w.stats.seqsSent,
 		SeqsAcked:        w.stats.seqsAcked,
 		RateLimited:      w.stats.rateLimited,
@@ -40,7 +41,7 @@ func (w *Worker) Stats() Stats {
 	}
 	for c, n := range w.stats.byClass {
 		if n > 0 {
-			s.CallsByClass[Class(c)] = n
+			s.CallsByClass[receipt.Class(c)] = n
 		}
 	}
 	s.OpenBatches, s.ReadyBatches, s.RetryBatches = w.b.counts()

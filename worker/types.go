@@ -7,62 +7,25 @@ import (
 	"github.com/receiptd/receiptd/receipt"
 )
 
-// The vocabulary the worker shares with the consumer, the rate budget and
-// the ZIM client is package receipt's; these names let the worker's code read
-// as before.
-type (
-	Action = receipt.Action
-	Key    = receipt.Key
-)
-
-// The receipt actions.
-const (
-	GroupRead      = receipt.GroupRead
-	C2CRead        = receipt.C2CRead
-	GroupDelivered = receipt.GroupDelivered
-	C2CDelivered   = receipt.C2CDelivered
-)
-
-// Actions lists every valid Action.
-var Actions = receipt.Actions
-
 // Record is one source record's receipts, as submitted to the Worker.
 //
 // The Worker never reads Ref: it hands the same *Record back to the Completer
 // and the DeadLetterer, which use Ref to find the source record (its topic,
 // partition, offset, key, value and headers).
 type Record struct {
-	Key    Key
+	Key    receipt.Key
 	Seqs   []uint64  // sorted ascending, de-duplicated, non-empty for Submit
 	ReadAt time.Time // when the user read the messages; zero if unknown
 	Ref    any
 }
 
-// Class, Request and Result are package receipt's.
-type (
-	Class   = receipt.Class
-	Request = receipt.Request
-	Result  = receipt.Result
-)
-
-// The outcome classes.
-const (
-	ClassSuccess          = receipt.ClassSuccess
-	ClassRateLimited      = receipt.ClassRateLimited
-	ClassGroupRateLimited = receipt.ClassGroupRateLimited
-	ClassTransient        = receipt.ClassTransient
-	ClassResign           = receipt.ClassResign
-	ClassTooMany          = receipt.ClassTooMany
-	ClassDeadLetter       = receipt.ClassDeadLetter
-	ClassSystemic         = receipt.ClassSystemic
-	ClassUnknown          = receipt.ClassUnknown
-	numClasses            = len(receipt.Classes)
-)
+// numClasses sizes the per-class counters.
+const numClasses = len(receipt.Classes)
 
 // Sender makes one API call. It must be safe for concurrent use and must
 // return when ctx is done.
 type Sender interface {
-	Send(ctx context.Context, req Request) Result
+	Send(ctx context.Context, req receipt.Request) receipt.Result
 }
 
 // FailureClass says why a record was dead-lettered; it becomes the DLQ header

@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 )
 
@@ -40,7 +41,7 @@ var ErrInvalidRecord = errors.New("invalid record")
 // Pacer decides when a request may leave. *retry.Budget implements it.
 type Pacer interface {
 	// Wait blocks until one request for bucket may be sent.
-	Wait(ctx context.Context, bucket string) (retry.Grant, error)
+	Wait(ctx context.Context, a receipt.Action) (retry.Grant, error)
 	// RateLimited reports a rate-limit answer to a request sent under g and
 	// returns the global pause it started, if any.
 	RateLimited(g retry.Grant) time.Duration
@@ -68,7 +69,7 @@ type Worker struct {
 	slots    *Slots        // one per pending record: the memory bound
 	inflight chan struct{} // one per request under way
 	calls    chan call     // dispatchers hand batches to the callers; unbuffered
-	wake     [len(Actions) + 1]chan struct{}
+	wake     [len(receipt.Actions) + 1]chan struct{}
 
 	mu      sync.Mutex
 	b       *batcher
@@ -121,7 +122,7 @@ func New(cfg Config, sender Sender, dlq DeadLetterer, done Completer, opts ...Op
 // their records stay unfinished.
 func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, a := range Actions {
+	for _, a := range receipt.Actions {
 		wg.Go(func() { w.dispatch(ctx, a) })
 	}
 	// One caller per in-flight slot, for the Worker's life: a goroutine

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 )
@@ -29,7 +30,7 @@ var fastRetries = worker.Config{
 func TestOutcomes(t *testing.T) {
 	tests := []struct {
 		name      string
-		answers   []worker.Class
+		answers   []receipt.Class
 		wantCalls [][]uint64
 		wantDLQ   worker.FailureClass // "" when the record must succeed
 		wantCode  int64
@@ -37,56 +38,56 @@ func TestOutcomes(t *testing.T) {
 		{name: "success", wantCalls: [][]uint64{{1, 2, 3, 4}}},
 		{
 			name:      "rate limited retries without a cap",
-			answers:   repeat(worker.ClassRateLimited, 12),
+			answers:   repeat(receipt.ClassRateLimited, 12),
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 13),
 		},
 		{
 			name:      "group rate limited retries without a cap",
-			answers:   repeat(worker.ClassGroupRateLimited, 12),
+			answers:   repeat(receipt.ClassGroupRateLimited, 12),
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 13),
 		},
 		{
 			name:      "transient retries without a cap",
-			answers:   repeat(worker.ClassTransient, 12),
+			answers:   repeat(receipt.ClassTransient, 12),
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 13),
 		},
 		{
 			name:      "systemic pauses, probes and then delivers",
-			answers:   repeat(worker.ClassSystemic, 4),
+			answers:   repeat(receipt.ClassSystemic, 4),
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 5),
 		},
 		{
 			name:      "resign retries once at once",
-			answers:   []worker.Class{worker.ClassResign},
+			answers:   []receipt.Class{receipt.ClassResign},
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 2),
 		},
 		{
 			name:      "resign twice is systemic, never dead-lettered",
-			answers:   []worker.Class{worker.ClassResign, worker.ClassResign, worker.ClassSystemic},
+			answers:   []receipt.Class{receipt.ClassResign, receipt.ClassResign, receipt.ClassSystemic},
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 4),
 		},
 		{
 			name:      "too many seqs splits the batch",
-			answers:   []worker.Class{worker.ClassTooMany},
+			answers:   []receipt.Class{receipt.ClassTooMany},
 			wantCalls: [][]uint64{{1, 2, 3, 4}, {1, 2}, {3, 4}},
 		},
 		{
 			name:      "dead letter code dead-letters at once",
-			answers:   []worker.Class{worker.ClassDeadLetter},
+			answers:   []receipt.Class{receipt.ClassDeadLetter},
 			wantCalls: [][]uint64{{1, 2, 3, 4}},
 			wantDLQ:   worker.FailRejected,
 			wantCode:  660400103,
 		},
 		{
 			name:      "unknown retries a bounded number of times, then dead-letters",
-			answers:   repeat(worker.ClassUnknown, 10),
+			answers:   repeat(receipt.ClassUnknown, 10),
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 5),
 			wantDLQ:   worker.FailExhausted,
 			wantCode:  424242,
 		},
 		{
 			name:      "unknown then success",
-			answers:   repeat(worker.ClassUnknown, 2),
+			answers:   repeat(receipt.ClassUnknown, 2),
 			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 3),
 		},
 	}
@@ -94,7 +95,7 @@ func TestOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				h := start(t, fastRetries, &fakeSender{respond: results(tt.answers...)}, nil)
-				r := record(worker.GroupRead, "alice", "team", 1, 2, 3, 4)
+				r := record(receipt.GroupRead, "alice", "team", 1, 2, 3, 4)
 				h.submit(r)
 				h.waitFor("the record to finish", time.Hour, func() bool { return h.done.isDone(r) })
 
@@ -134,8 +135,8 @@ func TestOutcomes(t *testing.T) {
 	}
 }
 
-func repeat(c worker.Class, n int) []worker.Class {
-	out := make([]worker.Class, n)
+func repeat(c receipt.Class, n int) []receipt.Class {
+	out := make([]receipt.Class, n)
 	for i := range out {
 		out[i] = c
 	}
@@ -156,17 +157,17 @@ func repeatSeqs(s []uint64, n int) [][]uint64 {
 func TestRecordDoneAfterAllParts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
-		sender := &fakeSender{respond: func(req worker.Request, call int) worker.Result {
+		sender := &fakeSender{respond: func(req receipt.Request, call int) receipt.Result {
 			switch req.Seqs[0] {
 			case 11:
-				return worker.Result{Class: worker.ClassDeadLetter, Code: 660400103, Message: "not a member", RequestID: "r11"}
+				return receipt.Result{Class: receipt.ClassDeadLetter, Code: 660400103, Message: "not a member", RequestID: "r11"}
 			case 21:
 				<-release // the last part is slow
 			}
-			return worker.Result{Class: worker.ClassSuccess}
+			return receipt.Result{Class: receipt.ClassSuccess}
 		}}
 		h := start(t, fastRetries, sender, nil)
-		r := record(worker.GroupRead, "alice", "team", seqRange(1, 25)...)
+		r := record(receipt.GroupRead, "alice", "team", seqRange(1, 25)...)
 		h.submit(r)
 		h.waitFor("two parts to be answered", time.Minute, func() bool { return len(h.obs.snapshotCalls()) == 2 })
 		synctest.Wait()
@@ -188,9 +189,9 @@ func TestRecordDoneAfterAllParts(t *testing.T) {
 func TestDoneOnlyAfterDurableDeadLetter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := startStaged(t, fastRetries, deadletter.StageConfig{Backoff: retry.Policy{Initial: time.Second, Max: time.Second}},
-			&fakeSender{respond: results(worker.ClassDeadLetter)}, nil)
+			&fakeSender{respond: results(receipt.ClassDeadLetter)}, nil)
 		h.dlq.failures = 3
-		r := record(worker.GroupRead, "alice", "team", 1)
+		r := record(receipt.GroupRead, "alice", "team", 1)
 		h.submit(r)
 		h.waitFor("three failed writes", time.Hour, func() bool { return h.stage.Stats().WriteErrors == 3 })
 		if h.done.isDone(r) {
@@ -213,11 +214,11 @@ func TestRejectedRecords(t *testing.T) {
 		h := start(t, fastRetries, nil, nil)
 		block := make(chan struct{})
 		h.dlq.block = block // the DLQ is slow
-		bad := record(worker.GroupRead, "", "", 0)
+		bad := record(receipt.GroupRead, "", "", 0)
 		if err := h.stage.Reject(context.Background(), bad, worker.Failure{Class: worker.FailInvalidEvent, Message: "user_id: missing"}); err != nil {
 			t.Fatal(err)
 		}
-		good := record(worker.GroupRead, "alice", "team", 7)
+		good := record(receipt.GroupRead, "alice", "team", 7)
 		h.submit(good)
 		h.waitFor("the valid record", time.Minute, func() bool { return h.done.isDone(good) })
 		if h.done.isDone(bad) {
@@ -240,18 +241,18 @@ func TestRejectedRecords(t *testing.T) {
 func TestPendingBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
-		sender := &fakeSender{respond: func(worker.Request, int) worker.Result {
+		sender := &fakeSender{respond: func(receipt.Request, int) receipt.Result {
 			<-release
-			return worker.Result{Class: worker.ClassSuccess}
+			return receipt.Result{Class: receipt.ClassSuccess}
 		}}
 		cfg := fastRetries
 		cfg.MaxPendingRecords = 5
 		h := start(t, cfg, sender, nil)
 		for i := range 5 {
-			h.submit(record(worker.GroupRead, "u", "g", uint64(i+1)))
+			h.submit(record(receipt.GroupRead, "u", "g", uint64(i+1)))
 		}
 		sixth := make(chan error, 1)
-		go func() { sixth <- h.w.Submit(context.Background(), record(worker.GroupRead, "u", "g", 6)) }()
+		go func() { sixth <- h.w.Submit(context.Background(), record(receipt.GroupRead, "u", "g", 6)) }()
 		synctest.Wait()
 		select {
 		case err := <-sixth:
@@ -263,7 +264,7 @@ func TestPendingBound(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if err := h.w.Submit(ctx, record(worker.GroupRead, "u", "g", 7)); err != context.DeadlineExceeded {
+		if err := h.w.Submit(ctx, record(receipt.GroupRead, "u", "g", 7)); err != context.DeadlineExceeded {
 			t.Errorf("Submit at the bound with a deadline = %v, want DeadlineExceeded", err)
 		}
 		close(release)
@@ -278,19 +279,19 @@ func TestPendingBound(t *testing.T) {
 // leaves the other keys flowing.
 func TestBackingOffKeyDoesNotBlockOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sender := &fakeSender{respond: func(req worker.Request, _ int) worker.Result {
+		sender := &fakeSender{respond: func(req receipt.Request, _ int) receipt.Result {
 			if req.Key.UserID == "sick" {
-				return worker.Result{Class: worker.ClassTransient, Code: 1}
+				return receipt.Result{Class: receipt.ClassTransient, Code: 1}
 			}
-			return worker.Result{Class: worker.ClassSuccess}
+			return receipt.Result{Class: receipt.ClassSuccess}
 		}}
 		cfg := fastRetries
 		cfg.MaxInFlight = 1
 		cfg.Backoff = retry.Policy{Initial: 10 * time.Second, Max: time.Minute}
 		h := start(t, cfg, sender, nil)
-		h.submit(record(worker.GroupRead, "sick", "g", 1))
+		h.submit(record(receipt.GroupRead, "sick", "g", 1))
 		for i := range 20 {
-			h.submit(record(worker.GroupRead, "well", "g", uint64(i+1)*100))
+			h.submit(record(receipt.GroupRead, "well", "g", uint64(i+1)*100))
 			time.Sleep(100 * time.Millisecond)
 		}
 		h.waitFor("the healthy records", 5*time.Second, func() bool { return h.done.n() == 20 })
@@ -306,21 +307,21 @@ func TestSystemicPausesEverything(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		broken := true
 		sender := &fakeSender{}
-		sender.respond = func(worker.Request, int) worker.Result {
+		sender.respond = func(receipt.Request, int) receipt.Result {
 			sender.mu.Lock()
 			defer sender.mu.Unlock()
 			if broken {
-				return worker.Result{Class: worker.ClassSystemic, Code: 100000005, Message: "signature wrong"}
+				return receipt.Result{Class: receipt.ClassSystemic, Code: 100000005, Message: "signature wrong"}
 			}
-			return worker.Result{Class: worker.ClassSuccess}
+			return receipt.Result{Class: receipt.ClassSuccess}
 		}
 		cfg := fastRetries
 		cfg.SystemicBackoff = retry.Policy{Initial: 10 * time.Second, Max: 10 * time.Second, Jitter: 0.01}
 		h := start(t, cfg, sender, nil)
-		h.submit(record(worker.GroupRead, "a", "g", 1))
+		h.submit(record(receipt.GroupRead, "a", "g", 1))
 		h.waitFor("the pause", time.Minute, func() bool { return !h.w.Ready() })
 		for i := range 5 {
-			h.submit(record(worker.C2CRead, "b", "peer", uint64(i+1)))
+			h.submit(record(receipt.C2CRead, "b", "peer", uint64(i+1)))
 		}
 		time.Sleep(35 * time.Second)
 		// One call paused everything; since then only one probe per backoff
@@ -348,14 +349,14 @@ func TestSystemicPausesEverything(t *testing.T) {
 // pauses every action, and nothing is dead-lettered.
 func TestRateLimitPausesEverything(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 20, Buckets: actionNames(), Pause: retry.Policy{Initial: 5 * time.Second, Jitter: 0.01}})
+		budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 20, Actions: receipt.Actions[:], Pause: retry.Policy{Initial: 5 * time.Second, Jitter: 0.01}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := start(t, fastRetries, &fakeSender{respond: results(worker.ClassRateLimited)}, budget)
-		h.submit(record(worker.GroupRead, "a", "g", 1))
+		h := start(t, fastRetries, &fakeSender{respond: results(receipt.ClassRateLimited)}, budget)
+		h.submit(record(receipt.GroupRead, "a", "g", 1))
 		h.waitFor("the first answer", time.Minute, func() bool { return len(h.sender.sent()) == 1 })
-		h.submit(record(worker.C2CDelivered, "b", "peer", 1))
+		h.submit(record(receipt.C2CDelivered, "b", "peer", 1))
 		time.Sleep(4 * time.Second)
 		if n := len(h.sender.sent()); n != 1 {
 			t.Fatalf("%d calls during the rate-limit pause, want none after the first", n)
@@ -364,18 +365,10 @@ func TestRateLimitPausesEverything(t *testing.T) {
 		if len(h.dlq.got()) != 0 {
 			t.Error("a rate limit dead-lettered a record")
 		}
-		if s := h.w.Stats(); s.RateLimited != 1 || s.CallsByClass[worker.ClassRateLimited] != 1 {
+		if s := h.w.Stats(); s.RateLimited != 1 || s.CallsByClass[receipt.ClassRateLimited] != 1 {
 			t.Errorf("stats = %+v, want one rate-limited call", s)
 		}
 	})
-}
-
-func actionNames() []string {
-	var out []string
-	for _, a := range worker.Actions {
-		out = append(out, a.String())
-	}
-	return out
 }
 
 // TestDrainFlushesOpenBatches is the worker's half of invariant 5: Drain
@@ -385,7 +378,7 @@ func TestDrainFlushesOpenBatches(t *testing.T) {
 		cfg := fastRetries
 		cfg.Linger = time.Hour
 		h := start(t, cfg, nil, nil)
-		recs := []*worker.Record{record(worker.GroupRead, "a", "g", 1), record(worker.C2CRead, "b", "c", 2)}
+		recs := []*worker.Record{record(receipt.GroupRead, "a", "g", 1), record(receipt.C2CRead, "b", "c", 2)}
 		h.submit(recs...)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -400,7 +393,7 @@ func TestDrainFlushesOpenBatches(t *testing.T) {
 			t.Errorf("done = %d, want 2", h.done.n())
 		}
 		// The worker is usable after a drain, with its linger again.
-		h.submit(record(worker.GroupRead, "a", "g", 3))
+		h.submit(record(receipt.GroupRead, "a", "g", 3))
 		time.Sleep(time.Minute)
 		if h.done.n() != 2 {
 			t.Error("after Drain, a new batch left before its linger")
@@ -414,15 +407,15 @@ func TestDrainFlushesOpenBatches(t *testing.T) {
 func TestDrainAbandonsWhatItCannotFinish(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
-		sender := &fakeSender{respond: func(req worker.Request, _ int) worker.Result {
+		sender := &fakeSender{respond: func(req receipt.Request, _ int) receipt.Result {
 			if req.Key.UserID == "slow" {
 				<-release
 			}
-			return worker.Result{Class: worker.ClassSuccess}
+			return receipt.Result{Class: receipt.ClassSuccess}
 		}}
 		h := start(t, fastRetries, sender, nil)
-		slow := record(worker.GroupRead, "slow", "g", 1)
-		fast := record(worker.GroupRead, "fast", "g", 1)
+		slow := record(receipt.GroupRead, "slow", "g", 1)
+		fast := record(receipt.GroupRead, "fast", "g", 1)
 		h.submit(slow, fast)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -446,7 +439,7 @@ func TestDrainAbandonsWhatItCannotFinish(t *testing.T) {
 
 func TestSubmitRejectsRecordsWithoutSeqsOrAction(t *testing.T) {
 	h := start(t, fastRetries, nil, nil)
-	for _, r := range []*worker.Record{nil, {Key: worker.Key{Action: worker.GroupRead}}, {Seqs: []uint64{1}}} {
+	for _, r := range []*worker.Record{nil, {Key: receipt.Key{Action: receipt.GroupRead}}, {Seqs: []uint64{1}}} {
 		if err := h.w.Submit(context.Background(), r); err != worker.ErrInvalidRecord {
 			t.Errorf("Submit(%+v) = %v, want ErrInvalidRecord", r, err)
 		}

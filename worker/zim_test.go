@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi"
@@ -48,21 +49,21 @@ var _ worker.Sender = (*zimapi.Client)(nil)
 func TestClientSendsEveryActionForTheWorker(t *testing.T) {
 	fake, s := simulator(t, zimfake.Config{FailGroups: []string{"gone"}})
 	tests := []struct {
-		key  worker.Key
-		want worker.Class
+		key  receipt.Key
+		want receipt.Class
 	}{
-		{worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "team"}, worker.ClassSuccess},
-		{worker.Key{Action: worker.C2CRead, UserID: "alice", ConvID: "bob"}, worker.ClassSuccess},
-		{worker.Key{Action: worker.GroupDelivered, UserID: "alice", ConvID: "team"}, worker.ClassSuccess},
-		{worker.Key{Action: worker.C2CDelivered, UserID: "alice", ConvID: "bob"}, worker.ClassSuccess},
-		{worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "gone"}, worker.ClassDeadLetter},
+		{receipt.Key{Action: receipt.GroupRead, UserID: "alice", ConvID: "team"}, receipt.ClassSuccess},
+		{receipt.Key{Action: receipt.C2CRead, UserID: "alice", ConvID: "bob"}, receipt.ClassSuccess},
+		{receipt.Key{Action: receipt.GroupDelivered, UserID: "alice", ConvID: "team"}, receipt.ClassSuccess},
+		{receipt.Key{Action: receipt.C2CDelivered, UserID: "alice", ConvID: "bob"}, receipt.ClassSuccess},
+		{receipt.Key{Action: receipt.GroupRead, UserID: "alice", ConvID: "gone"}, receipt.ClassDeadLetter},
 	}
 	for _, tt := range tests {
-		res := s.Send(t.Context(), worker.Request{Key: tt.key, Seqs: []uint64{3, 4}})
+		res := s.Send(t.Context(), receipt.Request{Key: tt.key, Seqs: []uint64{3, 4}})
 		if res.Class != tt.want || res.RequestID == "" {
 			t.Errorf("%v: result %+v, want class %s with a request id", tt.key, res, tt.want)
 		}
-		if tt.want == worker.ClassSuccess && !fake.Seen(tt.key.Action.String(), tt.key.UserID, tt.key.ConvID, 4) {
+		if tt.want == receipt.ClassSuccess && !fake.Seen(tt.key.Action.String(), tt.key.UserID, tt.key.ConvID, 4) {
 			t.Errorf("%v: the simulator did not record seq 4", tt.key)
 		}
 	}
@@ -80,9 +81,9 @@ func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 // backlog returns records for keys readers x groups with random, partly
 // overlapping seqs, and the fewest calls that can carry them.
 func backlog(rng *rand.Rand, n, keys int) (recs []*worker.Record, idealCalls int) {
-	distinct := make(map[worker.Key]map[uint64]bool)
+	distinct := make(map[receipt.Key]map[uint64]bool)
 	for i := range n {
-		k := worker.Key{Action: worker.Actions[i%2*2], UserID: fmt.Sprint("u", rng.IntN(keys)), ConvID: "g"}
+		k := receipt.Key{Action: receipt.Actions[i%2*2], UserID: fmt.Sprint("u", rng.IntN(keys)), ConvID: "g"}
 		var seqs []uint64
 		first := 1 + uint64(rng.IntN(200))
 		for q := first; q < first+uint64(1+rng.IntN(4)); q++ {
@@ -108,7 +109,7 @@ func backlog(rng *rand.Rand, n, keys int) (recs []*worker.Record, idealCalls int
 func TestBacklogUsesFewestCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake, sender := simulator(t, zimfake.DefaultConfig())
-		budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 20, Buckets: actionNames()})
+		budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 20, Actions: receipt.Actions[:]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +163,7 @@ func TestRateAgainstSimulator(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fake, sender := simulator(t, zimfake.DefaultConfig())
-				budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 20, Buckets: actionNames(), ShareByPartitions: true})
+				budget, err := retry.NewBudget(retry.BudgetConfig{RPS: 20, Actions: receipt.Actions[:], ShareByPartitions: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -170,7 +171,7 @@ func TestRateAgainstSimulator(t *testing.T) {
 				n := int(tt.high*runFor.Seconds()*10) + 2000
 				w, _ := newZimWorker(t, worker.Config{Linger: 200 * time.Millisecond, MaxPendingRecords: n}, sender, budget)
 				for i := range n {
-					r := &worker.Record{Key: worker.Key{Action: worker.GroupRead, UserID: fmt.Sprint("u", i%50), ConvID: "g"}, Seqs: []uint64{uint64(i + 1)}}
+					r := &worker.Record{Key: receipt.Key{Action: receipt.GroupRead, UserID: fmt.Sprint("u", i%50), ConvID: "g"}, Seqs: []uint64{uint64(i + 1)}}
 					if err := w.Submit(context.Background(), r); err != nil {
 						t.Fatal(err)
 					}

@@ -26,6 +26,7 @@ import (
 	"github.com/receiptd/receiptd/internal/buildinfo"
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/telemetry"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi"
@@ -103,13 +104,9 @@ func New(opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 	p.zim = zim
-	buckets := make([]string, 0, len(worker.Actions))
-	for _, a := range worker.Actions {
-		buckets = append(buckets, a.String())
-	}
 	p.budget, err = retry.NewBudget(retry.BudgetConfig{
 		RPS:               float64(cfg.ZIM.RateLimitRPS),
-		Buckets:           buckets,
+		Actions:           receipt.Actions[:],
 		Shared:            cfg.ZIM.RateLimitShared,
 		ShareByPartitions: cfg.ZIM.RateShare == config.RateSharePartitions,
 		Guard:             cfg.ZIM.RateGuard,

@@ -14,15 +14,16 @@ import (
 
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/telemetry"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 )
 
 // rejectedCall is a failed call whose ZIM message and transport error name
 // the reader and the group, as ZIM's messages sometimes do.
 var rejectedCall = worker.CallEvent{
-	Key:  worker.Key{Action: worker.GroupRead, UserID: "alice@example.com", ConvID: "team-42"},
+	Key:  receipt.Key{Action: receipt.GroupRead, UserID: "alice@example.com", ConvID: "team-42"},
 	Seqs: 2, Records: 1, Attempt: 1, Next: worker.NextDeadLetter,
-	Result: worker.Result{Class: worker.ClassDeadLetter, Code: 660400103, RequestID: "rq-1",
+	Result: receipt.Result{Class: receipt.ClassDeadLetter, Code: 660400103, RequestID: "rq-1",
 		Message: "user alice@example.com is not a member of group team-42",
 		Err:     fmt.Errorf("answer about team-42")},
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/buildinfo"
 	"github.com/receiptd/receiptd/internal/telemetry"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -70,8 +71,8 @@ func TestPartitionGauges(t *testing.T) {
 func TestReadToReceiptHistogram(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	o := telemetry.NewWorkerObserver(zap.NewNop(), reg, telemetry.LogIDs{})
-	o.OnCall(worker.CallEvent{Key: worker.Key{Action: worker.C2CRead, UserID: "u", ConvID: "c"}, Seqs: 3, Next: worker.NextDone,
-		Result: worker.Result{Class: worker.ClassSuccess}, ReadToReceipt: []time.Duration{300 * time.Millisecond, 2 * time.Hour}})
+	o.OnCall(worker.CallEvent{Key: receipt.Key{Action: receipt.C2CRead, UserID: "u", ConvID: "c"}, Seqs: 3, Next: worker.NextDone,
+		Result: receipt.Result{Class: receipt.ClassSuccess}, ReadToReceipt: []time.Duration{300 * time.Millisecond, 2 * time.Hour}})
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +85,7 @@ func TestReadToReceiptHistogram(t *testing.T) {
 		for _, m := range mf.GetMetric() {
 			series++
 			h := m.GetHistogram()
-			if m.GetLabel()[0].GetValue() != worker.C2CRead.String() {
+			if m.GetLabel()[0].GetValue() != receipt.C2CRead.String() {
 				if h.GetSampleCount() != 0 {
 					t.Errorf("%v: %d samples, want 0", m.GetLabel(), h.GetSampleCount())
 				}
@@ -101,8 +102,8 @@ func TestReadToReceiptHistogram(t *testing.T) {
 			}
 		}
 	}
-	if series != len(worker.Actions) {
-		t.Errorf("%d read-to-receipt series, want one per action (%d)", series, len(worker.Actions))
+	if series != len(receipt.Actions) {
+		t.Errorf("%d read-to-receipt series, want one per action (%d)", series, len(receipt.Actions))
 	}
 }
 

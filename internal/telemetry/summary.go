@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -82,9 +83,9 @@ func (s Summary) log(prevRecs records, prevAt time.Time) (records, time.Time) {
 		zap.Bool("dead_letter_paused", curRecs.d.Paused),
 	}
 	if s.Rates != nil {
-		rates := make(map[string]float64, len(worker.Actions))
-		for _, a := range worker.Actions {
-			rates[a.String()] = round(s.Rates.Rate(a.String()))
+		rates := make(map[string]float64, len(receipt.Actions))
+		for _, a := range receipt.Actions {
+			rates[a.String()] = round(s.Rates.Rate(a))
 		}
 		fields = append(fields, zap.Any("rate_per_sec", rates))
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/receiptd/receiptd/deadletter"
 	"github.com/receiptd/receiptd/internal/telemetry"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -63,9 +64,9 @@ func (f *fakeWorker) Ready() bool {
 
 type fakeRates struct{}
 
-func (fakeRates) Rate(string) float64    { return 10 }
-func (fakeRates) Ceiling(string) float64 { return 20 }
-func (fakeRates) Share(string) float64   { return 0.5 }
+func (fakeRates) Rate(receipt.Action) float64    { return 10 }
+func (fakeRates) Ceiling(receipt.Action) float64 { return 20 }
+func (fakeRates) Share(receipt.Action) float64   { return 0.5 }
 
 type fakeLag map[int]int64
 
@@ -75,15 +76,15 @@ func TestWorkerObserverLogsFailuresOnly(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
 	o := telemetry.NewWorkerObserver(zap.New(core), reg, telemetry.LogIDs{})
-	key := worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "team-42"}
+	key := receipt.Key{Action: receipt.GroupRead, UserID: "alice", ConvID: "team-42"}
 
 	o.OnCall(worker.CallEvent{Key: key, Seqs: 10, Records: 4, Attempt: 1, Next: worker.NextDone,
-		Result: worker.Result{Class: worker.ClassSuccess, Latency: 30 * time.Millisecond}})
+		Result: receipt.Result{Class: receipt.ClassSuccess, Latency: 30 * time.Millisecond}})
 	if n := logs.Len(); n != 0 {
 		t.Fatalf("a successful call logged %d lines", n)
 	}
 	o.OnCall(worker.CallEvent{Key: key, Seqs: 3, Records: 2, Attempt: 2, Next: worker.NextDeadLetter,
-		Result: worker.Result{Class: worker.ClassDeadLetter, Code: 660400103, Message: "not a member", RequestID: "rq-1"}})
+		Result: receipt.Result{Class: receipt.ClassDeadLetter, Code: 660400103, Message: "not a member", RequestID: "rq-1"}})
 	entries := logs.All()
 	if len(entries) != 1 {
 		t.Fatalf("%d log lines for a failed call, want 1", len(entries))
@@ -125,8 +126,8 @@ func TestFailingAloneLogged(t *testing.T) {
 	if !ok {
 		t.Fatal("the worker observer does not log keys failing alone")
 	}
-	key := worker.Key{Action: worker.GroupRead, UserID: "alice", ConvID: "team-42"}
-	res := worker.Result{Code: 1, Message: "server busy", RequestID: "rq-9"}
+	key := receipt.Key{Action: receipt.GroupRead, UserID: "alice", ConvID: "team-42"}
+	res := receipt.Result{Code: 1, Message: "server busy", RequestID: "rq-9"}
 	fa.OnFailingAlone(worker.FailingAloneEvent{Key: key, For: time.Minute, Records: 12, Result: res})
 	fa.OnFailingAlone(worker.FailingAloneEvent{Key: key, For: 10 * time.Minute, Records: 40, Result: res, DeadLettering: "the key failed alone for 10m0s"})
 	all := logs.All()
@@ -146,7 +147,7 @@ func TestSystemicIsLoud(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	o := telemetry.NewWorkerObserver(zap.New(core), prometheus.NewRegistry(), telemetry.LogIDs{})
 	o.OnSystemic(worker.SystemicEvent{Paused: true, NextProbe: 10 * time.Second,
-		Result: worker.Result{Code: 100000005, Message: "signature error"}})
+		Result: receipt.Result{Code: 100000005, Message: "signature error"}})
 	o.OnSystemic(worker.SystemicEvent{Paused: false})
 	all := logs.All()
 	if len(all) != 2 || all[0].Level != zapcore.ErrorLevel || !strings.Contains(all[0].ContextMap()["hint"].(string), "server_secret") {

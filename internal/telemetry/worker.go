@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi"
 )
@@ -46,9 +47,9 @@ func (r records) pending() int { return r.w.Pending + r.d.Pending }
 
 // RateSource reports the rate budget, per action.
 type RateSource interface {
-	Rate(bucket string) float64
-	Ceiling(bucket string) float64
-	Share(bucket string) float64
+	Rate(a receipt.Action) float64
+	Ceiling(a receipt.Action) float64
+	Share(a receipt.Action) float64
 }
 
 // WorkerObserver logs and counts what the worker and the dead-letter stage
@@ -96,7 +97,7 @@ func NewWorkerObserver(log *zap.Logger, reg prometheus.Registerer, ids LogIDs) *
 	reg.MustRegister(o.calls, o.seqsPerCall, o.latency, o.readToReceipt)
 	// Every action has its series from the start, so that a dashboard or
 	// an alert sees zeros rather than nothing before the first call.
-	for _, a := range worker.Actions {
+	for _, a := range receipt.Actions {
 		o.latency.WithLabelValues(a.String())
 		o.readToReceipt.WithLabelValues(a.String())
 	}
@@ -152,14 +153,14 @@ func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, dead Dea
 	gauge("receiptd_systemic_pause", "1 while dispatch is paused because ZIM rejects receiptd's configuration.",
 		func() float64 { return boolFloat(!src.Ready()) }, nil)
 	if rates != nil {
-		for _, a := range worker.Actions {
+		for _, a := range receipt.Actions {
 			name := a.String()
 			gauge("receiptd_rate_current_requests_per_second", "Request rate allowed now per action: the ceiling, or less after a rate-limit answer.",
-				func() float64 { return rates.Rate(name) }, prometheus.Labels{"action": name})
+				func() float64 { return rates.Rate(a) }, prometheus.Labels{"action": name})
 			gauge("receiptd_rate_ceiling_requests_per_second", "This pod's share of the ZIM rate limit per action.",
-				func() float64 { return rates.Ceiling(name) }, prometheus.Labels{"action": name})
+				func() float64 { return rates.Ceiling(a) }, prometheus.Labels{"action": name})
 			gauge("receiptd_rate_share_ratio", "This pod's fraction of zim.rate_limit_rps per action; the pods of a group add up to 1.",
-				func() float64 { return rates.Share(name) }, prometheus.Labels{"action": name})
+				func() float64 { return rates.Share(a) }, prometheus.Labels{"action": name})
 		}
 	}
 }
@@ -178,11 +179,11 @@ func (o *WorkerObserver) OnCall(ev worker.CallEvent) {
 			h.Observe(d.Seconds())
 		}
 	}
-	if ev.Result.Class == worker.ClassSuccess {
+	if ev.Result.Class == receipt.ClassSuccess {
 		return
 	}
 	level := zapcore.WarnLevel
-	if ev.Result.Class == worker.ClassSystemic || ev.Result.Class == worker.ClassUnknown {
+	if ev.Result.Class == receipt.ClassSystemic || ev.Result.Class == receipt.ClassUnknown {
 		level = zapcore.ErrorLevel
 	}
 	ce := o.log.Check(level, "zim call not accepted")
