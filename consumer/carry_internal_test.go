@@ -57,7 +57,7 @@ func TestTrackerCarriesDoneWork(t *testing.T) {
 				next.register(kafka.Message{Offset: off})
 				if next.finishedBefore(off) {
 					skip = append(skip, off)
-					next.queue[len(next.queue)-1].markDone()
+					next.queue[len(next.queue)-1].Done()
 				}
 			}
 			if !slices.Equal(skip, tt.wantSkip) {

@@ -101,7 +101,7 @@ func (c *Consumer) handle(ctx context.Context, t *tracker, msg kafka.Message) bo
 	if t.finishedBefore(msg.Offset) {
 		// An earlier generation of this member acknowledged or
 		// dead-lettered it but could not commit it.
-		s.markDone()
+		s.Done()
 		return true
 	}
 	ev, err := DecodeEvent(msg.Value, c.cfg.Limits)

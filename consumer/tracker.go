@@ -19,18 +19,14 @@ import (
 // Consumer.
 type Completer struct{}
 
-// Done implements worker.Completer. It takes no lock the Worker could wait
-// for and never calls back into the Worker.
-func (Completer) Done(rec *worker.Record) {
-	if s, ok := rec.Ref.(*source); ok && s != nil {
-		s.markDone()
-	}
-}
+// Done implements worker.Completer by completing rec. It takes no lock the
+// Worker could wait for and never calls back into the Worker.
+func (Completer) Done(rec *worker.Record) { rec.Complete() }
 
 // Origin returns the topic, partition and offset of the source record rec
 // was made from; ok is false if rec did not come from a Consumer.
 func Origin(rec *worker.Record) (topic string, partition int, offset int64, ok bool) {
-	s, ok := rec.Ref.(*source)
+	s, ok := rec.Completion.(*source)
 	if !ok || s == nil {
 		return "", 0, 0, false
 	}
@@ -42,7 +38,7 @@ func Origin(rec *worker.Record) (topic string, partition int, offset int64, ok b
 // Call it before rec is done: a done record holds no payload. It is the
 // deadletter.SourceFunc of the records a Consumer hands over.
 func SourceMessage(rec *worker.Record) (msg kafka.Message, ok bool) {
-	s, ok := rec.Ref.(*source)
+	s, ok := rec.Completion.(*source)
 	if !ok || s == nil {
 		return kafka.Message{}, false
 	}
@@ -50,7 +46,7 @@ func SourceMessage(rec *worker.Record) (msg kafka.Message, ok bool) {
 }
 
 // source is one fetched record: the worker.Record handed to the Stages
-// (whose Ref points back here) and the Kafka message it came from.
+// (whose Completion it is) and the Kafka message it came from.
 type source struct {
 	rec    worker.Record
 	msg    kafka.Message // cleared once done, so that a done record holds no payload
@@ -62,7 +58,9 @@ type source struct {
 	fetched time.Time
 }
 
-func (s *source) markDone() {
+// Done marks the record done in its partition's tracker, once: the next
+// commit may move past it. It implements worker.Completion.
+func (s *source) Done() {
 	if s.done.Swap(true) {
 		return
 	}
@@ -118,7 +116,7 @@ func newTracker(topic string, partition int, committed int64) *tracker {
 // duplicate is dropped rather than breaking the offset order).
 func (t *tracker) register(msg kafka.Message) *source {
 	s := &source{msg: msg, offset: msg.Offset, t: t, fetched: time.Now()}
-	s.rec.Ref = s
+	s.rec.Completion = s
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.next >= 0 && msg.Offset < t.next {

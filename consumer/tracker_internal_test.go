@@ -3,6 +3,7 @@ package consumer
 import (
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -156,11 +157,19 @@ func TestOriginAndForeignRecords(t *testing.T) {
 	if topic, p, off, ok := Origin(&s.rec); !ok || topic != "events" || p != 3 || off != 42 {
 		t.Errorf("Origin = %s %d %d %t", topic, p, off, ok)
 	}
-	foreign := &worker.Record{Ref: "something else"}
+	var foreignDone int
+	foreign := &worker.Record{Completion: countCompletion{&foreignDone}}
 	if _, _, _, ok := Origin(foreign); ok {
 		t.Error("Origin accepted a record that did not come from a Consumer")
 	}
-	Completer{}.Done(foreign) // must not panic
+	if _, ok := SourceMessage(foreign); ok {
+		t.Error("SourceMessage accepted a record that did not come from a Consumer")
+	}
+	Completer{}.Done(foreign)
+	if foreignDone != 1 {
+		t.Errorf("Completer told a foreign record's completion %d times, want once", foreignDone)
+	}
+	Completer{}.Done(&worker.Record{}) // no completion: must not panic
 	Completer{}.Done(&s.rec)
 	if s.msg.Value != nil {
 		t.Error("a done record still holds its payload")
@@ -186,5 +195,33 @@ func BenchmarkTracker(b *testing.B) {
 		}
 		tr.commitPoint()
 		off++
+	}
+}
+
+// countCompletion counts its Done calls.
+type countCompletion struct{ n *int }
+
+func (c countCompletion) Done() { *c.n++ }
+
+// A record's completion may be called from any goroutine, any number of
+// times: the record is done once, and the partition's count of outstanding
+// records drops by one.
+func TestSourceDoneIsIdempotentAcrossGoroutines(t *testing.T) {
+	tr := newTracker("events", 0, -1)
+	s := tr.register(kafka.Message{Offset: 7, Value: []byte("v")})
+	var c worker.Completion = s
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			c.Done()
+			Completer{}.Done(&s.rec)
+		})
+	}
+	wg.Wait()
+	if got := tr.outstanding.Load(); got != 0 {
+		t.Errorf("outstanding = %d after many Done calls on one record, want 0", got)
+	}
+	if s.msg.Value != nil {
+		t.Error("a done record still holds its payload")
 	}
 }

@@ -125,7 +125,7 @@ func (d *doneLog) Done(r *worker.Record) {
 	d.count[r]++
 	d.at[r] = time.Now()
 	if d.count[r] > 1 {
-		d.t.Errorf("record %v reported done %d times", r.Ref, d.count[r])
+		d.t.Errorf("record %v %v reported done %d times", r.Key, r.Seqs, d.count[r])
 	}
 	d.order = append(d.order, r)
 	if d.hook != nil {
@@ -273,11 +273,8 @@ func (h *harness) waitFor(what string, limit time.Duration, cond func() bool) {
 	}
 }
 
-var nextRef int
-
 func record(a receipt.Action, user, conv string, seqs ...uint64) *worker.Record {
-	nextRef++
-	return &worker.Record{Key: receipt.Key{Action: a, UserID: user, ConvID: conv}, Seqs: seqs, Ref: nextRef}
+	return &worker.Record{Key: receipt.Key{Action: a, UserID: user, ConvID: conv}, Seqs: seqs}
 }
 
 func seqRange(from, to uint64) []uint64 {

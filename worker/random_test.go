@@ -112,14 +112,14 @@ func randomStream(t *testing.T, seed uint64) {
 		}
 		for _, q := range r.Seqs {
 			if !sender.isAcked(r.Key, q) && !slices.Contains(failed, q) {
-				t.Errorf("record %v done while seq %d is neither acknowledged nor dead-lettered", r.Ref, q)
+				t.Errorf("record %v done while seq %d is neither acknowledged nor dead-lettered", r.Key, q)
 			}
 		}
 	}
 
 	n := 200 + rng.IntN(200)
 	var recs []*worker.Record
-	for i := range n {
+	for range n {
 		a := receipt.Actions[rng.IntN(len(receipt.Actions))]
 		seqs := map[uint64]bool{}
 		for range 1 + rng.IntN(15) {
@@ -130,7 +130,7 @@ func randomStream(t *testing.T, seed uint64) {
 			s = append(s, q)
 		}
 		slices.Sort(s)
-		r := &worker.Record{Key: receipt.Key{Action: a, UserID: fmt.Sprint("u", rng.IntN(4)), ConvID: fmt.Sprint("c", rng.IntN(3))}, Seqs: s, Ref: i}
+		r := &worker.Record{Key: receipt.Key{Action: a, UserID: fmt.Sprint("u", rng.IntN(4)), ConvID: fmt.Sprint("c", rng.IntN(3))}, Seqs: s}
 		recs = append(recs, r)
 		h.submit(r)
 		if rng.IntN(4) == 0 {
@@ -140,15 +140,15 @@ func randomStream(t *testing.T, seed uint64) {
 	h.waitFor("every record", time.Hour, func() bool { return h.done.n() == n })
 	for _, r := range recs {
 		if !h.done.isDone(r) {
-			t.Errorf("record %v never done", r.Ref)
+			t.Errorf("record %v %v never done", r.Key, r.Seqs)
 		}
 	}
 	for _, l := range h.dlq.got() {
 		if l.Failure.Class != worker.FailRejected && l.Failure.Class != worker.FailExhausted {
-			t.Errorf("record %v dead-lettered as %s", l.Record.Ref, l.Failure.Class)
+			t.Errorf("record %v dead-lettered as %s", l.Record.Key, l.Failure.Class)
 		}
 		if len(l.Failure.FailedSeqs) == 0 {
-			t.Errorf("record %v dead-lettered without failed seqs", l.Record.Ref)
+			t.Errorf("record %v dead-lettered without failed seqs", l.Record.Key)
 		}
 	}
 	if s, d := h.w.Stats(), h.stage.Stats(); s.Pending != 0 || d.Pending != 0 || s.RecordsDone+d.Done() != uint64(n) ||

@@ -9,14 +9,31 @@ import (
 
 // Record is one source record's receipts, as submitted to the Worker.
 //
-// The Worker never reads Ref: it hands the same *Record back to the Completer
-// and the DeadLetterer, which use Ref to find the source record (its topic,
-// partition, offset, key, value and headers).
+// The Worker never calls Completion itself: it hands the same *Record back
+// to the Completer and the DeadLetterer, and the Completer completes it.
 type Record struct {
 	Key    receipt.Key
 	Seqs   []uint64  // sorted ascending, de-duplicated, non-empty for Submit
 	ReadAt time.Time // when the user read the messages; zero if unknown
-	Ref    any
+	// Completion is attached by whoever submits the record (the consumer
+	// attaches its entry for the source record); nil when nobody waits for
+	// the record.
+	Completion Completion
+}
+
+// Completion is how a finished record tells its source so: every part
+// acknowledged by ZIM, or its dead letter durable. Like the Ack of a
+// Watermill message, Done is idempotent (calls after the first do nothing),
+// cheap, and safe to call from any goroutine, with any lock held.
+type Completion interface {
+	Done()
+}
+
+// Complete calls r's Completion, if it has one.
+func (r *Record) Complete() {
+	if r.Completion != nil {
+		r.Completion.Done()
+	}
 }
 
 // numClasses sizes the per-class counters.

@@ -89,7 +89,7 @@ func backlog(rng *rand.Rand, n, keys int) (recs []*worker.Record, idealCalls int
 		for q := first; q < first+uint64(1+rng.IntN(4)); q++ {
 			seqs = append(seqs, q)
 		}
-		recs = append(recs, &worker.Record{Key: k, Seqs: seqs, Ref: i})
+		recs = append(recs, &worker.Record{Key: k, Seqs: seqs})
 		if distinct[k] == nil {
 			distinct[k] = make(map[uint64]bool)
 		}
