@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -29,7 +30,7 @@ func (c *Consumer) fetch(ctx context.Context, t *tracker, start int64) {
 	r := c.newReader(t.partition, start)
 	defer func() { _ = r.Close() }()
 	expect := start // the first offset expected, to detect skipped records; negative: unknown
-	bo := newBackoff()
+	bo := fetchRetry.New()
 	for {
 		msg, err := r.FetchMessage(ctx)
 		if ctx.Err() != nil {
@@ -49,7 +50,7 @@ func (c *Consumer) fetch(ctx context.Context, t *tracker, start int64) {
 			wait := bo.NextBackOff()
 			c.obs.FetchError(FetchError{Topic: t.topic, Partition: t.partition, Offset: r.Offset(),
 				Err: fmt.Errorf("fetch: %w", err), RetryIn: wait})
-			if !sleep(ctx, wait) {
+			if retry.Sleep(ctx, wait) != nil {
 				return
 			}
 			continue
@@ -130,12 +131,12 @@ func (c *Consumer) retry(ctx context.Context, t *tracker, offset int64, hand fun
 			return false
 		}
 		if bo == nil {
-			bo = newBackoff()
+			bo = fetchRetry.New()
 		}
 		wait := bo.NextBackOff()
 		c.obs.FetchError(FetchError{Topic: t.topic, Partition: t.partition, Offset: offset,
 			Err: fmt.Errorf("hand record to the worker: %w", err), RetryIn: wait})
-		if !sleep(ctx, wait) {
+		if retry.Sleep(ctx, wait) != nil {
 			return false
 		}
 	}
@@ -155,7 +156,7 @@ func (c *Consumer) resetOffset(ctx context.Context, t *tracker, asked int64) (in
 		case <-tick.C:
 		}
 	}
-	bo := newBackoff()
+	bo := fetchRetry.New()
 	var po kafka.PartitionOffsets
 	for {
 		lctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
@@ -168,7 +169,7 @@ func (c *Consumer) resetOffset(ctx context.Context, t *tracker, asked int64) (in
 		wait := bo.NextBackOff()
 		c.obs.FetchError(FetchError{Topic: t.topic, Partition: t.partition, Offset: asked,
 			Err: fmt.Errorf("offset out of range; %w", err), RetryIn: wait})
-		if !sleep(ctx, wait) {
+		if retry.Sleep(ctx, wait) != nil {
 			return 0, false
 		}
 	}
@@ -185,24 +186,6 @@ func (c *Consumer) resetOffset(ctx context.Context, t *tracker, asked int64) (in
 	return to, true
 }
 
-// newBackoff returns the retry schedule of one fetch or hand-over loop:
-// 100ms doubling to 5s, with jitter, forever.
-func newBackoff() *backoff.ExponentialBackOff {
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(5*time.Second),
-		backoff.WithMaxElapsedTime(0),
-	)
-}
-
-// sleep waits d or until ctx ends, and reports whether it waited d.
-func sleep(ctx context.Context, d time.Duration) bool {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C:
-		return true
-	}
-}
+// fetchRetry is the retry schedule of one fetch, hand-over or leave loop:
+// 100ms growing by half at each attempt to 5s, with jitter, forever.
+var fetchRetry = retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 1.5}

@@ -14,6 +14,8 @@ import (
 	"errors"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/receiptd/receiptd/retry"
 )
 
 // generations runs every generation cg hands out until ctx ends.
@@ -62,7 +64,7 @@ func (c *Consumer) leaveInBackground(ctx context.Context, member string) (stop f
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		bo := newBackoff()
+		bo := fetchRetry.New()
 		for {
 			err := c.leave(ctx, member)
 			if err == nil || errors.Is(err, kafka.UnknownMemberId) {
@@ -74,7 +76,7 @@ func (c *Consumer) leaveInBackground(ctx context.Context, member string) (stop f
 			// Pooled connections to a broker that restarted fail only
 			// after the timeout; start the next attempt afresh.
 			c.transport.CloseIdleConnections()
-			if !sleep(ctx, bo.NextBackOff()) {
+			if retry.Sleep(ctx, bo.NextBackOff()) != nil {
 				return
 			}
 		}

@@ -15,8 +15,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/receiptd/receiptd/retry"
 )
 
 // CheckTopics reports whether cfg's source and dead-letter topics exist,
@@ -36,11 +37,7 @@ func CheckTopics(ctx context.Context, cfg Config) error {
 // reason to exit. It returns nil, a *MissingTopicError, or ctx's error.
 func (c *Consumer) waitForBrokers(ctx context.Context) error {
 	// Slower at first than a fetch's schedule: every attempt is logged.
-	bo := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(time.Second),
-		backoff.WithMaxInterval(5*time.Second),
-		backoff.WithMaxElapsedTime(0),
-	)
+	bo := retry.Policy{Initial: time.Second, Max: 5 * time.Second, Multiplier: 1.5}.New()
 	since := c.now()
 	for attempt := 1; ; attempt++ {
 		err := c.checkTopics(ctx)
@@ -53,7 +50,7 @@ func (c *Consumer) waitForBrokers(ctx context.Context) error {
 		}
 		wait := bo.NextBackOff()
 		c.obs.BrokersUnreachable(BrokersUnreachable{Brokers: c.cfg.Brokers, Err: err, Attempt: attempt, Since: since, RetryIn: wait})
-		if !sleep(ctx, wait) {
+		if retry.Sleep(ctx, wait) != nil {
 			return ctx.Err()
 		}
 	}

@@ -5,25 +5,24 @@ package deadletter
 // alone.
 //
 // Lock and goroutine contract: one goroutine, Run's, runs everything in
-// this file, so a settler's backoff and timer are its own. It takes s.mu
+// this file, so a settler's backoff is its own. It takes s.mu
 // only in the small helpers at the bottom, never across a write, a sleep
 // or an Observer call.
 
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/receiptd/receiptd/retry"
 )
 
 // Run writes letters until ctx ends, then returns nil. A record is done
 // only after a write that carried its letter returned nil; a failed write
 // is retried, never dropped.
 func (s *Stage) Run(ctx context.Context) error {
-	st := settler{s: s, bo: s.cfg.Backoff.New(), timer: time.NewTimer(time.Hour)}
-	st.timer.Stop()
-	defer st.timer.Stop()
+	st := settler{s: s, bo: s.cfg.Backoff.New()}
 	for {
 		select {
 		case <-ctx.Done():
@@ -44,9 +43,8 @@ func (s *Stage) Run(ctx context.Context) error {
 
 // settler writes letters for Run.
 type settler struct {
-	s     *Stage
-	bo    backoff.BackOff
-	timer *time.Timer
+	s  *Stage
+	bo backoff.BackOff
 }
 
 // write writes ls until each one is durable or abandoned by Drain, and
@@ -118,7 +116,7 @@ func (st *settler) settle(ctx context.Context, ls []*letter) ([]refusal, bool) {
 		}
 		d := st.bo.NextBackOff()
 		s.obs.OnDeadLetterError(ErrorEvent{Err: err, Letters: len(ls), Attempt: attempt, Next: NextRetry, RetryIn: d})
-		if !st.sleep(ctx, d) {
+		if retry.Sleep(ctx, d) != nil {
 			return nil, false
 		}
 		if ls = s.stillLive(ls); len(ls) == 0 {
@@ -136,7 +134,7 @@ func (st *settler) probe(ctx context.Context, r refusal, wait bool) (written, ok
 		if wait {
 			d := st.bo.NextBackOff()
 			s.obs.OnDeadLetterError(ErrorEvent{Err: r.err, Letters: 1, Attempt: attempt, Next: NextPause, RetryIn: d})
-			if !st.sleep(ctx, d) {
+			if retry.Sleep(ctx, d) != nil {
 				return false, false
 			}
 		}
@@ -156,18 +154,6 @@ func (st *settler) probe(ctx context.Context, r refusal, wait bool) (written, ok
 		s.countError()
 		s.pause(err, 1)
 		r.err = err
-	}
-}
-
-// sleep waits for d or ctx; false when ctx ended.
-func (st *settler) sleep(ctx context.Context, d time.Duration) bool {
-	st.timer.Reset(d)
-	defer st.timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-st.timer.C:
-		return true
 	}
 }
 

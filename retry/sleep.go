@@ -9,9 +9,13 @@ import (
 )
 
 // Sleep waits for d or until ctx ends, whichever comes first, and returns
-// ctx's error if ctx ended first. A d of zero or less does not wait.
+// ctx's error if ctx ended first. A d of zero or less does not wait, and
+// returns ctx's error if ctx has ended.
 func Sleep(ctx context.Context, d time.Duration) error {
-	return sleep(ctx, max(d, 0), nil)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	return sleep(ctx, d, nil)
 }
 
 // sleep waits for d (forever when d < 0), for wake, or for ctx. A nil wake

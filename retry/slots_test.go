@@ -82,13 +82,13 @@ func (g *group) drive(ctx context.Context, p *simPod) {
 	var last, coldUntil time.Time
 	for {
 		if p.name == g.erratic {
-			if err := sleepCtx(ctx, time.Duration(p.rng.Int64N(int64(1200*time.Millisecond)))); err != nil {
+			if err := retry.Sleep(ctx, time.Duration(p.rng.Int64N(int64(1200*time.Millisecond)))); err != nil {
 				return
 			}
 		} else if p.rng.IntN(4) == 0 {
 			// The dispatcher comes back late: the next grant may start
 			// late in its slot, or miss it.
-			if err := sleepCtx(ctx, time.Duration(p.rng.Int64N(int64(25*time.Millisecond)))); err != nil {
+			if err := retry.Sleep(ctx, time.Duration(p.rng.Int64N(int64(25*time.Millisecond)))); err != nil {
 				return
 			}
 		}
@@ -114,17 +114,6 @@ func (g *group) drive(ctx context.Context, p *simPod) {
 		g.arrivals = append(g.arrivals, at)
 		g.perPod[p.name]++
 		g.mu.Unlock()
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -50,7 +50,7 @@ func (w *Worker) dispatch(ctx context.Context, a receipt.Action) {
 				}
 				// A pacer without this action's bucket is a wiring bug; do
 				// not spin on it.
-				if !sleepCtx(ctx, timer, time.Second) {
+				if retry.Sleep(ctx, time.Second) != nil {
 					return
 				}
 				continue
@@ -109,17 +109,5 @@ func (w *Worker) waitReady(ctx context.Context, a receipt.Action, timer *time.Ti
 		case <-fire:
 		}
 		timer.Stop()
-	}
-}
-
-// sleepCtx waits for d or ctx; false when ctx ended.
-func sleepCtx(ctx context.Context, timer *time.Timer, d time.Duration) bool {
-	timer.Reset(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
 	}
 }

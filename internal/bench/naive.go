@@ -14,6 +14,7 @@ import (
 
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/receipt"
+	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/zimapi"
 )
 
@@ -115,12 +116,8 @@ func naiveSend(ctx context.Context, client *zimapi.Client, limiter *rate.Limiter
 		case receipt.ClassSuccess:
 			return calls, nil
 		case receipt.ClassRateLimited, receipt.ClassTransient, receipt.ClassResign:
-			t := time.NewTimer(time.Second)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return calls, ctx.Err()
-			case <-t.C:
+			if err := retry.Sleep(ctx, time.Second); err != nil {
+				return calls, err
 			}
 		default:
 			logger.Printf("call rejected, event skipped: code %d %s", out.Code, out.Message)

@@ -14,6 +14,7 @@ import (
 	"github.com/receiptd/receiptd/internal/ownkafka"
 	"github.com/receiptd/receiptd/internal/sandbox"
 	"github.com/receiptd/receiptd/internal/traffic"
+	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
@@ -174,12 +175,7 @@ func recoveryFaults() []recoveryFault {
 			return err
 		}
 		// The fault lasts a fixed time by design.
-		t := time.NewTimer(recoveryPause)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
+		_ = retry.Sleep(ctx, recoveryPause)
 		return rr.broker.resume(ctx, rr.e)
 	}
 	restart := func(ctx context.Context, rr *recoveryRun) error { return rr.broker.restart(ctx, rr.e) }

@@ -21,6 +21,7 @@ import (
 	"github.com/receiptd/receiptd/internal/config"
 	"github.com/receiptd/receiptd/internal/kafkatopics"
 	"github.com/receiptd/receiptd/internal/secret"
+	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
@@ -174,12 +175,8 @@ func (s *Sandbox) RestartKafka(ctx context.Context, down time.Duration) error {
 	}
 	s.cluster.Close()
 	s.cluster = nil
-	t := time.NewTimer(down)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
+	if err := retry.Sleep(ctx, down); err != nil {
+		return err
 	}
 	c, err := startCluster(s.cfg, ports...)
 	if err != nil {
