@@ -1,5 +1,11 @@
 package consumer
 
+// The JSON layer DecodeEvent reads through: encoding/json's Decoder.Token,
+// plus what Token does not give: where each token lies in the text, a bound
+// on the nesting of the values it skips, strings exactly as written, and
+// syntax errors placed at the offending byte. A tokens belongs to one
+// DecodeEvent call and holds no lock.
+
 import (
 	"bytes"
 	"encoding/json"
@@ -11,11 +17,6 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 )
-
-// This file holds the JSON layer DecodeEvent reads through: encoding/json's
-// Decoder.Token, plus what Token does not give: where each token lies in the
-// text, a bound on the nesting of the values it skips, strings exactly as
-// written, and syntax errors placed at the offending byte.
 
 const maxNesting = 64 // depth limit for skipping unknown fields' values
 
