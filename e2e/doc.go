@@ -1,9 +1,9 @@
 // Package e2e holds receiptd's end-to-end tests: the built receiptd binary
 // and its ZIM simulator (receiptd zimfake) run as separate processes against
-// a real Apache Kafka broker, and each test checks a delivery invariant of
-// DESIGN.md from the outside, the way an operator would see it: receipts
-// that reached ZIM, records in the dead-letter topic, committed offsets,
-// exit codes and log lines.
+// a real Apache Kafka broker, and each test checks a delivery guarantee
+// (docs/architecture.md) from the outside, the way an operator would see
+// it: receipts that reached ZIM, records in the dead-letter topic,
+// committed offsets, exit codes and log lines.
 //
 // The tests need a broker. Start one and point the tests at it:
 //

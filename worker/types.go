@@ -49,7 +49,8 @@ type Sender interface {
 // receiptd-error-class.
 type FailureClass string
 
-// The failure classes of DESIGN.md, "Dead-letter record".
+// The failure classes of a dead letter (docs/architecture.md, "The input
+// event and the dead letter").
 const (
 	FailInvalidEvent FailureClass = "invalid_event" // the record could not be decoded or broke a rule
 	FailRejected     FailureClass = "rejected"      // ZIM rejected the data (a dead-letter code)

@@ -9,7 +9,7 @@ import (
 	"github.com/receiptd/receiptd/zimapi"
 )
 
-// codeTable is zim-api.md's "Return codes" table, row by row, written out
+// codeTable is docs/zim-api.md's "Return codes" table, row by row, written out
 // independently of the package's own table.
 var codeTable = []struct {
 	class receipt.Class

@@ -15,7 +15,7 @@
 // that ZIM rejects, or a record is malformed in one of several ways
 // ([Flaw]).
 //
-// Records are keyed as DESIGN.md recommends: group events by group_id,
+// Records are keyed as docs/architecture.md recommends: group events by group_id,
 // one-to-one events by the reader's user_id.
 package traffic
 
@@ -26,7 +26,7 @@ import (
 	"time"
 )
 
-// The event types of DESIGN.md's input event.
+// The event types of the input event (docs/architecture.md).
 const (
 	TypeGroupRead      = "group_read"
 	TypeC2CRead        = "c2c_read"

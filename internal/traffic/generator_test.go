@@ -189,7 +189,8 @@ func TestPopularityIsSkewed(t *testing.T) {
 	}
 }
 
-// wireEvent is DESIGN.md's input event as a chat backend would declare it.
+// wireEvent is the input event (docs/architecture.md) as a chat backend
+// would declare it.
 type wireEvent struct {
 	Type       string `json:"type"`
 	UserID     string `json:"user_id"`

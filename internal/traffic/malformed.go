@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// Flaw is the way a malformed record breaks DESIGN.md's input rules. The
+// Flaw is the way a malformed record breaks the event's rules (README.md,
+// "The event"). The
 // zero Flaw is none.
 type Flaw uint8
 

@@ -1,6 +1,6 @@
 // Package zimfake simulates the ZEGOCLOUD ZIM server API's four receipt
 // actions for tests, the demo, benchmarks and `receiptd zimfake`. It behaves
-// as zim-api.md documents ZIM (signature, timestamp window, rate limit, the
+// as docs/zim-api.md documents ZIM (signature, timestamp window, rate limit, the
 // 10-seq cap, the documented codes), injects failures by rule, and records
 // every receipt it accepts so that a test can assert exactly what reached
 // "ZIM".
