@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/internal/kafkatopics"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -319,15 +320,11 @@ func (e *limitEvents) Truncated(t deadletter.Truncated) {
 // createDLQ creates a one-partition topic with max.message.bytes set.
 func createDLQ(t *testing.T, addrs []string, topic string, maxMessageBytes int) {
 	t.Helper()
-	resp, err := kafkaClient(t, addrs).CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: 1, ReplicationFactor: 1,
-		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(maxMessageBytes)}},
-	}}})
-	if err == nil {
-		err = resp.Errors[topic]
-	}
+	err := kafkatopics.Create(t.Context(), kafkaClient(t, addrs), []kafkatopics.Topic{{Name: topic, Partitions: 1,
+		Configs: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(maxMessageBytes)}},
+	}}, kafkatopics.Fresh())
 	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
+		t.Fatal(err)
 	}
 }
 

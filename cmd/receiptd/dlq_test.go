@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/internal/kafkatopics"
 	"github.com/receiptd/receiptd/internal/sandbox"
 )
 
@@ -251,13 +252,8 @@ func createTopic(t *testing.T, box *sandbox.Sandbox, topic string) {
 	transport := &kafka.Transport{}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(box.Brokers...), Timeout: 10 * time.Second, Transport: transport}
-	resp, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: topic, NumPartitions: 2, ReplicationFactor: 1}}})
-	if err == nil {
-		err = resp.Errors[topic]
-	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
+	if err := kafkatopics.Create(t.Context(), client, []kafkatopics.Topic{{Name: topic, Partitions: 2}}, kafkatopics.Fresh()); err != nil {
+		t.Fatal(err)
 	}
 }
 
