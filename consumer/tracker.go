@@ -1,5 +1,12 @@
 package consumer
 
+// The per-partition tracker of fetched records. Lock contract: t.mu guards
+// every field of tracker below it (the queue of sources, the committed
+// offset and what it listed, the epoch, the finished offsets); methods named
+// ...Locked require it held, the others take it. logEnd and outstanding are
+// atomics. A source's done flag is atomic, so its Done (the record's
+// Completion) is safe from any goroutine and takes no lock at all.
+
 import (
 	"iter"
 	"slices"

@@ -1,5 +1,12 @@
 package worker
 
+// What the Worker takes and whom it talks to. Goroutine contract: a Record
+// belongs to the Worker from Submit until it hands the record to the
+// Completer or the DeadLetterer, and is not changed by anyone meanwhile.
+// The Sender is called from the callers, concurrently and without w.mu;
+// the Completer and the DeadLetterer are called with w.mu held, so they
+// must not block or call back into the Worker.
+
 import (
 	"context"
 	"time"
