@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/receiptd/receiptd/retry"
 )
 
 // Topic is one topic to create.
@@ -114,13 +116,9 @@ func (c *creation) retry(ctx context.Context, what string, step func(context.Con
 		if pe := (permanentError{}); errors.As(err, &pe) {
 			return fmt.Errorf("%s: %w", what, pe.err)
 		}
-		timer := time.NewTimer(c.pollInterval)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if cerr := retry.Sleep(ctx, c.pollInterval); cerr != nil {
 			return fmt.Errorf("%s: not done after %d attempts in %s (%v): %w",
-				what, attempts, time.Since(start).Round(time.Millisecond), ctx.Err(), err)
-		case <-timer.C:
+				what, attempts, time.Since(start).Round(time.Millisecond), cerr, err)
 		}
 	}
 }
