@@ -1,5 +1,11 @@
 package deadletter
 
+// The configuration of a Writer and of the tools that read the topic, its
+// defaults and Validate.
+//
+// Lock and goroutine contract: a Config is a plain value; every function
+// that takes one works on its own copy.
+
 import (
 	"errors"
 	"fmt"
@@ -16,7 +22,7 @@ type Config struct {
 	Brokers []string // host:port of one or more bootstrap brokers
 	Topic   string   // the dead-letter topic
 	// Dialer carries the client id, the dial timeout, TLS and SASL shared
-	// with the consumer; nil dials in plaintext with a 10s timeout.
+	// with the consumer (consumer.Config.Dialer). Required.
 	Dialer *kafka.Dialer
 	// WriteTimeout bounds one dead-letter write; overriding the default of
 	// 30s.
@@ -42,9 +48,6 @@ type Config struct {
 const DefaultWriteTimeout = 30 * time.Second
 
 func (c *Config) setDefaults() {
-	if c.Dialer == nil {
-		c.Dialer = &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
-	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
@@ -64,6 +67,9 @@ func (c Config) Validate() error {
 	}
 	if c.Topic == "" {
 		errs = append(errs, errors.New("dead-letter config: no topic given"))
+	}
+	if c.Dialer == nil {
+		errs = append(errs, errors.New("dead-letter config: no dialer given"))
 	}
 	if c.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("dead-letter config: write timeout %v is negative", c.WriteTimeout))

@@ -1,5 +1,12 @@
 package deadletter
 
+// Fitting a letter to the dead-letter topic's max.message.bytes: what a
+// record costs in a batch, and cutting its value, then its own headers,
+// then its key, saying so in its headers.
+//
+// Lock and goroutine contract: pure functions of their arguments; no state,
+// no locks, safe from any goroutine.
+
 import (
 	"crypto/sha256"
 	"encoding/hex"

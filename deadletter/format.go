@@ -1,5 +1,11 @@
 package deadletter
 
+// The format of a dead letter: receiptd's headers, reading them back
+// (Parse) and the record that replays a letter (ReplayMessage).
+//
+// Lock and goroutine contract: pure functions of their arguments; no state,
+// no locks, safe from any goroutine.
+
 import (
 	"errors"
 	"fmt"

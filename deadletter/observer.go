@@ -1,5 +1,11 @@
 package deadletter
 
+// The events the Writer and the Stage report, and the interfaces that
+// receive them.
+//
+// Lock and goroutine contract: see Observer and StageObserver: both are
+// called synchronously, from the goroutine that writes.
+
 import "time"
 
 // Observer receives the Writer's events, for logs and metrics. Methods are

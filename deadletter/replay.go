@@ -1,5 +1,12 @@
 package deadletter
 
+// What the `receiptd dlq` commands do: count and sample the dead-letter
+// topic (Inspect) and re-produce its records to the source topic (Replay),
+// filtered (Filter).
+//
+// Lock and goroutine contract: each call runs on its caller's goroutine,
+// and calls ReplayOptions.Report there; nothing is shared between calls.
+
 import (
 	"context"
 	"errors"
@@ -143,6 +150,9 @@ type ReplayResult struct {
 // skipped, and the replay goes on; the dead-letter topic is not changed.
 // It returns what it did, with the error that stopped it, if any.
 func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayResult, error) {
+	if err := cfg.Validate(); err != nil {
+		return ReplayResult{}, err
+	}
 	cfg.setDefaults()
 	res := ReplayResult{Elsewhere: map[string]int{}}
 	target := opts.To

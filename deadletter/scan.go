@@ -1,5 +1,12 @@
 package deadletter
 
+// Reading the dead-letter topic from its start to its end as of the scan,
+// for Inspect and Replay, and checking that a topic exists.
+//
+// Lock and goroutine contract: each call runs on its caller's goroutine
+// with connections of its own, closed before it returns; nothing is shared
+// between calls.
+
 import (
 	"context"
 	"fmt"
@@ -14,6 +21,9 @@ import (
 // by partition in offset order. A record written during the scan is not
 // read. It stops at fn's first error and returns it.
 func Scan(ctx context.Context, cfg Config, fn func(kafka.Message) error) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	cfg.setDefaults()
 	transport := cfg.transport()
 	defer transport.CloseIdleConnections()
@@ -77,6 +87,9 @@ func scanPartition(ctx context.Context, cfg Config, partition int, first, end in
 
 // CheckTopic reports whether topic exists on cfg's brokers.
 func CheckTopic(ctx context.Context, cfg Config, topic string) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	cfg.setDefaults()
 	transport := cfg.transport()
 	defer transport.CloseIdleConnections()

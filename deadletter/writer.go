@@ -1,5 +1,16 @@
 package deadletter
 
+// The Writer: the Kafka producer of dead letters, which learns the topic's
+// limit and fits every letter to it.
+//
+// Lock and goroutine contract: d.mu is held for the whole of a DeadLetter,
+// Limit or Close call (learning the limit, fitting, producing), so writes
+// are serialized and the kafka.Writer is replaced only between them; the
+// Observer is called with d.mu held and must not call back into the
+// Writer. The fields above d.mu are set by NewWriter and never change. The
+// Stage's writing goroutine is the usual caller, besides the Limit call the
+// pipeline makes at start.
+
 import (
 	"context"
 	"errors"
