@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/consumer"
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/internal/kafkatest"
+	"github.com/receiptd/receiptd/internal/pipeline"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 	"github.com/receiptd/receiptd/zimapi"
@@ -93,54 +93,7 @@ func startStack(t testing.TB, cfg consumer.Config, wcfg worker.Config, dcfg dead
 		})
 	}
 	t.Cleanup(stopWorker)
-	return &stack{running: startConsumer(t, cfg, stages{w, dead}, obs), w: w, stopWorker: stopWorker}
-}
-
-// stages feeds valid records to the worker and invalid ones to the
-// dead-letter stage, as receiptd does.
-type stages struct {
-	w    *worker.Worker
-	dead *deadletter.Stage
-}
-
-func (s stages) Submit(ctx context.Context, rec *worker.Record) error { return s.w.Submit(ctx, rec) }
-
-func (s stages) Reject(ctx context.Context, rec *worker.Record, f worker.Failure) error {
-	return s.dead.Reject(ctx, rec, f)
-}
-
-func (s stages) Drain(ctx context.Context) []*worker.Record {
-	return append(s.w.Drain(ctx), s.dead.Drain(ctx)...)
-}
-
-func (s stages) SetShare(partitions []int, total int) { s.w.SetShare(partitions, total) }
-
-// failDLQProduces makes the broker refuse the next n produce requests to the
-// dead-letter topic with a non-retriable error.
-func failDLQProduces(cluster *kfake.Cluster, n int) *atomic.Int32 {
-	var refused atomic.Int32
-	cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		pr := req.(*kmsg.ProduceRequest)
-		if len(pr.Topics) == 0 || pr.Topics[0].Topic != dlqTopic || refused.Load() >= int32(n) {
-			return nil, nil, false
-		}
-		cluster.KeepControl()
-		refused.Add(1)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range pr.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = 44 // POLICY_VIOLATION: the writer does not retry it itself
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
-	return &refused
+	return &stack{running: startConsumer(t, cfg, pipeline.Stages{Worker: w, DeadLetters: dead}, obs), w: w, stopWorker: stopWorker}
 }
 
 // End to end through the real worker: every receipt reaches ZIM, invalid
@@ -171,7 +124,7 @@ func TestEndToEndThroughWorker(t *testing.T) {
 			}
 		}
 	}
-	refused := failDLQProduces(cluster, 3)
+	refused := kafkatest.RefuseProduces(cluster, dlqTopic, 3)
 	sim, client := newZIM(t, zimfake.Config{FailUsers: []string{badUser}})
 
 	cfg := testConfig(addrs, "e2e")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/receiptd/receiptd/consumer"
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/internal/kafkatest"
 	"github.com/receiptd/receiptd/worker"
 )
 
@@ -684,17 +685,5 @@ func committedOffsets(t *testing.T, addrs []string, group string, partitions int
 // readDLQ reads n records from the dead-letter topic.
 func readDLQ(t *testing.T, addrs []string, n int) []kafka.Message {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: addrs, Topic: dlqTopic, Partition: 0, MaxWait: 200 * time.Millisecond, MaxBytes: 4 << 20})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			t.Fatalf("read %s after %d of %d records: %v", dlqTopic, len(out), n, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return kafkatest.ReadTopic(t, addrs, dlqTopic, n)
 }

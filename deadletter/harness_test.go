@@ -2,15 +2,14 @@ package deadletter_test
 
 import (
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/internal/kafkatest"
 	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 )
@@ -100,33 +99,5 @@ func kafkaClient(t testing.TB, addrs []string) *kafka.Client {
 // readDLQ reads n records from the dead-letter topic.
 func readDLQ(t *testing.T, addrs []string, n int) []kafka.Message {
 	t.Helper()
-	return readTopic(t, addrs, dlqTopic, n)
-}
-
-// failDLQProduces makes the broker refuse the next n produce requests to the
-// dead-letter topic with a non-retriable error.
-func failDLQProduces(cluster *kfake.Cluster, n int) *atomic.Int32 {
-	var refused atomic.Int32
-	cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		pr := req.(*kmsg.ProduceRequest)
-		if len(pr.Topics) == 0 || pr.Topics[0].Topic != dlqTopic || refused.Load() >= int32(n) {
-			return nil, nil, false
-		}
-		cluster.KeepControl()
-		refused.Add(1)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range pr.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = 44 // POLICY_VIOLATION: the writer does not retry it itself
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
-	return &refused
+	return kafkatest.ReadTopic(t, addrs, dlqTopic, n)
 }

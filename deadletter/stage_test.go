@@ -10,16 +10,17 @@ import (
 	"time"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/deadletter/deadlettertest"
 	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/worker"
 )
 
-// stageHarness runs a Stage that writes to a fakeWriter.
+// stageHarness runs a Stage that writes to a deadlettertest.Writer.
 type stageHarness struct {
 	t     *testing.T
 	stage *deadletter.Stage
-	dlq   *fakeWriter
+	dlq   *deadlettertest.Writer
 	done  *doneLog
 	obs   *stageEvents
 }
@@ -28,7 +29,7 @@ type stageHarness struct {
 // bubble.
 func startStage(t *testing.T, backoff retry.Policy) *stageHarness {
 	t.Helper()
-	h := &stageHarness{t: t, dlq: &fakeWriter{}, done: &doneLog{t: t}, obs: &stageEvents{}}
+	h := &stageHarness{t: t, dlq: &deadlettertest.Writer{}, done: &doneLog{t: t}, obs: &stageEvents{}}
 	s, err := deadletter.NewStage(deadletter.StageConfig{Slots: worker.NewSlots(100), Backoff: backoff}, h.dlq, h.done, h.obs)
 	if err != nil {
 		t.Fatal(err)
@@ -69,54 +70,6 @@ func (h *stageHarness) waitFor(what string, limit time.Duration, cond func() boo
 
 func record(user string, seq uint64) *worker.Record {
 	return &worker.Record{Key: receipt.Key{Action: receipt.GroupRead, UserID: user, ConvID: "g"}, Seqs: []uint64{seq}}
-}
-
-// fakeWriter keeps the letters it was given.
-type fakeWriter struct {
-	mu    sync.Mutex
-	block chan struct{} // when set, writes wait for it to close
-	// refuse, when set, names the letters the topic refuses: a write that
-	// holds one fails with ErrRefused and writes nothing.
-	refuse  func(deadletter.Letter) bool
-	sizes   []int // letters per write
-	letters []deadletter.Letter
-}
-
-func (d *fakeWriter) DeadLetter(ctx context.Context, ls []deadletter.Letter) error {
-	d.mu.Lock()
-	block := d.block
-	d.mu.Unlock()
-	if block != nil {
-		select {
-		case <-block:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.sizes = append(d.sizes, len(ls))
-	for _, l := range ls {
-		if d.refuse != nil && d.refuse(l) {
-			return errTooLarge
-		}
-	}
-	d.letters = append(d.letters, ls...)
-	return nil
-}
-
-var errTooLarge = errors.Join(errors.New("message too large even when cut"), deadletter.ErrRefused)
-
-func (d *fakeWriter) setRefuse(f func(deadletter.Letter) bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.refuse = f
-}
-
-func (d *fakeWriter) got() []deadletter.Letter {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.letters)
 }
 
 // doneLog records every Done call and fails the test on a second one for
@@ -180,16 +133,12 @@ func TestRefusedDeadLetterIsSettledAlone(t *testing.T) {
 		before := record("a", 1)
 		poison := record("p", 2)
 		after := record("b", 3)
-		h.dlq.setRefuse(func(l deadletter.Letter) bool { return l.Record == poison })
+		h.dlq.SetRefuse(func(l deadletter.Letter) bool { return l.Record == poison })
 		block := make(chan struct{})
-		h.dlq.mu.Lock()
-		h.dlq.block = block // the three letters queue up and leave in one write
-		h.dlq.mu.Unlock()
+		h.dlq.SetBlock(block) // the three letters queue up and leave in one write
 		h.reject(before, poison, after)
 		synctest.Wait()
-		h.dlq.mu.Lock()
-		h.dlq.block = nil
-		h.dlq.mu.Unlock()
+		h.dlq.SetBlock(nil)
 		close(block)
 
 		h.waitFor("the letters beside the refused one", time.Minute, func() bool {
@@ -209,9 +158,7 @@ func TestRefusedDeadLetterIsSettledAlone(t *testing.T) {
 		if len(errs) == 0 || errs[0].Next != deadletter.NextSplit || errs[0].Letters < 2 {
 			t.Errorf("dead-letter errors %+v, want first the write with the refused letter split", errs)
 		}
-		h.dlq.mu.Lock()
-		sizes := slices.Clone(h.dlq.sizes)
-		h.dlq.mu.Unlock()
+		sizes := h.dlq.Sizes()
 		if split := slices.IndexFunc(sizes, func(n int) bool { return n > 1 }); split < 0 || slices.Max(sizes[split+1:]) != 1 {
 			t.Errorf("letters per write %v, want one at a time after the refused write", sizes)
 		}
@@ -228,7 +175,7 @@ func TestRefusedDeadLetterIsSettledAlone(t *testing.T) {
 			t.Errorf("%d failed writes in 10s of pause, want the refused letter retried with backoff", probes)
 		}
 
-		h.dlq.setRefuse(nil) // the operator fixed the topic
+		h.dlq.SetRefuse(nil) // the operator fixed the topic
 		h.waitFor("the refused and the later letters", time.Minute, func() bool {
 			return h.done.isDone(poison) && h.done.isDone(late)
 		})
@@ -239,7 +186,7 @@ func TestRefusedDeadLetterIsSettledAlone(t *testing.T) {
 		if len(pauses) != 2 || pauses[1].Paused {
 			t.Errorf("pause events %+v, want a pause then a resume", pauses)
 		}
-		if n := len(h.dlq.got()); n != 4 {
+		if n := len(h.dlq.Letters()); n != 4 {
 			t.Errorf("%d letters written, want 4", n)
 		}
 	})
@@ -252,7 +199,7 @@ func TestDrainEndsADeadLetterPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := startStage(t, retry.Policy{Initial: time.Second, Max: time.Second})
 		poison := record("p", 2)
-		h.dlq.setRefuse(func(l deadletter.Letter) bool { return l.Record == poison })
+		h.dlq.SetRefuse(func(l deadletter.Letter) bool { return l.Record == poison })
 		h.reject(poison)
 		h.waitFor("dead-letter writes to pause", time.Minute, func() bool { return h.stage.Pause() != nil })
 

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/internal/kafkatest"
 	"github.com/receiptd/receiptd/internal/kafkatopics"
 	"github.com/receiptd/receiptd/worker"
 )
@@ -177,7 +178,7 @@ func TestDeadLetterWriteErrors(t *testing.T) {
 		refused bool
 	}{
 		{"no broker answers", func(c *kfake.Cluster) { c.Close() }, false},
-		{"the broker refuses", func(c *kfake.Cluster) { failDLQProduces(c, 1) }, true},
+		{"the broker refuses", func(c *kfake.Cluster) { kafkatest.RefuseProduces(c, dlqTopic, 1) }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -328,24 +329,6 @@ func createDLQ(t *testing.T, addrs []string, topic string, maxMessageBytes int) 
 	}
 }
 
-// readTopic reads the first n records of partition 0 of topic.
-func readTopic(t *testing.T, addrs []string, topic string, n int) []kafka.Message {
-	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: addrs, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond, MaxBytes: 4 << 20})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			t.Fatalf("read %s after %d of %d records: %v", topic, len(out), n, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 func rejected() worker.Failure {
 	return worker.Failure{Class: worker.FailRejected, Code: 660400103, Message: "not a member", FailedSeqs: []uint64{1}, Attempts: 1, FailedAt: time.Now()}
 }
@@ -375,7 +358,7 @@ func TestDeadLetterFitsTheTopicsOwnLimit(t *testing.T) {
 	if err := dlq.DeadLetter(context.Background(), letters); err != nil {
 		t.Fatalf("DeadLetter = %v", err)
 	}
-	got := readTopic(t, addrs, cfg.Topic, len(msgs))
+	got := kafkatest.ReadTopic(t, addrs, cfg.Topic, len(msgs))
 	if size := recordBatchSize(got[0]); header(got[0], deadletter.HeaderTruncated) != "value" || size > limit || size < limit-100 {
 		t.Errorf("the 200 KiB letter: truncated %q, %d bytes; want its value cut to fill the %d-byte limit",
 			header(got[0], deadletter.HeaderTruncated), size, limit)

@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/deadletter/deadlettertest"
 	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
 )
@@ -44,64 +44,6 @@ func (f *fakeSender) sent() []sentCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.calls)
-}
-
-// fakeDLQ keeps the letters it was given; the first failures writes fail.
-type fakeDLQ struct {
-	mu       sync.Mutex
-	failures int
-	block    chan struct{} // when set, writes wait for it to close
-	// refuse, when set, names the letters the topic refuses: a write that
-	// holds one fails with deadletter.ErrRefused and writes nothing.
-	refuse  func(deadletter.Letter) bool
-	writes  int
-	sizes   []int // letters per write
-	letters []deadletter.Letter
-}
-
-var (
-	errBrokerDown = errors.New("dlq broker down")
-	errTooLarge   = fmt.Errorf("message too large even when cut: %w", deadletter.ErrRefused)
-)
-
-func (d *fakeDLQ) DeadLetter(ctx context.Context, ls []deadletter.Letter) error {
-	d.mu.Lock()
-	block := d.block
-	d.mu.Unlock()
-	if block != nil {
-		select {
-		case <-block:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.writes++
-	d.sizes = append(d.sizes, len(ls))
-	if d.failures > 0 {
-		d.failures--
-		return errBrokerDown
-	}
-	for _, l := range ls {
-		if d.refuse != nil && d.refuse(l) {
-			return errTooLarge
-		}
-	}
-	d.letters = append(d.letters, ls...)
-	return nil
-}
-
-func (d *fakeDLQ) setRefuse(f func(deadletter.Letter) bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.refuse = f
-}
-
-func (d *fakeDLQ) got() []deadletter.Letter {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.letters)
 }
 
 // doneLog records every Done call and fails the test on a second one for
@@ -196,7 +138,7 @@ type harness struct {
 	w      *worker.Worker
 	stage  *deadletter.Stage // the dead-letter stage beside the worker, writing to dlq
 	sender *fakeSender
-	dlq    *fakeDLQ
+	dlq    *deadlettertest.Writer
 	done   *doneLog
 	obs    *recorder
 	stop   func()
@@ -212,7 +154,7 @@ func start(t *testing.T, cfg worker.Config, sender worker.Sender, pacer worker.P
 // startStaged is start with the dead-letter stage configured by dcfg.
 func startStaged(t *testing.T, cfg worker.Config, dcfg deadletter.StageConfig, sender worker.Sender, pacer worker.Pacer) *harness {
 	t.Helper()
-	h := &harness{t: t, dlq: &fakeDLQ{}, done: &doneLog{t: t}, obs: &recorder{}}
+	h := &harness{t: t, dlq: &deadlettertest.Writer{}, done: &doneLog{t: t}, obs: &recorder{}}
 	if fs, ok := sender.(*fakeSender); ok {
 		h.sender = fs
 	}

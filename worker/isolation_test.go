@@ -70,7 +70,7 @@ func TestKeyFailingAloneIsDeadLetteredAfterMaxAge(t *testing.T) {
 		}
 
 		var first time.Time
-		for _, l := range h.dlq.got() {
+		for _, l := range h.dlq.Letters() {
 			f := l.Failure
 			if l.Record.Key.UserID != "sick" {
 				t.Fatalf("a record of a healthy key was dead-lettered: %+v", f)
@@ -88,7 +88,7 @@ func TestKeyFailingAloneIsDeadLetteredAfterMaxAge(t *testing.T) {
 		if age := first.Sub(began); age < isolationConfig.IsolatedFailureMaxAge || age > isolationConfig.IsolatedFailureMaxAge+time.Minute {
 			t.Errorf("the first dead letter came %v after the key began failing, want just after the max age %v", age, isolationConfig.IsolatedFailureMaxAge)
 		}
-		if n := len(h.dlq.got()); n != len(sick) {
+		if n := len(h.dlq.Letters()); n != len(sick) {
 			t.Errorf("%d of the %d records of the failing key dead-lettered", n, len(sick))
 		}
 	})
@@ -120,14 +120,14 @@ func TestOutageDeadLettersNothing(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		time.Sleep(2 * time.Hour) // far past the max age
-		if n := len(h.dlq.got()); n != 0 || h.done.n() != 0 {
+		if n := len(h.dlq.Letters()); n != 0 || h.done.n() != 0 {
 			t.Fatalf("during a 2 h outage: %d records dead-lettered, %d done; want none of either", n, h.done.n())
 		}
 		mu.Lock()
 		outage = false
 		mu.Unlock()
 		h.waitFor("every record", time.Hour, func() bool { return h.done.n() == submitted })
-		if n := len(h.dlq.got()); n != 0 {
+		if n := len(h.dlq.Letters()); n != 0 {
 			t.Errorf("%d records dead-lettered after an outage; a key failing with everyone never is", n)
 		}
 	})
@@ -162,7 +162,7 @@ func TestKeyFailingAloneHoldsBoundedShare(t *testing.T) {
 				t.Errorf("a healthy record took %v", d)
 			}
 		}
-		letters := h.dlq.got()
+		letters := h.dlq.Letters()
 		if len(letters) == 0 {
 			t.Fatal("nothing dead-lettered: the failing keys held every record they were given")
 		}

@@ -96,7 +96,7 @@ func TestGroupRateLimitBacksOffThatGroupAlone(t *testing.T) {
 			t.Errorf("%d calls for the limited group during its %v limit (%d answered 660300006), want a handful: one backoff for the whole group",
 				hotCalls, limitFor, limited)
 		}
-		if n := len(h.dlq.got()); n != 0 {
+		if n := len(h.dlq.Letters()); n != 0 {
 			t.Errorf("%d records dead-lettered; a rate limit never dead-letters", n)
 		}
 		if s := h.w.Stats(); s.RateLimited != 0 || s.GroupRateLimited != uint64(limited) {
@@ -271,7 +271,7 @@ func TestKeyBatchesShareOneBackoff(t *testing.T) {
 		if during > 20 {
 			t.Errorf("%d calls for the busy key in its busy minute, want one backoff's worth for its five batches", during)
 		}
-		if n := len(h.dlq.got()); n != 0 {
+		if n := len(h.dlq.Letters()); n != 0 {
 			t.Errorf("%d dead letters for a key busy for a minute (max age %v)", n, isolationConfig.IsolatedFailureMaxAge)
 		}
 		t.Logf("%d calls for the busy key in its busy minute", during)

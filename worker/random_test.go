@@ -99,13 +99,13 @@ func randomStream(t *testing.T, seed uint64) {
 		t.Fatal(err)
 	}
 	h := startStaged(t, cfg, deadletter.StageConfig{Backoff: retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}}, sender, budget)
-	h.dlq.failures = rng.IntN(4)
+	h.dlq.FailNext(rng.IntN(4))
 
 	// At Done, every seq must be acknowledged or in the record's durable
 	// dead letter.
 	h.done.hook = func(r *worker.Record) {
 		var failed []uint64
-		for _, l := range h.dlq.got() {
+		for _, l := range h.dlq.Letters() {
 			if l.Record == r {
 				failed = l.Failure.FailedSeqs
 			}
@@ -143,7 +143,7 @@ func randomStream(t *testing.T, seed uint64) {
 			t.Errorf("record %v %v never done", r.Key, r.Seqs)
 		}
 	}
-	for _, l := range h.dlq.got() {
+	for _, l := range h.dlq.Letters() {
 		if l.Failure.Class != worker.FailRejected && l.Failure.Class != worker.FailExhausted {
 			t.Errorf("record %v dead-lettered as %s", l.Record.Key, l.Failure.Class)
 		}

@@ -113,7 +113,7 @@ func TestOutcomes(t *testing.T) {
 				if !slices.EqualFunc(got, tt.wantCalls, slices.Equal) {
 					t.Errorf("calls = %v, want %v", got, tt.wantCalls)
 				}
-				letters := h.dlq.got()
+				letters := h.dlq.Letters()
 				if tt.wantDLQ == "" {
 					if len(letters) != 0 {
 						t.Fatalf("dead-lettered %+v; a %v outcome must never dead-letter", letters[0].Failure, tt.answers)
@@ -171,12 +171,12 @@ func TestRecordDoneAfterAllParts(t *testing.T) {
 		h.submit(r)
 		h.waitFor("two parts to be answered", time.Minute, func() bool { return len(h.obs.snapshotCalls()) == 2 })
 		synctest.Wait()
-		if h.done.isDone(r) || len(h.dlq.got()) != 0 {
+		if h.done.isDone(r) || len(h.dlq.Letters()) != 0 {
 			t.Fatal("the record finished before its last part was answered")
 		}
 		close(release)
 		h.waitFor("the record to finish", time.Minute, func() bool { return h.done.isDone(r) })
-		letters := h.dlq.got()
+		letters := h.dlq.Letters()
 		if len(letters) != 1 || !slices.Equal(letters[0].Failure.FailedSeqs, seqRange(11, 20)) {
 			t.Fatalf("dead letters = %+v, want one with seqs 11-20", letters)
 		}
@@ -190,7 +190,7 @@ func TestDoneOnlyAfterDurableDeadLetter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := startStaged(t, fastRetries, deadletter.StageConfig{Backoff: retry.Policy{Initial: time.Second, Max: time.Second}},
 			&fakeSender{respond: results(receipt.ClassDeadLetter)}, nil)
-		h.dlq.failures = 3
+		h.dlq.FailNext(3)
 		r := record(receipt.GroupRead, "alice", "team", 1)
 		h.submit(r)
 		h.waitFor("three failed writes", time.Hour, func() bool { return h.stage.Stats().WriteErrors == 3 })
@@ -198,7 +198,7 @@ func TestDoneOnlyAfterDurableDeadLetter(t *testing.T) {
 			t.Fatal("the record was done while its dead-letter write kept failing")
 		}
 		h.waitFor("the record to finish", time.Hour, func() bool { return h.done.isDone(r) })
-		if got := h.dlq.got(); len(got) != 1 || got[0].Record != r {
+		if got := h.dlq.Letters(); len(got) != 1 || got[0].Record != r {
 			t.Errorf("durable letters = %d, want exactly the record", len(got))
 		}
 		if n := len(h.obs.dlqErrs); n != 3 {
@@ -213,7 +213,7 @@ func TestRejectedRecords(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := start(t, fastRetries, nil, nil)
 		block := make(chan struct{})
-		h.dlq.block = block // the DLQ is slow
+		h.dlq.SetBlock(block) // the DLQ is slow
 		bad := record(receipt.GroupRead, "", "", 0)
 		if err := h.stage.Reject(context.Background(), bad, worker.Failure{Class: worker.FailInvalidEvent, Message: "user_id: missing"}); err != nil {
 			t.Fatal(err)
@@ -226,7 +226,7 @@ func TestRejectedRecords(t *testing.T) {
 		}
 		close(block)
 		h.waitFor("the invalid record", time.Minute, func() bool { return h.done.isDone(bad) })
-		got := h.dlq.got()
+		got := h.dlq.Letters()
 		if len(got) != 1 || got[0].Failure.Class != worker.FailInvalidEvent || got[0].Failure.Message != "user_id: missing" || got[0].Failure.FailedAt.IsZero() {
 			t.Errorf("dead letters = %+v", got)
 		}
@@ -329,7 +329,7 @@ func TestSystemicPausesEverything(t *testing.T) {
 		if n := len(sender.sent()); n < 3 || n > 5 {
 			t.Errorf("%d calls in 35s of systemic pause with 10s probes, want 1 + about 3 probes", n)
 		}
-		if h.done.n() != 0 || len(h.dlq.got()) != 0 {
+		if h.done.n() != 0 || len(h.dlq.Letters()) != 0 {
 			t.Fatal("records finished or were dead-lettered during a systemic pause")
 		}
 		sender.mu.Lock()
@@ -362,7 +362,7 @@ func TestRateLimitPausesEverything(t *testing.T) {
 			t.Fatalf("%d calls during the rate-limit pause, want none after the first", n)
 		}
 		h.waitFor("both records", time.Minute, func() bool { return h.done.n() == 2 })
-		if len(h.dlq.got()) != 0 {
+		if len(h.dlq.Letters()) != 0 {
 			t.Error("a rate limit dead-lettered a record")
 		}
 		if s := h.w.Stats(); s.RateLimited != 1 || s.CallsByClass[receipt.ClassRateLimited] != 1 {

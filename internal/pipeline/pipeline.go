@@ -150,7 +150,7 @@ func New(opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 	telemetry.RegisterWorkerMetrics(reg, p.worker, p.dead, p.budget)
-	p.consumer, err = consumer.New(ccfg, stages{p.worker, p.dead}, p.cobs)
+	p.consumer, err = consumer.New(ccfg, Stages{p.worker, p.dead}, p.cobs)
 	if err != nil {
 		p.closeClients()
 		return nil, err
@@ -179,27 +179,32 @@ func (p *Pipeline) DeadLetters() *deadletter.Stage { return p.dead }
 // worker's) or durably dead-lettered (the dead-letter stage's).
 func (p *Pipeline) RecordsDone() uint64 { return p.worker.Stats().RecordsDone + p.dead.Stats().Done() }
 
-// stages are the consumer's Stages: valid records go to the worker,
-// invalid ones straight to the dead-letter stage, which also takes the
-// records the worker gives up on.
-type stages struct {
-	w    *worker.Worker
-	dead *deadletter.Stage
+// Stages are the consumer's Stages (consumer.Stages): valid records go to
+// the worker, invalid ones straight to the dead-letter stage, which also
+// takes the records the worker gives up on.
+type Stages struct {
+	Worker      *worker.Worker
+	DeadLetters *deadletter.Stage
 }
 
-func (s stages) Submit(ctx context.Context, rec *worker.Record) error { return s.w.Submit(ctx, rec) }
-
-func (s stages) Reject(ctx context.Context, rec *worker.Record, f worker.Failure) error {
-	return s.dead.Reject(ctx, rec, f)
+// Submit hands rec to the worker.
+func (f Stages) Submit(ctx context.Context, rec *worker.Record) error {
+	return f.Worker.Submit(ctx, rec)
 }
 
-// Drain drains the worker first: until it returns, it may still hand
-// records to the dead-letter stage.
-func (s stages) Drain(ctx context.Context) []*worker.Record {
-	return append(s.w.Drain(ctx), s.dead.Drain(ctx)...)
+// Reject hands rec to the dead-letter stage.
+func (f Stages) Reject(ctx context.Context, rec *worker.Record, fl worker.Failure) error {
+	return f.DeadLetters.Reject(ctx, rec, fl)
 }
 
-func (s stages) SetShare(partitions []int, total int) { s.w.SetShare(partitions, total) }
+// Drain drains the worker first, since until it returns it may still hand
+// records to the dead-letter stage, then the stage.
+func (f Stages) Drain(ctx context.Context) []*worker.Record {
+	return append(f.Worker.Drain(ctx), f.DeadLetters.Drain(ctx)...)
+}
+
+// SetShare sets the worker's share of the rate budget.
+func (f Stages) SetShare(partitions []int, total int) { f.Worker.SetShare(partitions, total) }
 
 // Lag returns the records between the committed offset and the log end per
 // owned partition.
