@@ -29,8 +29,14 @@ type stageHarness struct {
 // bubble.
 func startStage(t *testing.T, backoff retry.Policy) *stageHarness {
 	t.Helper()
+	return startStageWith(t, backoff, worker.NewSlots(100))
+}
+
+// startStageWith is startStage with the bound shared with the worker.
+func startStageWith(t *testing.T, backoff retry.Policy, slots *worker.Slots) *stageHarness {
+	t.Helper()
 	h := &stageHarness{t: t, dlq: &deadlettertest.Writer{}, done: &doneLog{t: t}, obs: &stageEvents{}}
-	s, err := deadletter.NewStage(deadletter.StageConfig{Slots: worker.NewSlots(100), Backoff: backoff}, h.dlq, h.done, h.obs)
+	s, err := deadletter.NewStage(deadletter.StageConfig{Slots: slots, Backoff: backoff}, h.dlq, h.done, h.obs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +223,63 @@ func TestDrainEndsADeadLetterPause(t *testing.T) {
 		}
 		if err := h.stage.Pause(); err != nil {
 			t.Errorf("DeadLetterPause = %v with the refused letter abandoned and the next one written", err)
+		}
+	})
+}
+
+// The records waiting for their letter count toward the bound the stage
+// shares with the worker: Reject blocks while it is full, a record the
+// worker hands over keeps the slot it took, a written letter frees its
+// slot, and so does a drain, which hands the unwritten records back.
+func TestStageSharesTheWorkersBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slots := worker.NewSlots(2)
+		h := startStageWith(t, retry.Policy{Initial: time.Second, Max: time.Second}, slots)
+		block := make(chan struct{})
+		h.dlq.SetBlock(block)
+		invalid, failed := record("a", 1), record("b", 2)
+		h.reject(invalid)
+		if err := slots.Acquire(context.Background()); err != nil { // as the worker's Submit does
+			t.Fatal(err)
+		}
+		h.stage.DeadLetter(failed, worker.Failure{Class: worker.FailRejected, Code: 660400103})
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		late := record("c", 3)
+		if err := h.stage.Reject(ctx, late, worker.Failure{Class: worker.FailInvalidEvent}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Reject with the bound full = %v, want it to wait until ctx ends", err)
+		}
+		cancel()
+		if st := h.stage.Stats(); st.Pending != 2 || st.Rejected != 1 || st.Handed != 1 {
+			t.Errorf("stats while the write waits = %+v, want 2 pending: 1 rejected, 1 handed over", st)
+		}
+
+		h.dlq.SetBlock(nil)
+		close(block)
+		h.waitFor("both letters", time.Minute, func() bool { return h.done.isDone(invalid) && h.done.isDone(failed) })
+		h.reject(late) // the written letters freed their slots
+		h.waitFor("the late letter", time.Minute, func() bool { return h.done.isDone(late) })
+
+		h.dlq.SetRefuse(func(deadletter.Letter) bool { return true })
+		stuck := []*worker.Record{record("d", 4), record("e", 5)}
+		h.reject(stuck...)
+		h.waitFor("writes to pause", time.Minute, func() bool { return h.stage.Pause() != nil })
+		dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Second)
+		left := h.stage.Drain(dctx)
+		dcancel()
+		if len(left) != 2 || !slices.Contains(left, stuck[0]) || !slices.Contains(left, stuck[1]) {
+			t.Fatalf("Drain left %v, want the two refused records", left)
+		}
+		for range 2 {
+			actx, acancel := context.WithTimeout(context.Background(), time.Second)
+			err := slots.Acquire(actx)
+			acancel()
+			if err != nil {
+				t.Fatalf("a slot of a drained record is still taken: %v", err)
+			}
+		}
+		if st := h.stage.Stats(); st.Pending != 0 || st.Abandoned != 2 || st.Done() != 3 {
+			t.Errorf("stats after the drain = %+v, want nothing pending, 2 abandoned, 3 written", st)
 		}
 	})
 }

@@ -121,12 +121,6 @@ func (r *recorder) OnDeadLetterPause(e deadletter.PauseEvent) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) snapshotDLQ() ([]deadletter.ErrorEvent, []deadletter.PauseEvent) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.dlqErrs), slices.Clone(r.dlqPause)
-}
-
 func (r *recorder) OnSystemic(e worker.SystemicEvent) {
 	r.mu.Lock()
 	r.systemic = append(r.systemic, e)

@@ -118,7 +118,7 @@ func RegisterWorkerMetrics(reg prometheus.Registerer, src WorkerSource, dead Dea
 	gauge := func(name, help string, f func() float64, labels prometheus.Labels) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
 	}
-	counter("receiptd_events_total", "Records handed to the worker, valid or not.",
+	counter("receiptd_events_total", "Records taken from Kafka, valid or not.",
 		func(r records) float64 { return float64(r.in()) }, nil)
 	counter("receiptd_records_done_total", "Records finished: acknowledged by ZIM or durably dead-lettered.",
 		func(r records) float64 { return float64(r.done()) }, nil)
