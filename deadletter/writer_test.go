@@ -167,10 +167,10 @@ func TestParseNamesBadHeaders(t *testing.T) {
 	}
 }
 
-// A failed write returns an error naming the topic, within DLQWriteTimeout,
-// and reports it. One the brokers refuse for good wraps
-// deadletter.ErrRefused, so that the worker settles each letter
-// alone; one that can succeed later (no broker answers) does not.
+// A failed write returns an error naming the topic, within WriteTimeout,
+// and reports it. One the brokers refuse for good wraps ErrRefused, so that
+// the stage settles each letter alone; one that can succeed later (no
+// broker answers) does not.
 func TestDeadLetterWriteErrors(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -200,7 +200,7 @@ func TestDeadLetterWriteErrors(t *testing.T) {
 				t.Fatalf("DeadLetter = %v, want an error naming the topic", err)
 			}
 			if errors.Is(err, deadletter.ErrRefused) != tt.refused {
-				t.Errorf("DeadLetter = %v; wraps ErrDeadLetterRefused: %t, want %t", err, !tt.refused, tt.refused)
+				t.Errorf("DeadLetter = %v; wraps ErrRefused: %t, want %t", err, !tt.refused, tt.refused)
 			}
 			if tt.refused && !errors.Is(err, kafka.PolicyViolation) {
 				t.Errorf("DeadLetter = %v, want the broker's error", err)
