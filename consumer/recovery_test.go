@@ -1,6 +1,7 @@
 package consumer_test
 
 import (
+	"context"
 	"net"
 	"slices"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -269,8 +271,39 @@ func TestDoneRecordsAboveTheCommitAreNotRedoneAfterACrash(t *testing.T) {
 		defer l.mu.Unlock()
 		return l.commits
 	}
-	commits := commitCount()
-	obs.waitFor(t, 30*time.Second, "a commit after the last record was done", func() bool { return commitCount() > commits })
+	// The commit that matters is the one whose metadata lists every record
+	// done above the held one: a commit that follows the last record's
+	// completion may have been cut before the consumer took it in.
+	tr := &kafka.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
+	covered := func() bool {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: cfg.GroupID, Topics: map[string][]int{srcTopic: {0, 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range res.Topics[srcTopic] {
+			switch {
+			case p.Error != nil:
+				t.Fatal(p.Error)
+			case p.Partition == 0 && (p.CommittedOffset != held || len(consumer.DecodeDone(held, p.Metadata)) != perPartition-held-1):
+				return false
+			case p.Partition == 1 && p.CommittedOffset != perPartition:
+				return false
+			}
+		}
+		return true
+	}
+	for {
+		commits := commitCount()
+		if covered() {
+			break
+		}
+		obs.waitFor(t, 30*time.Second, "a commit listing every record done above the held one", func() bool { return commitCount() > commits })
+	}
 	r.cancel(consumer.ErrAbandon) // kill -9: no drain, no commit
 	if err := r.wait(); err != nil {
 		t.Fatal(err)
