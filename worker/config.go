@@ -92,23 +92,21 @@ func orDefault[T comparable](p *T, def T) {
 func (c Config) Validate() error {
 	c.setDefaults()
 	var errs []error
-	if c.MaxSeqsPerCall < 1 {
-		errs = append(errs, fmt.Errorf("field MaxSeqsPerCall must be at least 1, got %d", c.MaxSeqsPerCall))
+	atLeastOne := func(field string, v int) {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("field %s must be at least 1, got %d", field, v))
+		}
 	}
-	if c.Linger < 0 {
-		errs = append(errs, fmt.Errorf("field Linger must not be negative, got %v", c.Linger))
+	notNegative := func(field string, d time.Duration) {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("field %s must not be negative, got %v", field, d))
+		}
 	}
-	if c.MaxInFlight < 1 {
-		errs = append(errs, fmt.Errorf("field MaxInFlight must be at least 1, got %d", c.MaxInFlight))
-	}
-	if c.MaxPendingRecords < 1 {
-		errs = append(errs, fmt.Errorf("field MaxPendingRecords must be at least 1, got %d", c.MaxPendingRecords))
-	}
-	if c.UnknownMaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("field UnknownMaxAttempts must be at least 1, got %d", c.UnknownMaxAttempts))
-	}
-	if c.IsolatedFailureMaxAge < 0 {
-		errs = append(errs, fmt.Errorf("field IsolatedFailureMaxAge must not be negative, got %v", c.IsolatedFailureMaxAge))
-	}
+	atLeastOne("MaxSeqsPerCall", c.MaxSeqsPerCall)
+	notNegative("Linger", c.Linger)
+	atLeastOne("MaxInFlight", c.MaxInFlight)
+	atLeastOne("MaxPendingRecords", c.MaxPendingRecords)
+	atLeastOne("UnknownMaxAttempts", c.UnknownMaxAttempts)
+	notNegative("IsolatedFailureMaxAge", c.IsolatedFailureMaxAge)
 	return errors.Join(errs...)
 }
