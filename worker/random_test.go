@@ -30,31 +30,33 @@ type randomSender struct {
 	calls int
 }
 
+// answerOdds is how often randomSender answers with each class: a draw
+// below a row's bound that no earlier row took; ClassSystemic above them all.
+var answerOdds = []struct {
+	below float64
+	class receipt.Class
+}{
+	{0.55, receipt.ClassSuccess},
+	{0.62, receipt.ClassRateLimited},
+	{0.65, receipt.ClassGroupRateLimited},
+	{0.75, receipt.ClassTransient},
+	{0.80, receipt.ClassResign},
+	{0.85, receipt.ClassTooMany},
+	{0.90, receipt.ClassDeadLetter},
+	{0.97, receipt.ClassUnknown},
+}
+
 func (s *randomSender) Send(ctx context.Context, req receipt.Request) receipt.Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
 	p := s.rng.Float64()
-	var c receipt.Class
-	switch {
-	case p < 0.55:
-		c = receipt.ClassSuccess
-	case p < 0.62:
-		c = receipt.ClassRateLimited
-	case p < 0.65:
-		c = receipt.ClassGroupRateLimited
-	case p < 0.75:
-		c = receipt.ClassTransient
-	case p < 0.80:
-		c = receipt.ClassResign
-	case p < 0.85:
-		c = receipt.ClassTooMany
-	case p < 0.90:
-		c = receipt.ClassDeadLetter
-	case p < 0.97:
-		c = receipt.ClassUnknown
-	default:
-		c = receipt.ClassSystemic
+	c := receipt.ClassSystemic
+	for _, o := range answerOdds {
+		if p < o.below {
+			c = o.class
+			break
+		}
 	}
 	if c == receipt.ClassSuccess {
 		for _, q := range req.Seqs {

@@ -24,47 +24,40 @@ var fastRetries = worker.Config{
 	SystemicBackoff: retry.Policy{Initial: time.Second, Max: 10 * time.Second},
 }
 
+// outcomeCase is one row of TestOutcomes: a record of seqs 1 to 4 is
+// answered with answers in turn, then with success.
+type outcomeCase struct {
+	name      string
+	answers   []receipt.Class
+	wantCalls [][]uint64
+	wantDLQ   worker.FailureClass // "" when the record must succeed
+	wantCode  int64
+}
+
+// acceptedAfter is the row of a record answered n times with c and then
+// accepted: the same four seqs sent n+1 times, nothing dead-lettered.
+func acceptedAfter(name string, c receipt.Class, n int) outcomeCase {
+	return outcomeCase{name: name, answers: slices.Repeat([]receipt.Class{c}, n), wantCalls: sentTimes(n + 1)}
+}
+
+// sentTimes is n calls, each with the record's four seqs.
+func sentTimes(n int) [][]uint64 { return slices.Repeat([][]uint64{{1, 2, 3, 4}}, n) }
+
 // TestOutcomes covers what the worker does with each outcome class, and
 // invariant 3: rate limits, transient and systemic errors never
 // dead-letter anything.
 func TestOutcomes(t *testing.T) {
-	tests := []struct {
-		name      string
-		answers   []receipt.Class
-		wantCalls [][]uint64
-		wantDLQ   worker.FailureClass // "" when the record must succeed
-		wantCode  int64
-	}{
-		{name: "success", wantCalls: [][]uint64{{1, 2, 3, 4}}},
-		{
-			name:      "rate limited retries without a cap",
-			answers:   repeat(receipt.ClassRateLimited, 12),
-			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 13),
-		},
-		{
-			name:      "group rate limited retries without a cap",
-			answers:   repeat(receipt.ClassGroupRateLimited, 12),
-			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 13),
-		},
-		{
-			name:      "transient retries without a cap",
-			answers:   repeat(receipt.ClassTransient, 12),
-			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 13),
-		},
-		{
-			name:      "systemic pauses, probes and then delivers",
-			answers:   repeat(receipt.ClassSystemic, 4),
-			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 5),
-		},
-		{
-			name:      "resign retries once at once",
-			answers:   []receipt.Class{receipt.ClassResign},
-			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 2),
-		},
+	tests := []outcomeCase{
+		{name: "success", wantCalls: sentTimes(1)},
+		acceptedAfter("rate limited retries without a cap", receipt.ClassRateLimited, 12),
+		acceptedAfter("group rate limited retries without a cap", receipt.ClassGroupRateLimited, 12),
+		acceptedAfter("transient retries without a cap", receipt.ClassTransient, 12),
+		acceptedAfter("systemic pauses, probes and then delivers", receipt.ClassSystemic, 4),
+		acceptedAfter("resign retries once at once", receipt.ClassResign, 1),
 		{
 			name:      "resign twice is systemic, never dead-lettered",
 			answers:   []receipt.Class{receipt.ClassResign, receipt.ClassResign, receipt.ClassSystemic},
-			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 4),
+			wantCalls: sentTimes(4),
 		},
 		{
 			name:      "too many seqs splits the batch",
@@ -74,22 +67,18 @@ func TestOutcomes(t *testing.T) {
 		{
 			name:      "dead letter code dead-letters at once",
 			answers:   []receipt.Class{receipt.ClassDeadLetter},
-			wantCalls: [][]uint64{{1, 2, 3, 4}},
+			wantCalls: sentTimes(1),
 			wantDLQ:   worker.FailRejected,
 			wantCode:  660400103,
 		},
 		{
 			name:      "unknown retries a bounded number of times, then dead-letters",
-			answers:   repeat(receipt.ClassUnknown, 10),
-			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 5),
+			answers:   slices.Repeat([]receipt.Class{receipt.ClassUnknown}, 10),
+			wantCalls: sentTimes(5),
 			wantDLQ:   worker.FailExhausted,
 			wantCode:  424242,
 		},
-		{
-			name:      "unknown then success",
-			answers:   repeat(receipt.ClassUnknown, 2),
-			wantCalls: repeatSeqs([]uint64{1, 2, 3, 4}, 3),
-		},
+		acceptedAfter("unknown then success", receipt.ClassUnknown, 2),
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,22 +122,6 @@ func TestOutcomes(t *testing.T) {
 			})
 		})
 	}
-}
-
-func repeat(c receipt.Class, n int) []receipt.Class {
-	out := make([]receipt.Class, n)
-	for i := range out {
-		out[i] = c
-	}
-	return out
-}
-
-func repeatSeqs(s []uint64, n int) [][]uint64 {
-	out := make([][]uint64, n)
-	for i := range out {
-		out[i] = s
-	}
-	return out
 }
 
 // TestRecordDoneAfterAllParts: a record spanning three requests is done
