@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/receiptd/receiptd/internal/promscrape"
 )
 
 const envPrometheus = "RECEIPTD_E2E_PROMETHEUS"
@@ -274,15 +275,14 @@ func needPrometheus(t *testing.T) string {
 	return ""
 }
 
-// freeAddr returns a loopback address with a port nothing listens on.
+// freeAddr returns a loopback address whose port was free a moment ago, for
+// a listener of a worker or of Prometheus.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := promscrape.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 

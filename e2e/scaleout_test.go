@@ -1,17 +1,15 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
-	"net"
-	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/receiptd/receiptd/internal/promscrape"
 )
 
 // Five workers in one group on 24 partitions share ZIM's limit of 20
@@ -48,7 +46,7 @@ func TestFivePodsShareTheWholeLimit(t *testing.T) {
 	var ps []*process
 	var addrs []string
 	for i := range pods {
-		addr := freeLoopbackAddr(t)
+		addr := freeAddr(t)
 		addrs = append(addrs, addr)
 		ps = append(ps, startWorker(t, fmt.Sprintf("worker-%d", i+1), n, z, rps, map[string]string{"RECEIPTD_HTTP_LISTEN": addr}))
 	}
@@ -111,43 +109,10 @@ func TestFivePodsShareTheWholeLimit(t *testing.T) {
 			pods, partitions, rps, steady, t1.Sub(t0).Round(100*time.Millisecond), peak, limitedPct, perPod, summarizeCalls(st))}.log(t)
 }
 
-// freeLoopbackAddr returns a loopback address whose port was free a moment
-// ago, for a worker's metrics listener.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // scrapeMetric reads one series (name and labels exactly as exposed) from
 // a worker's /metrics.
 func scrapeMetric(addr, series string) (float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", addr, err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", addr, err)
-	}
-	return 0, fmt.Errorf("scrape %s: no series %s", addr, series)
+	return promscrape.Series(ctx, addr, series)
 }
