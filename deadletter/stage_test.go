@@ -22,7 +22,7 @@ type stageHarness struct {
 	stage *deadletter.Stage
 	dlq   *deadlettertest.Writer
 	done  *doneLog
-	obs   *stageEvents
+	obs   *deadlettertest.Events
 }
 
 // startStage runs a Stage until the test ends. Call it inside a synctest
@@ -35,7 +35,7 @@ func startStage(t *testing.T, backoff retry.Policy) *stageHarness {
 // startStageWith is startStage with the bound shared with the worker.
 func startStageWith(t *testing.T, backoff retry.Policy, slots *worker.Slots) *stageHarness {
 	t.Helper()
-	h := &stageHarness{t: t, dlq: &deadlettertest.Writer{}, done: &doneLog{t: t}, obs: &stageEvents{}}
+	h := &stageHarness{t: t, dlq: &deadlettertest.Writer{}, done: &doneLog{t: t}, obs: &deadlettertest.Events{}}
 	s, err := deadletter.NewStage(deadletter.StageConfig{Slots: slots, Backoff: backoff}, h.dlq, h.done, h.obs)
 	if err != nil {
 		t.Fatal(err)
@@ -103,31 +103,6 @@ func (d *doneLog) isDone(r *worker.Record) bool {
 	return d.count[r] > 0
 }
 
-// stageEvents keeps what a Stage tells its observer.
-type stageEvents struct {
-	mu     sync.Mutex
-	errs   []deadletter.ErrorEvent
-	pauses []deadletter.PauseEvent
-}
-
-func (e *stageEvents) OnDeadLetterError(ev deadletter.ErrorEvent) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.errs = append(e.errs, ev)
-}
-
-func (e *stageEvents) OnDeadLetterPause(ev deadletter.PauseEvent) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.pauses = append(e.pauses, ev)
-}
-
-func (e *stageEvents) snapshot() ([]deadletter.ErrorEvent, []deadletter.PauseEvent) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.errs), slices.Clone(e.pauses)
-}
-
 // A letter the dead-letter topic refuses for good never holds back the
 // letters written with it or after it: the refused write is split and each
 // letter settled alone. The one letter refused even alone pauses dead-letter
@@ -157,7 +132,7 @@ func TestRefusedDeadLetterIsSettledAlone(t *testing.T) {
 		if !h.stage.Stats().Paused {
 			t.Error("Stats().DeadLetterPaused is false while paused")
 		}
-		errs, pauses := h.obs.snapshot()
+		errs, pauses := h.obs.Errors(), h.obs.Pauses()
 		if len(pauses) != 1 || !pauses[0].Paused || !errors.Is(pauses[0].Err, deadletter.ErrRefused) {
 			t.Errorf("pause events %+v, want one that pauses with the refusal", pauses)
 		}
@@ -188,7 +163,7 @@ func TestRefusedDeadLetterIsSettledAlone(t *testing.T) {
 		if err := h.stage.Pause(); err != nil || h.stage.Stats().Paused {
 			t.Errorf("DeadLetterPause = %v after the topic took the letter, want nil", err)
 		}
-		_, pauses = h.obs.snapshot()
+		pauses = h.obs.Pauses()
 		if len(pauses) != 2 || pauses[1].Paused {
 			t.Errorf("pause events %+v, want a pause then a resume", pauses)
 		}

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/deadletter/deadlettertest"
 	"github.com/receiptd/receiptd/internal/kafkatest"
 	"github.com/receiptd/receiptd/internal/kafkatopics"
 	"github.com/receiptd/receiptd/worker"
@@ -281,14 +282,8 @@ func TestOversizedDeadLetterIsCut(t *testing.T) {
 // broker counts it against max.message.bytes: the batch header and the
 // record's varint-framed fields.
 func recordBatchSize(m kafka.Message) int {
-	uv := func(n int) int { // zig-zag varint length
-		z := uint64(n<<1) ^ uint64(n>>63)
-		l := 1
-		for z >= 0x80 {
-			z >>= 7
-			l++
-		}
-		return l
+	uv := func(n int) int { // zig-zag varint length, by the standard library rather than the writer's own count
+		return len(binary.AppendVarint(nil, int64(n)))
 	}
 	body := 1 + 1 + 1 // attributes, timestamp delta, offset delta
 	body += uv(len(m.Key)) + len(m.Key) + uv(len(m.Value)) + len(m.Value) + uv(len(m.Headers))
@@ -296,26 +291,6 @@ func recordBatchSize(m kafka.Message) int {
 		body += uv(len(h.Key)) + len(h.Key) + uv(len(h.Value)) + len(h.Value)
 	}
 	return 61 + uv(body) + body
-}
-
-// limitEvents keeps what a DLQWriter reports about limits and cut letters.
-type limitEvents struct {
-	deadletter.NopObserver
-	mu        sync.Mutex
-	limits    []deadletter.LimitLearned
-	truncated []deadletter.Truncated
-}
-
-func (e *limitEvents) LimitLearned(l deadletter.LimitLearned) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.limits = append(e.limits, l)
-}
-
-func (e *limitEvents) Truncated(t deadletter.Truncated) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.truncated = append(e.truncated, t)
 }
 
 // createDLQ creates a one-partition topic with max.message.bytes set.
@@ -349,7 +324,7 @@ func TestDeadLetterFitsTheTopicsOwnLimit(t *testing.T) {
 		msgs = append(msgs, kafka.Message{Key: []byte("g"), Value: oversizedEvent(20 << 10)})
 	}
 	recs := src.add(msgs...)
-	events := &limitEvents{}
+	events := &deadlettertest.Events{}
 	dlq := newWriter(t, cfg, &src, events)
 	var letters []deadletter.Letter
 	for _, r := range recs {
@@ -368,12 +343,12 @@ func TestDeadLetterFitsTheTopicsOwnLimit(t *testing.T) {
 			t.Errorf("a 20 KiB letter was cut: %q, %d bytes", header(m, deadletter.HeaderTruncated), len(m.Value))
 		}
 	}
-	if len(events.limits) != 1 || events.limits[0] != (deadletter.LimitLearned{Topic: cfg.Topic, MaxMessageBytes: limit, From: deadletter.LimitFromTopic}) {
-		t.Errorf("limit events %+v, want one for %d bytes from the topic", events.limits, limit)
+	if limits := events.Limits(); len(limits) != 1 || limits[0] != (deadletter.LimitLearned{Topic: cfg.Topic, MaxMessageBytes: limit, From: deadletter.LimitFromTopic}) {
+		t.Errorf("limit events %+v, want one for %d bytes from the topic", limits, limit)
 	}
-	if len(events.truncated) != 1 || events.truncated[0].SourceOffset != 0 || events.truncated[0].WrittenBytes > limit ||
-		!slices.Equal(events.truncated[0].Cut, []string{"value"}) {
-		t.Errorf("truncation events %+v, want one for offset 0", events.truncated)
+	if cuts := events.Truncations(); len(cuts) != 1 || cuts[0].SourceOffset != 0 || cuts[0].WrittenBytes > limit ||
+		!slices.Equal(cuts[0].Cut, []string{"value"}) {
+		t.Errorf("truncation events %+v, want one for offset 0", cuts)
 	}
 }
 
@@ -387,7 +362,7 @@ func TestDeadLetterLimitFromConfig(t *testing.T) {
 	recs := src.add(kafka.Message{Key: []byte("k"), Value: oversizedEvent(10 << 10)},
 		kafka.Message{Key: []byte(strings.Repeat("k", 4000)), Value: oversizedEvent(1000),
 			Headers: []kafka.Header{{Key: "big", Value: []byte(strings.Repeat("h", 3000))}}})
-	events := &limitEvents{}
+	events := &deadlettertest.Events{}
 	dlq := newWriter(t, cfg, &src, events)
 	if err := dlq.DeadLetter(context.Background(), []deadletter.Letter{{Record: recs[0], Failure: rejected()}, {Record: recs[1], Failure: rejected()}}); err != nil {
 		t.Fatalf("DeadLetter = %v", err)
@@ -406,8 +381,8 @@ func TestDeadLetterLimitFromConfig(t *testing.T) {
 	if _, err := deadletter.ReplayMessage(got[1], srcTopic); !errors.Is(err, deadletter.ErrTruncated) || !strings.Contains(err.Error(), "partition 0 offset 1") {
 		t.Errorf("ReplayMessage of a cut letter = %v, want ErrTruncated naming the source record", err)
 	}
-	if len(events.limits) != 1 || events.limits[0].From != deadletter.LimitFromConfig || events.limits[0].MaxMessageBytes != 4096 {
-		t.Errorf("limit events %+v, want 4096 from the configuration", events.limits)
+	if limits := events.Limits(); len(limits) != 1 || limits[0].From != deadletter.LimitFromConfig || limits[0].MaxMessageBytes != 4096 {
+		t.Errorf("limit events %+v, want 4096 from the configuration", limits)
 	}
 }
 
@@ -431,7 +406,7 @@ func TestDeadLetterLimitWhenDescribeIsRefused(t *testing.T) {
 		}
 		return resp, nil, true
 	})
-	events := &limitEvents{}
+	events := &deadlettertest.Events{}
 	dlq := newWriter(t, cfg, &src, events)
 	if limit, err := dlq.Limit(context.Background()); err != nil || limit != deadletter.DefaultMaxMessageBytes {
 		t.Fatalf("Limit = %d, %v; want Kafka's default", limit, err)
@@ -442,8 +417,8 @@ func TestDeadLetterLimitWhenDescribeIsRefused(t *testing.T) {
 	if got := readDLQ(t, addrs, 1); header(got[0], deadletter.HeaderTruncated) != "value" {
 		t.Errorf("the letter was not cut to the default limit")
 	}
-	if len(events.limits) != 1 || events.limits[0].From != deadletter.LimitFromDefault || !errors.Is(events.limits[0].Err, kafka.TopicAuthorizationFailed) {
-		t.Errorf("limit events %+v, want the default for want of authorization", events.limits)
+	if limits := events.Limits(); len(limits) != 1 || limits[0].From != deadletter.LimitFromDefault || !errors.Is(limits[0].Err, kafka.TopicAuthorizationFailed) {
+		t.Errorf("limit events %+v, want the default for want of authorization", limits)
 	}
 }
 
@@ -456,7 +431,7 @@ func TestDeadLetterAfterTheLimitWasLowered(t *testing.T) {
 	var src sources
 	recs := src.add(kafka.Message{Key: []byte("k"), Value: oversizedEvent(100 << 10)},
 		kafka.Message{Key: []byte("k"), Value: oversizedEvent(100 << 10)})
-	events := &limitEvents{}
+	events := &deadlettertest.Events{}
 	dlq := newWriter(t, cfg, &src, events)
 	if _, err := dlq.Limit(context.Background()); err != nil {
 		t.Fatal(err)
@@ -481,7 +456,7 @@ func TestDeadLetterAfterTheLimitWasLowered(t *testing.T) {
 	if h := header(got[1], deadletter.HeaderTruncated); h != "value" || recordBatchSize(got[1]) > lowered || len(got[1].Value) == 0 {
 		t.Errorf("the next letter: truncated %q, %d bytes; want its value cut to the new limit", h, recordBatchSize(got[1]))
 	}
-	if n := len(events.limits); n != 2 || events.limits[1].MaxMessageBytes != lowered {
-		t.Errorf("limit events %+v, want the old limit, then %d", events.limits, lowered)
+	if limits := events.Limits(); len(limits) != 2 || limits[1].MaxMessageBytes != lowered {
+		t.Errorf("limit events %+v, want the old limit, then %d", limits, lowered)
 	}
 }

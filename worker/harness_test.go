@@ -94,38 +94,16 @@ func (d *doneLog) n() int {
 	return len(d.order)
 }
 
-// recorder is an Observer that keeps every event.
+// recorder is an Observer that keeps every event: the worker's, and the
+// dead-letter stage's beside it.
 type recorder struct {
-	mu       sync.Mutex
-	calls    []worker.CallEvent
-	systemic []worker.SystemicEvent
-	dlqErrs  []deadletter.ErrorEvent
-	dlqPause []deadletter.PauseEvent
+	deadlettertest.Events
+	calls    deadlettertest.Log[worker.CallEvent]
+	systemic deadlettertest.Log[worker.SystemicEvent]
 }
 
-func (r *recorder) OnCall(e worker.CallEvent) {
-	r.mu.Lock()
-	r.calls = append(r.calls, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) OnDeadLetterError(e deadletter.ErrorEvent) {
-	r.mu.Lock()
-	r.dlqErrs = append(r.dlqErrs, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) OnDeadLetterPause(e deadletter.PauseEvent) {
-	r.mu.Lock()
-	r.dlqPause = append(r.dlqPause, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) OnSystemic(e worker.SystemicEvent) {
-	r.mu.Lock()
-	r.systemic = append(r.systemic, e)
-	r.mu.Unlock()
-}
+func (r *recorder) OnCall(e worker.CallEvent)         { r.calls.Add(e) }
+func (r *recorder) OnSystemic(e worker.SystemicEvent) { r.systemic.Add(e) }
 
 type harness struct {
 	t      *testing.T
@@ -241,16 +219,4 @@ var codeOf = map[receipt.Class]int64{
 	receipt.ClassDeadLetter:       660400103,
 	receipt.ClassSystemic:         100000005,
 	receipt.ClassUnknown:          424242,
-}
-
-func (r *recorder) snapshotCalls() []worker.CallEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls)
-}
-
-func (r *recorder) snapshotSystemic() []worker.SystemicEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.systemic)
 }

@@ -81,7 +81,7 @@ func TestGroupRateLimitBacksOffThatGroupAlone(t *testing.T) {
 				after++
 			}
 		}
-		for _, ev := range h.obs.snapshotCalls() {
+		for _, ev := range h.obs.calls.All() {
 			if ev.Result.Class != receipt.ClassGroupRateLimited {
 				continue
 			}
@@ -137,7 +137,7 @@ func TestGroupHoldCoversEveryKeyOfTheGroup(t *testing.T) {
 		}
 		h.waitFor("every record", 5*time.Minute, func() bool { return h.done.n() == 80 })
 
-		calls, events := h.sender.sent(), h.obs.snapshotCalls()
+		calls, events := h.sender.sent(), h.obs.calls.All()
 		if len(calls) != len(events) {
 			t.Fatalf("%d calls, %d events", len(calls), len(events))
 		}
@@ -186,7 +186,7 @@ func TestResignCountResetsOnOtherAnswers(t *testing.T) {
 		r := record(receipt.GroupRead, "alice", "team", 1)
 		h.submit(r)
 		h.waitFor("the record", time.Hour, func() bool { return h.done.isDone(r) })
-		if got := h.obs.snapshotSystemic(); len(got) != 0 {
+		if got := h.obs.systemic.All(); len(got) != 0 {
 			t.Errorf("systemic events %+v for re-signs that never came twice in a row", got)
 		}
 		if n := len(h.sender.sent()); n != len(answers)+1 {
@@ -232,7 +232,7 @@ func TestSystemicPauseEndsOnlyWhenTheSignatureIsAccepted(t *testing.T) {
 				cfg.SystemicBackoff = retry.Policy{Initial: 10 * time.Second, Max: 10 * time.Second, Jitter: 0.01}
 				h := start(t, cfg, sender, nil)
 				h.submit(record(receipt.GroupRead, "a", "g", 1, 2))
-				h.waitFor("the probe's answer", time.Minute, func() bool { return len(h.obs.snapshotCalls()) >= 2 })
+				h.waitFor("the probe's answer", time.Minute, func() bool { return len(h.obs.calls.All()) >= 2 })
 				synctest.Wait()
 				if h.w.Ready() != tt.resumes {
 					t.Errorf("after a probe answered %s: ready = %v, want %v", tt.probe, h.w.Ready(), tt.resumes)

@@ -44,7 +44,7 @@ func TestReadToReceiptReportedOncePerAcknowledgedRecord(t *testing.T) {
 
 		var got []time.Duration
 		reporting := 0
-		for _, ev := range h.obs.snapshotCalls() {
+		for _, ev := range h.obs.calls.All() {
 			if len(ev.ReadToReceipt) > 0 {
 				reporting++
 				got = append(got, ev.ReadToReceipt...)

@@ -142,7 +142,7 @@ func TestRecordDoneAfterAllParts(t *testing.T) {
 		h := start(t, fastRetries, sender, nil)
 		r := record(receipt.GroupRead, "alice", "team", seqRange(1, 25)...)
 		h.submit(r)
-		h.waitFor("two parts to be answered", time.Minute, func() bool { return len(h.obs.snapshotCalls()) == 2 })
+		h.waitFor("two parts to be answered", time.Minute, func() bool { return len(h.obs.calls.All()) == 2 })
 		synctest.Wait()
 		if h.done.isDone(r) || len(h.dlq.Letters()) != 0 {
 			t.Fatal("the record finished before its last part was answered")
@@ -174,7 +174,7 @@ func TestDoneOnlyAfterDurableDeadLetter(t *testing.T) {
 		if got := h.dlq.Letters(); len(got) != 1 || got[0].Record != r {
 			t.Errorf("durable letters = %d, want exactly the record", len(got))
 		}
-		if n := len(h.obs.dlqErrs); n != 3 {
+		if n := len(h.obs.Errors()); n != 3 {
 			t.Errorf("observer saw %d dead-letter errors, want 3", n)
 		}
 	})
@@ -312,7 +312,7 @@ func TestSystemicPausesEverything(t *testing.T) {
 		if !h.w.Ready() {
 			t.Error("still not ready after a successful probe")
 		}
-		if got := h.obs.snapshotSystemic(); len(got) < 2 || !got[0].Paused || got[len(got)-1].Paused {
+		if got := h.obs.systemic.All(); len(got) < 2 || !got[0].Paused || got[len(got)-1].Paused {
 			t.Errorf("systemic events = %+v, want paused ... resumed", got)
 		}
 	})

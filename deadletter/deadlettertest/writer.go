@@ -1,9 +1,11 @@
-// Package deadlettertest provides a fake deadletter.LetterWriter for the
-// tests of the dead-letter stage and of the worker that feeds it.
+// Package deadlettertest provides fakes for the tests of the dead-letter
+// stage and of the worker that feeds it: a deadletter.LetterWriter, and
+// observers that keep the events they are told.
 //
-// Lock and goroutine contract: a Writer's fields are guarded by its mutex;
-// every method is safe for concurrent use. DeadLetter waits for a blocked
-// write's channel, or for ctx, without the mutex.
+// Lock and goroutine contract: a Writer's fields are guarded by its mutex,
+// and each kind of an Events' by its own; every method is safe for
+// concurrent use. DeadLetter waits for a blocked write's channel, or for
+// ctx, without the mutex.
 package deadlettertest
 
 import (
