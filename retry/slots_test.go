@@ -78,6 +78,37 @@ func (g *group) run(ctx context.Context) {
 	wg.Wait()
 }
 
+// runFor lets every pod send as much as it may for d of the bubble's time,
+// then returns when the run began and the arrivals, checked under what
+// (see check).
+func (g *group) runFor(what string, d time.Duration) (start time.Time, all []time.Time) {
+	start, done := g.goFor(d)
+	<-done
+	return start, g.check(what)
+}
+
+// goFor is runFor in the background, for tests that change the pods'
+// shares while they send: done closes when the pods have stopped.
+func (g *group) goFor(d time.Duration) (start time.Time, done <-chan struct{}) {
+	ctx, cancel := context.WithTimeout(g.t.Context(), d)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		defer cancel()
+		g.run(ctx)
+	}()
+	return time.Now(), ended
+}
+
+// shareOut gives every pod its partitions of total, spread as how says
+// (see assign).
+func (g *group) shareOut(how string, total int, rng *rand.Rand) {
+	parts := assign(how, len(g.pods), total, rng)
+	for i, p := range g.pods {
+		p.budget.SetShare(parts[i], total)
+	}
+}
+
 func (g *group) drive(ctx context.Context, p *simPod) {
 	var last, coldUntil time.Time
 	for {
@@ -211,15 +242,8 @@ func TestSlotsPodsShareTheWholeLimit(t *testing.T) {
 					synctest.Test(t, func(t *testing.T) {
 						rng := rand.New(rand.NewPCG(uint64(pods), 7))
 						g := newGroup(t, rps, skews(pods, skew), uint64(pods*100))
-						parts := assign(how, pods, total, rng)
-						for i, p := range g.pods {
-							p.budget.SetShare(parts[i], total)
-						}
-						start := time.Now()
-						ctx, cancel := context.WithTimeout(t.Context(), run)
-						defer cancel()
-						g.run(ctx)
-						all := g.check(name)
+						g.shareOut(how, total, rng)
+						start, all := g.runFor(name, run)
 						// From the end of the partitions' holdoff on.
 						steady := rate(all, start.Add(2*time.Second), start.Add(run))
 						if steady < 0.975*rps {
@@ -249,14 +273,8 @@ func TestSlotsLateCallerKeepsTheLimit(t *testing.T) {
 				sk[0] = -maxSkew
 				g := newGroup(t, 20, sk, uint64(pods))
 				g.erratic = g.pods[0].name
-				parts := assign("round-robin", pods, 24, nil)
-				for i, p := range g.pods {
-					p.budget.SetShare(parts[i], 24)
-				}
-				ctx, cancel := context.WithTimeout(t.Context(), 600*time.Second)
-				defer cancel()
-				g.run(ctx)
-				g.check(name)
+				g.shareOut("round-robin", 24, nil)
+				g.runFor(name, 600*time.Second)
 			})
 		})
 	}
@@ -281,15 +299,8 @@ func TestSlotsMorePodsThanRequestsPerSecond(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const run = 300 * time.Second
 				g := newGroup(t, tt.rps, skews(tt.pods, maxSkew), 3)
-				parts := assign("round-robin", tt.pods, tt.total, nil)
-				for i, p := range g.pods {
-					p.budget.SetShare(parts[i], tt.total)
-				}
-				start := time.Now()
-				ctx, cancel := context.WithTimeout(t.Context(), run)
-				defer cancel()
-				g.run(ctx)
-				all := g.check(name)
+				g.shareOut("round-robin", tt.total, nil)
+				start, all := g.runFor(name, run)
 				if steady := rate(all, start.Add(5*time.Second), start.Add(run)); steady < 0.975*tt.rps {
 					t.Errorf("%.2f calls/s together, want at least %.2f", steady, 0.975*tt.rps)
 				}
@@ -307,11 +318,7 @@ func TestSlotsOnePartition(t *testing.T) {
 		g.pods[0].budget.SetShare(nil, 1)
 		g.pods[1].budget.SetShare([]int{0}, 1)
 		g.pods[2].budget.SetShare(nil, 1)
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(t.Context(), run)
-		defer cancel()
-		g.run(ctx)
-		all := g.check("one partition")
+		start, all := g.runFor("one partition", run)
 		if n := g.perPod["pod-0"] + g.perPod["pod-2"]; n != 0 {
 			t.Errorf("pods owning no partition sent %d calls", n)
 		}
@@ -353,14 +360,7 @@ func testRebalances(t *testing.T, skew time.Duration) {
 			{80 * time.Second, 6, 32, "range"},       // partitions added, pods join
 			{100 * time.Second, 6, 32, "random"},
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
-		defer cancel()
-		start := time.Now()
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			g.run(ctx)
-		}()
+		start, done := g.goFor(120 * time.Second)
 		for _, st := range steps {
 			time.Sleep(time.Until(start.Add(st.at)))
 			parts := assign(st.how, st.pods, st.total, rng)
@@ -463,14 +463,7 @@ func TestSlotsFromAloneToShared(t *testing.T) {
 		g := newGroup(t, 20, skews(2, maxSkew), 13)
 		g.pods[0].budget.SetShare(seq(24), 24)
 		g.pods[1].budget.SetShare(nil, 24)
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		start := time.Now()
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			g.run(ctx)
-		}()
+		start, done := g.goFor(30 * time.Second)
 		time.Sleep(10 * time.Second)
 		if got := g.pods[0].budget.Share(actions[0]); got != 1 {
 			t.Errorf("share of the only pod = %v, want 1", got)
