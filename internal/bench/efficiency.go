@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/receiptd/receiptd/internal/traffic"
-	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
 // Goals of the efficiency scenario.
@@ -42,12 +41,9 @@ func (r *runner) efficiencyAt(ctx context.Context, rps int) ([]Figure, []string,
 	id := fmt.Sprintf("b%d", rps)
 	// Valid traffic only: rejected events cost calls that no ideal counts,
 	// and the throughput scenario covers them.
-	tcfg := traffic.DefaultConfig()
-	tcfg.Seed, tcfg.MalformedFraction, tcfg.FailingFraction = r.opts.Seed, 0, 0
-	zcfg := zimfake.DefaultConfig()
-	zcfg.RPS = float64(rps)
-	zcfg.Latency = zimfake.LogNormalLatency(15*time.Millisecond, 120*time.Millisecond)
-	e, err := r.newEnv(ctx, id, 8, zcfg)
+	tcfg := r.seededTraffic()
+	tcfg.MalformedFraction, tcfg.FailingFraction = 0, 0
+	e, gen, err := r.startEnv(ctx, envSpec{id: id, partitions: 8, traffic: tcfg, rps: float64(rps), delayed: true})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -55,16 +51,10 @@ func (r *runner) efficiencyAt(ctx context.Context, rps int) ([]Figure, []string,
 
 	// A backlog whose ideal number of calls keeps the API busy for about
 	// 45 seconds.
-	gen, err := traffic.New(tcfg)
-	if err != nil {
-		return nil, nil, err
-	}
 	wantCalls := int(float64(rps) * r.scaled(45*time.Second).Seconds())
 	records, tally := backlogFor(gen, tcfg, wantCalls)
 	parts := make([][]traffic.Record, e.partitions)
-	i := 0
-	next := func() traffic.Record { i++; return records[i-1] }
-	if err := e.preload(ctx, len(records), next, func(rec traffic.Record, p int) {
+	if err := e.preload(ctx, len(records), replayed(records), func(rec traffic.Record, p int) {
 		parts[p] = append(parts[p], rec)
 	}); err != nil {
 		return nil, nil, err
@@ -72,25 +62,16 @@ func (r *runner) efficiencyAt(ctx context.Context, rps int) ([]Figure, []string,
 	total := int64(len(records))
 	ideal := tally.IdealCalls(10)
 
-	group := "bench-" + id + "-receiptd"
-	keys := e.keys(group)
-	keys["zim.rate_limit_rps"] = fmt.Sprint(rps)
-	keys["shutdown.drain_timeout"] = "5s"
-	w, err := e.startWorker(id+"-receiptd", keys)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer w.kill()
 	limit := time.Duration(float64(ideal)/float64(rps)*3*float64(time.Second)) + time.Minute
-	prog, err := e.follow(ctx, group, total, limit, []*child{w})
+	w, err := e.run(ctx, workerSpec{name: id + "-receiptd", group: "bench-" + id + "-receiptd", set: map[string]string{
+		"zim.rate_limit_rps":     fmt.Sprint(rps),
+		"shutdown.drain_timeout": "5s",
+	}}, total, limit)
 	if err != nil {
-		return nil, nil, fmt.Errorf("receiptd worker: %w", err)
-	}
-	if _, err := w.stop(30 * time.Second); err != nil {
 		return nil, nil, err
 	}
 	zs := e.box.ZIM.Stats()
-	took := prog.last.Sub(w.started)
+	took := w.prog.last.Sub(w.started)
 	missing := missingReceipts(tally, e.box.ZIM)
 	eff := float64(ideal) / float64(zs.Calls)
 	r.logf("scenario b: at %d/s receiptd sent %d records in %d calls (ideal %d, efficiency %.4f) in %s, %d rate-limited",
@@ -101,17 +82,8 @@ func (r *runner) efficiencyAt(ctx context.Context, rps int) ([]Figure, []string,
 	e.box.ZIM.Reset()
 	naiveFor := r.scaled(20 * time.Second)
 	ngroup := "bench-" + id + "-naive"
-	nkeys := e.keys(ngroup)
-	nkeys["zim.rate_limit_rps"] = fmt.Sprint(rps)
-	n, err := e.startNaive(id+"-naive", nkeys, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer n.kill()
-	if _, err := e.follow(ctx, ngroup, 0, naiveFor, []*child{n}); err != nil {
-		return nil, nil, fmt.Errorf("naive worker: %w", err)
-	}
-	if _, err := n.stop(30 * time.Second); err != nil {
+	if _, err := e.run(ctx, workerSpec{name: id + "-naive", group: ngroup, naive: true, pace: true,
+		set: map[string]string{"zim.rate_limit_rps": fmt.Sprint(rps)}}, 0, naiveFor); err != nil {
 		return nil, nil, err
 	}
 	final, err := e.watch.committed(ctx, ngroup, e.partitions)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +24,49 @@ type env struct {
 	topic, dlqTopic string
 	partitions      int
 	watch           *groupWatch
+}
+
+// envSpec is what a scenario runs on: its topic, the traffic it writes
+// there and the simulator that answers receiptd.
+type envSpec struct {
+	id         string // names its topics on real brokers, and its progress lines
+	partitions int
+	// traffic is the scenario's traffic; the simulator rejects the groups
+	// and users it names as failing, as ZIM would.
+	traffic traffic.Config
+	rps     float64 // the simulator's limit per action; 0: none
+	// delayed makes the simulator answer after simulatorLatency, where a
+	// scenario measures time against a limit; otherwise it answers at once.
+	delayed bool
+}
+
+// simulatorLatency is the simulator's answer delay in the scenarios that
+// measure time against a limit: log-normal, p50 15ms and p99 120ms, as
+// their notes say.
+var simulatorLatency = zimfake.LogNormalLatency(15*time.Millisecond, 120*time.Millisecond)
+
+// seededTraffic returns the default traffic mix with the run's seed.
+func (r *runner) seededTraffic() traffic.Config {
+	tcfg := traffic.DefaultConfig()
+	tcfg.Seed = r.opts.Seed
+	return tcfg
+}
+
+// startEnv starts the environment spec describes (newEnv), and the
+// generator of its traffic.
+func (r *runner) startEnv(ctx context.Context, spec envSpec) (*env, *traffic.Generator, error) {
+	gen, err := traffic.New(spec.traffic)
+	if err != nil {
+		return nil, nil, err
+	}
+	zcfg := zimfake.DefaultConfig()
+	zcfg.RPS = spec.rps
+	zcfg.FailGroups, zcfg.FailUsers = spec.traffic.FailingGroups, spec.traffic.FailingUsers
+	if spec.delayed {
+		zcfg.Latency = simulatorLatency
+	}
+	e, err := r.newEnv(ctx, spec.id, spec.partitions, zcfg)
+	return e, gen, err
 }
 
 // newEnv starts a sandbox for scenario id: an in-process Kafka, or fresh
@@ -81,6 +125,17 @@ func (e *env) preload(ctx context.Context, n int, next func() traffic.Record, vi
 	return nil
 }
 
+// generated returns a source of gen's records for preload, each read now.
+func generated(gen *traffic.Generator) func() traffic.Record {
+	return func() traffic.Record { return gen.Next(time.Now()) }
+}
+
+// replayed returns a source of records for preload, in order.
+func replayed(records []traffic.Record) func() traffic.Record {
+	i := 0
+	return func() traffic.Record { i++; return records[i-1] }
+}
+
 // keys returns the configuration every worker of the scenario shares:
 // the sandbox's Kafka and simulator, no HTTP listener (several workers
 // share the machine), commits every 250ms so that the harness sees
@@ -128,6 +183,56 @@ func (e *env) startNaive(name string, keys map[string]string, pace bool) (*child
 		e.r.logf("scenario %s: started %s (pid %d, log %s)", e.id, name, c.cmd.Process.Pid, c.logPath)
 	}
 	return c, err
+}
+
+// workerSpec is a worker a scenario runs over its topic and measures.
+type workerSpec struct {
+	name  string            // the child's name, which names its log
+	group string            // its consumer group
+	set   map[string]string // its configuration on top of keys(group)
+	// naive runs the baseline instead of receiptd; pace makes the baseline
+	// wait on a token bucket at zim.rate_limit_rps.
+	naive, pace bool
+	// afterStart, if set, is called as soon as the worker's process started.
+	afterStart func()
+}
+
+// measured is what the harness saw of a worker it ran.
+type measured struct {
+	started time.Time // when the process started
+	prog    progress  // its group's commits while it ran
+	use     usage     // what the kernel accounted to the process
+}
+
+// run starts the worker spec describes, follows its group's commits until
+// they sum to target (target <= 0: for limit), and stops it within 30 s of
+// SIGTERM. A worker that exits early or does not get there is killed, and
+// the error names which worker it was.
+func (e *env) run(ctx context.Context, spec workerSpec, target int64, limit time.Duration) (measured, error) {
+	keys := e.keys(spec.group)
+	maps.Copy(keys, spec.set)
+	role := "receiptd worker"
+	var w *child
+	var err error
+	if spec.naive {
+		role = "naive worker"
+		w, err = e.startNaive(spec.name, keys, spec.pace)
+	} else {
+		w, err = e.startWorker(spec.name, keys)
+	}
+	if err != nil {
+		return measured{}, err
+	}
+	defer w.kill()
+	if spec.afterStart != nil {
+		spec.afterStart()
+	}
+	m := measured{started: w.started}
+	if m.prog, err = e.follow(ctx, spec.group, target, limit, []*child{w}); err != nil {
+		return m, fmt.Errorf("%s: %w", role, err)
+	}
+	m.use, err = w.stop(30 * time.Second)
+	return m, err
 }
 
 // progress is a consumer group's commits as the harness saw them.

@@ -95,36 +95,25 @@ type isolationResult struct {
 func (r *runner) isolationRun(ctx context.Context, id string, records []traffic.Record, bad []string, trouble func(*zimfake.Server)) (isolationResult, error) {
 	var res isolationResult
 	zcfg := zimfake.DefaultConfig()
-	zcfg.RPS = isolationRPS
-	zcfg.Latency = zimfake.LogNormalLatency(15*time.Millisecond, 120*time.Millisecond)
+	zcfg.RPS, zcfg.Latency = isolationRPS, simulatorLatency
 	e, err := r.newEnv(ctx, id, 8, zcfg)
 	if err != nil {
 		return res, err
 	}
 	defer e.close()
-	tcfg := traffic.DefaultConfig()
-	tally := traffic.NewTally(tcfg)
-	i := 0
-	next := func() traffic.Record { i++; return records[i-1] }
-	if err := e.preload(ctx, len(records), next, func(rec traffic.Record, _ int) { tally.Add(rec) }); err != nil {
+	tally := traffic.NewTally(traffic.DefaultConfig())
+	if err := e.preload(ctx, len(records), replayed(records), func(rec traffic.Record, _ int) { tally.Add(rec) }); err != nil {
 		return res, err
 	}
-	group := "bench-" + id + "-receiptd"
-	keys := e.keys(group)
-	keys["zim.rate_limit_rps"] = fmt.Sprint(isolationRPS)
-	keys["shutdown.drain_timeout"] = "5s"
-	w, err := e.startWorker(id+"-receiptd", keys)
-	if err != nil {
-		return res, err
-	}
-	defer w.kill()
+	spec := workerSpec{name: id + "-receiptd", group: "bench-" + id + "-receiptd", set: map[string]string{
+		"zim.rate_limit_rps":     fmt.Sprint(isolationRPS),
+		"shutdown.drain_timeout": "5s",
+	}}
 	if trouble != nil {
-		trouble(e.box.ZIM)
+		spec.afterStart = func() { trouble(e.box.ZIM) }
 	}
-	if _, err := e.follow(ctx, group, int64(len(records)), r.scaled(3*time.Minute)+time.Minute, []*child{w}); err != nil {
-		return res, fmt.Errorf("receiptd worker: %w", err)
-	}
-	if _, err := w.stop(30 * time.Second); err != nil {
+	w, err := e.run(ctx, spec, int64(len(records)), r.scaled(3*time.Minute)+time.Minute)
+	if err != nil {
 		return res, err
 	}
 	seen := make(map[traffic.Receipt]bool)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/receiptd/receiptd/internal/traffic"
 	"github.com/receiptd/receiptd/retry"
+	"github.com/receiptd/receiptd/zimapi"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
@@ -27,12 +28,7 @@ const defaultLinger = 200 * time.Millisecond
 // carried its receipt, as the simulator recorded it.
 func (r *runner) latency(ctx context.Context) (Scenario, error) {
 	sc := Scenario{Title: "light-load latency, read_at to API call"}
-	tcfg := traffic.DefaultConfig()
-	tcfg.Seed = r.opts.Seed
-	zcfg := zimfake.DefaultConfig()
-	zcfg.FailGroups, zcfg.FailUsers = tcfg.FailingGroups, tcfg.FailingUsers
-	zcfg.Latency = zimfake.LogNormalLatency(15*time.Millisecond, 120*time.Millisecond)
-	e, err := r.newEnv(ctx, "c", 8, zcfg)
+	e, gen, err := r.startEnv(ctx, envSpec{id: "c", partitions: 8, traffic: r.seededTraffic(), rps: zimapi.RateLimitRPS, delayed: true})
 	if err != nil {
 		return sc, err
 	}
@@ -76,10 +72,6 @@ func (r *runner) latency(ctx context.Context) (Scenario, error) {
 		return sc, err
 	}
 	defer p.close()
-	gen, err := traffic.New(tcfg)
-	if err != nil {
-		return sc, err
-	}
 	duration := r.scaled(45 * time.Second)
 	readAt := make(map[traffic.Receipt]time.Time)
 	rng := rand.New(rand.NewPCG(uint64(r.opts.Seed), 0x6c6174656e6379)) // "latency"

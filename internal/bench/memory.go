@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/receiptd/receiptd/internal/traffic"
-	"github.com/receiptd/receiptd/zimapi/zimfake"
+	"github.com/receiptd/receiptd/zimapi"
 )
 
 // Goals of the memory scenario.
@@ -25,50 +24,32 @@ const (
 // the same whatever the backlog.
 func (r *runner) memory(ctx context.Context) (Scenario, error) {
 	sc := Scenario{Title: "memory with a growing backlog at 20/s"}
-	tcfg := traffic.DefaultConfig()
-	tcfg.Seed = r.opts.Seed
-	zcfg := zimfake.DefaultConfig()
-	zcfg.FailGroups, zcfg.FailUsers = tcfg.FailingGroups, tcfg.FailingUsers
-	e, err := r.newEnv(ctx, "e", 8, zcfg)
+	e, gen, err := r.startEnv(ctx, envSpec{id: "e", partitions: 8, traffic: r.seededTraffic(), rps: zimapi.RateLimitRPS})
 	if err != nil {
 		return sc, err
 	}
 	defer e.close()
-	gen, err := traffic.New(tcfg)
-	if err != nil {
-		return sc, err
-	}
-	next := func() traffic.Record { return gen.Next(time.Now()) }
 
 	steps := []int{r.opts.Events / 10, r.opts.Events / 3, r.opts.Events}
 	runFor := r.scaled(15 * time.Second)
 	var peaks []float64
 	produced := 0
 	for _, size := range steps {
-		if err := e.preload(ctx, size-produced, next, nil); err != nil {
+		if err := e.preload(ctx, size-produced, generated(gen), nil); err != nil {
 			return sc, err
 		}
 		produced = size
-		group := fmt.Sprintf("bench-e-%d", size)
-		keys := e.keys(group)
-		keys["shutdown.drain_timeout"] = "2s"
-		w, err := e.startWorker(fmt.Sprintf("e-receiptd-%d", size), keys)
+		w, err := e.run(ctx, workerSpec{
+			name: fmt.Sprintf("e-receiptd-%d", size), group: fmt.Sprintf("bench-e-%d", size),
+			set: map[string]string{"shutdown.drain_timeout": "2s"},
+		}, 0, runFor)
 		if err != nil {
 			return sc, err
 		}
-		prog, err := e.follow(ctx, group, 0, runFor, []*child{w})
-		if err != nil {
-			w.kill()
-			return sc, fmt.Errorf("receiptd worker: %w", err)
-		}
-		use, err := w.stop(30 * time.Second)
-		if err != nil {
-			return sc, err
-		}
-		peak := mib(use.PeakRSS)
+		peak := mib(w.use.PeakRSS)
 		peaks = append(peaks, peak)
 		r.logf("scenario e: backlog %d: peak RSS %.1f MiB, CPU %.2fs, %d records committed in %s",
-			size, peak, use.CPU.Seconds(), prog.committed, runFor)
+			size, peak, w.use.CPU.Seconds(), w.prog.committed, runFor)
 		f := figure(fmt.Sprintf("peak RSS, backlog %s", group3(size)), "MiB", peak).goal("<=", goalPeakRSSMiB)
 		sc.Figures = append(sc.Figures, f)
 	}

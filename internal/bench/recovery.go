@@ -197,8 +197,7 @@ func (r *runner) recoveryRunOnce(ctx context.Context, f recoveryFault, broker br
 	tcfg traffic.Config, records []traffic.Record, tally *traffic.Tally) (recoveryResult, error) {
 	var res recoveryResult
 	zcfg := zimfake.DefaultConfig()
-	zcfg.RPS = recoveryRPS
-	zcfg.Latency = zimfake.LogNormalLatency(15*time.Millisecond, 120*time.Millisecond)
+	zcfg.RPS, zcfg.Latency = recoveryRPS, simulatorLatency
 	zcfg.FailGroups, zcfg.FailUsers = tcfg.FailingGroups, tcfg.FailingUsers
 	id := "f-" + f.id
 	scfg := sandbox.Config{Partitions: 8, Brokers: brokers, ZIM: zcfg}
@@ -210,8 +209,7 @@ func (r *runner) recoveryRunOnce(ctx context.Context, f recoveryFault, broker br
 		return res, err
 	}
 	defer e.close()
-	i := 0
-	if err := e.preload(ctx, len(records), func() traffic.Record { i++; return records[i-1] }, nil); err != nil {
+	if err := e.preload(ctx, len(records), replayed(records), nil); err != nil {
 		return res, err
 	}
 

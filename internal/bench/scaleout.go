@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/receiptd/receiptd/internal/traffic"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
@@ -67,26 +66,17 @@ type scaleOutResult struct {
 func (r *runner) scaleOut(ctx context.Context) (Scenario, error) {
 	sc := Scenario{Title: "scale-out: 1 to 24 workers, 24 partitions, one 20/s limit"}
 	// One action, so that one limit is shared: group reads, all valid.
-	tcfg := traffic.DefaultConfig()
-	tcfg.Seed, tcfg.C2CFraction, tcfg.DeliveryFraction = r.opts.Seed, 0, 0
-	tcfg.MalformedFraction, tcfg.FailingFraction = 0, 0
-	zcfg := zimfake.DefaultConfig()
-	zcfg.RPS = scaleOutRPS
-	zcfg.Latency = zimfake.LogNormalLatency(15*time.Millisecond, 120*time.Millisecond)
-	e, err := r.newEnv(ctx, "d", scaleOutPartitions, zcfg)
+	tcfg := r.seededTraffic()
+	tcfg.C2CFraction, tcfg.DeliveryFraction, tcfg.MalformedFraction, tcfg.FailingFraction = 0, 0, 0, 0
+	e, gen, err := r.startEnv(ctx, envSpec{id: "d", partitions: scaleOutPartitions, traffic: tcfg, rps: scaleOutRPS, delayed: true})
 	if err != nil {
 		return sc, err
 	}
 	defer e.close()
-	gen, err := traffic.New(tcfg)
-	if err != nil {
-		return sc, err
-	}
 	// Far more than the runs can send: every run reads from the start of
 	// the topic, and every pod stays busy.
 	const backlog = 20_000
-	next := func() traffic.Record { return gen.Next(time.Now()) }
-	if err := e.preload(ctx, backlog, next, nil); err != nil {
+	if err := e.preload(ctx, backlog, generated(gen), nil); err != nil {
 		return sc, err
 	}
 

@@ -23,24 +23,15 @@ const (
 // for a fixed time.
 func (r *runner) throughput(ctx context.Context) (Scenario, error) {
 	sc := Scenario{Title: "throughput: unlimited API, preloaded backlog"}
-	tcfg := traffic.DefaultConfig()
-	tcfg.Seed = r.opts.Seed
-	zcfg := zimfake.DefaultConfig()
-	zcfg.RPS = 0 // unlimited
-	zcfg.FailGroups, zcfg.FailUsers = tcfg.FailingGroups, tcfg.FailingUsers
-	e, err := r.newEnv(ctx, "a", 8, zcfg)
+	tcfg := r.seededTraffic()
+	e, gen, err := r.startEnv(ctx, envSpec{id: "a", partitions: 8, traffic: tcfg, rps: 0}) // an API without a limit
 	if err != nil {
 		return sc, err
 	}
 	defer e.close()
 
-	gen, err := traffic.New(tcfg)
-	if err != nil {
-		return sc, err
-	}
 	tally := traffic.NewTally(tcfg)
-	next := func() traffic.Record { return gen.Next(time.Now()) }
-	if err := e.preload(ctx, r.opts.Events, next, func(rec traffic.Record, _ int) { tally.Add(rec) }); err != nil {
+	if err := e.preload(ctx, r.opts.Events, generated(gen), func(rec traffic.Record, _ int) { tally.Add(rec) }); err != nil {
 		return sc, err
 	}
 	_, total, err := e.ends(ctx)
@@ -48,27 +39,20 @@ func (r *runner) throughput(ctx context.Context) (Scenario, error) {
 		return sc, err
 	}
 
-	keys := e.keys("bench-a-receiptd")
-	// No rate limit to respect: a budget far above what one pod can send,
-	// and twice the default calls in flight, which keeps the pipeline
-	// moving at the least CPU per event (64 cost more, 8 no less).
-	keys["zim.rate_limit_rps"] = "50000"
-	keys["zim.rate_share"] = "full"
-	keys["worker.max_in_flight"] = "16"
 	harness0 := selfCPU()
-	w, err := e.startWorker("a-receiptd", keys)
+	w, err := e.run(ctx, workerSpec{name: "a-receiptd", group: "bench-a-receiptd", set: map[string]string{
+		// No rate limit to respect: a budget far above what one pod can
+		// send, and twice the default calls in flight, which keeps the
+		// pipeline moving at the least CPU per event (64 cost more, 8 no
+		// less).
+		"zim.rate_limit_rps":   "50000",
+		"zim.rate_share":       "full",
+		"worker.max_in_flight": "16",
+	}}, total, 10*time.Minute)
 	if err != nil {
 		return sc, err
 	}
-	defer w.kill()
-	prog, err := e.follow(ctx, "bench-a-receiptd", total, 10*time.Minute, []*child{w})
-	if err != nil {
-		return sc, fmt.Errorf("receiptd worker: %w", err)
-	}
-	use, err := w.stop(30 * time.Second)
-	if err != nil {
-		return sc, err
-	}
+	prog, use := w.prog, w.use
 	harness := selfCPU() - harness0
 	zs := e.box.ZIM.Stats()
 	wall := prog.last.Sub(w.started).Seconds()
@@ -80,20 +64,11 @@ func (r *runner) throughput(ctx context.Context) (Scenario, error) {
 	// time: at its pace the whole backlog would take many minutes.
 	e.box.ZIM.Reset()
 	naiveFor := r.scaled(30 * time.Second)
-	nkeys := e.keys("bench-a-naive")
-	n, err := e.startNaive("a-naive", nkeys, false)
+	n, err := e.run(ctx, workerSpec{name: "a-naive", group: "bench-a-naive", naive: true}, 0, naiveFor)
 	if err != nil {
 		return sc, err
 	}
-	defer n.kill()
-	nprog, err := e.follow(ctx, "bench-a-naive", 0, naiveFor, []*child{n})
-	if err != nil {
-		return sc, fmt.Errorf("naive worker: %w", err)
-	}
-	nuse, err := n.stop(30 * time.Second)
-	if err != nil {
-		return sc, err
-	}
+	nprog, nuse := n.prog, n.use
 	final, err := e.watch.committed(ctx, "bench-a-naive", e.partitions)
 	if err != nil {
 		return sc, err
