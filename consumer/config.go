@@ -112,37 +112,67 @@ func DefaultConfig() Config {
 }
 
 func (c *Config) setDefaults() {
-	setDefault := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
 	if c.ClientID == "" {
 		c.ClientID = DefaultClientID
 	}
 	if c.StartOffset == "" {
 		c.StartOffset = StartEarliest
 	}
-	setDefault(&c.CommitInterval, DefaultCommitInterval)
-	setDefault(&c.SessionTimeout, DefaultSessionTimeout)
-	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
-	setDefault(&c.RebalanceTimeout, DefaultRebalanceTimeout)
-	setDefault(&c.JoinGroupBackoff, DefaultJoinGroupBackoff)
-	setDefault(&c.PartitionWatchInterval, DefaultPartitionWatchInterval)
-	setDefault(&c.LagPollInterval, DefaultLagPollInterval)
-	setDefault(&c.FetchMaxWait, DefaultFetchMaxWait)
-	setDefault(&c.ReadBatchTimeout, DefaultReadBatchTimeout)
-	setDefault(&c.DialTimeout, DefaultDialTimeout)
-	setDefault(&c.RebalanceDrainTimeout, DefaultRebalanceDrainTimeout)
-	setDefault(&c.DrainTimeout, DefaultDrainTimeout)
-	if c.FetchMaxBytes == 0 {
-		c.FetchMaxBytes = DefaultFetchMaxBytes
+	c.durations().setDefaults()
+	c.sizes().setDefaults()
+}
+
+// A number is a numeric field of Config whose zero value takes its default
+// and whose negative values are invalid.
+type number[T int | time.Duration] struct {
+	name string // the field's name in Validate's problems
+	v    *T
+	def  T
+}
+
+// numbers are some fields of one Config, in the order Validate reports them.
+type numbers[T int | time.Duration] []number[T]
+
+func (ns numbers[T]) setDefaults() {
+	for _, n := range ns {
+		if *n.v == 0 {
+			*n.v = n.def
+		}
 	}
-	if c.Limits.MaxIDLength == 0 {
-		c.Limits.MaxIDLength = DefaultMaxIDLength
+}
+
+func (ns numbers[T]) checkNotNegative(add func(format string, args ...any)) {
+	for _, n := range ns {
+		if *n.v < 0 {
+			add("%s: %v is negative", n.name, *n.v)
+		}
 	}
-	if c.Limits.MaxSeqsPerEvent == 0 {
-		c.Limits.MaxSeqsPerEvent = DefaultMaxSeqsPerEvent
+}
+
+// durations are c's timeouts and intervals.
+func (c *Config) durations() numbers[time.Duration] {
+	return numbers[time.Duration]{
+		{"commit_interval", &c.CommitInterval, DefaultCommitInterval},
+		{"session_timeout", &c.SessionTimeout, DefaultSessionTimeout},
+		{"heartbeat_interval", &c.HeartbeatInterval, DefaultHeartbeatInterval},
+		{"rebalance_timeout", &c.RebalanceTimeout, DefaultRebalanceTimeout},
+		{"join_group_backoff", &c.JoinGroupBackoff, DefaultJoinGroupBackoff},
+		{"partition_watch_interval", &c.PartitionWatchInterval, DefaultPartitionWatchInterval},
+		{"lag_poll_interval", &c.LagPollInterval, DefaultLagPollInterval},
+		{"fetch_max_wait", &c.FetchMaxWait, DefaultFetchMaxWait},
+		{"read_batch_timeout", &c.ReadBatchTimeout, DefaultReadBatchTimeout},
+		{"dial_timeout", &c.DialTimeout, DefaultDialTimeout},
+		{"rebalance_drain_timeout", &c.RebalanceDrainTimeout, DefaultRebalanceDrainTimeout},
+		{"drain_timeout", &c.DrainTimeout, DefaultDrainTimeout},
+	}
+}
+
+// sizes are c's byte sizes and counts.
+func (c *Config) sizes() numbers[int] {
+	return numbers[int]{
+		{"fetch_max_bytes", &c.FetchMaxBytes, DefaultFetchMaxBytes},
+		{"max_id_length", &c.Limits.MaxIDLength, DefaultMaxIDLength},
+		{"max_seqs_per_event", &c.Limits.MaxSeqsPerEvent, DefaultMaxSeqsPerEvent},
 	}
 }
 
@@ -175,27 +205,7 @@ func (c Config) Validate() error {
 	if c.StartOffset != StartEarliest && c.StartOffset != StartLatest {
 		add("start_offset: %q is not %s or %s", c.StartOffset, StartEarliest, StartLatest)
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"commit_interval", c.CommitInterval},
-		{"session_timeout", c.SessionTimeout},
-		{"heartbeat_interval", c.HeartbeatInterval},
-		{"rebalance_timeout", c.RebalanceTimeout},
-		{"join_group_backoff", c.JoinGroupBackoff},
-		{"partition_watch_interval", c.PartitionWatchInterval},
-		{"lag_poll_interval", c.LagPollInterval},
-		{"fetch_max_wait", c.FetchMaxWait},
-		{"read_batch_timeout", c.ReadBatchTimeout},
-		{"dial_timeout", c.DialTimeout},
-		{"rebalance_drain_timeout", c.RebalanceDrainTimeout},
-		{"drain_timeout", c.DrainTimeout},
-	} {
-		if d.v < 0 {
-			add("%s: %v is negative", d.name, d.v)
-		}
-	}
+	c.durations().checkNotNegative(add)
 	for _, r := range c.timing().Broken() {
 		switch r {
 		case HeartbeatBelowSession:
@@ -210,15 +220,7 @@ func (c Config) Validate() error {
 				c.DrainTimeout, c.HeartbeatInterval, c.SessionTimeout)
 		}
 	}
-	if c.FetchMaxBytes < 0 {
-		add("fetch_max_bytes: %d is negative", c.FetchMaxBytes)
-	}
-	if c.Limits.MaxIDLength < 0 {
-		add("max_id_length: %d is negative", c.Limits.MaxIDLength)
-	}
-	if c.Limits.MaxSeqsPerEvent < 0 {
-		add("max_seqs_per_event: %d is negative", c.Limits.MaxSeqsPerEvent)
-	}
+	c.sizes().checkNotNegative(add)
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}
