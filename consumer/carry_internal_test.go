@@ -9,6 +9,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/receiptd/receiptd/internal/kafkatest"
 )
 
 // What one generation leaves of a partition, and how the next one takes it
@@ -105,12 +107,7 @@ func TestTrackerCarriesDoneWork(t *testing.T) {
 // generation and member, never for an ended generation or another member;
 // and it stores the done records above the offset in the metadata.
 func TestCommitKeepsTheGenerationCheck(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "t"), kfake.GroupMinSessionTimeout(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	addrs := cluster.ListenAddrs()
+	addrs := kafkatest.NewCluster(t, kfake.SeedTopics(2, "t"), kfake.GroupMinSessionTimeout(100*time.Millisecond)).ListenAddrs()
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{ID: "g", Brokers: addrs, Topics: []string{"t"},
 		HeartbeatInterval: 100 * time.Millisecond, SessionTimeout: 3 * time.Second, JoinGroupBackoff: 100 * time.Millisecond})
 	if err != nil {
@@ -123,9 +120,7 @@ func TestCommitKeepsTheGenerationCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &kafka.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
+	client := kafkatest.Client(t, addrs)
 	committed := func() (int64, string) {
 		t.Helper()
 		res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: "g", Topics: map[string][]int{"t": {0}}})

@@ -28,18 +28,11 @@ const (
 // partitions) and a one-partition dead-letter topic.
 func newCluster(t testing.TB, partitions int32, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
-	opts = append([]kfake.Opt{
-		kfake.NumBrokers(1),
+	return kafkatest.NewCluster(t, append([]kfake.Opt{
 		kfake.SeedTopics(partitions, srcTopic),
 		kfake.SeedTopics(1, dlqTopic),
 		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
-	}, opts...)
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	}, opts...)...)
 }
 
 // seededCluster starts a cluster as newCluster does and writes n records to
@@ -647,18 +640,10 @@ func deadletterConfig(cfg consumer.Config) deadletter.Config {
 		WriteTimeout: 5 * time.Second, WorkerID: "test-worker"}
 }
 
-// kafkaClient returns a kafka-go client for addrs; its connections are
-// closed when the test ends.
-func kafkaClient(t testing.TB, addrs []string) *kafka.Client {
-	tr := &kafka.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
-}
-
 // committedOffsets reads the group's committed offsets from the brokers.
 func committedOffsets(t *testing.T, addrs []string, group string, partitions int) map[int]int64 {
 	t.Helper()
-	cl := kafkaClient(t, addrs)
+	cl := kafkatest.Client(t, addrs)
 	ps := make([]int, partitions)
 	for i := range ps {
 		ps[i] = i

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/internal/kafkatest"
 )
 
 // SIGTERM: fetching stops, the pipeline is drained within DrainTimeout, the
@@ -91,7 +92,7 @@ func firstOffsets(seen map[int][]int64) map[int]int64 {
 
 func groupState(t *testing.T, addrs []string, group string) string {
 	t.Helper()
-	cl := kafkaClient(t, addrs)
+	cl := kafkatest.Client(t, addrs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := cl.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/internal/kafkatest"
 )
 
 // Brokers out of reach at start are a state, not an error: Run reports every
@@ -274,9 +275,7 @@ func TestDoneRecordsAboveTheCommitAreNotRedoneAfterACrash(t *testing.T) {
 	// The commit that matters is the one whose metadata lists every record
 	// done above the held one: a commit that follows the last record's
 	// completion may have been cut before the consumer took it in.
-	tr := &kafka.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr}
+	client := kafkatest.Client(t, addrs)
 	covered := func() bool {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/receiptd/receiptd/consumer"
+	"github.com/receiptd/receiptd/internal/kafkatest"
 )
 
 func TestMissingTopicIsAClearError(t *testing.T) {
@@ -135,7 +136,7 @@ func TestNewPartitionsArePickedUp(t *testing.T) {
 	obs, r := startOnFake(t, cfg, stages)
 	obs.waitFor(t, 30*time.Second, "the first generation", func() bool { return len(obs.joined) > 0 })
 
-	res, err := kafkaClient(t, addrs).CreatePartitions(t.Context(), &kafka.CreatePartitionsRequest{
+	res, err := kafkatest.Client(t, addrs).CreatePartitions(t.Context(), &kafka.CreatePartitionsRequest{
 		Topics: []kafka.TopicPartitionsConfig{{Name: srcTopic, Count: 4}}})
 	if err != nil || res.Errors[srcTopic] != nil {
 		t.Fatalf("create partitions: %v %v", err, res)
@@ -159,7 +160,7 @@ func TestNewPartitionsArePickedUp(t *testing.T) {
 
 func commitOffset(t *testing.T, addrs []string, group string, partition int, offset int64) {
 	t.Helper()
-	cl := kafkaClient(t, addrs)
+	cl := kafkatest.Client(t, addrs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := cl.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,

@@ -1,10 +1,10 @@
 // Package kafkatest holds the Kafka helpers that the tests of several
-// packages share: reading a topic back, and making an in-process kfake
-// cluster refuse produce requests.
+// packages share: starting an in-process kfake cluster and a client to it,
+// reading a topic back, and making the cluster refuse produce requests.
 //
-// Lock and goroutine contract: ReadTopic runs on the test's goroutine;
-// RefuseProduces installs a kfake control function that the cluster calls
-// from its own goroutine, counting through an atomic.
+// Lock and goroutine contract: NewCluster, Client and ReadTopic run on the
+// test's goroutine; RefuseProduces installs a kfake control function that
+// the cluster calls from its own goroutine, counting through an atomic.
 package kafkatest
 
 import (
@@ -17,6 +17,26 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// NewCluster starts an in-process one-broker Kafka with opts, failing the
+// test if it does not start; it is closed when the test ends.
+func NewCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Client returns a kafka-go client of brokers whose requests give up after
+// 10 seconds; its idle connections are closed when the test ends.
+func Client(t testing.TB, brokers []string) *kafka.Client {
+	tr := &kafka.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: tr}
+}
 
 // ReadTopic reads the first n records of partition 0 of topic, failing the
 // test if they do not arrive within 20 seconds.

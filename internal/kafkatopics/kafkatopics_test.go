@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
+	"github.com/receiptd/receiptd/internal/kafkatest"
 	"github.com/receiptd/receiptd/internal/kafkatopics"
 )
 
@@ -21,14 +22,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newClient(t *testing.T, opts ...kfake.Opt) (*kfake.Cluster, *kafka.Client) {
 	t.Helper()
-	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	tr := &kafka.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return c, &kafka.Client{Addr: kafka.TCP(c.ListenAddrs()...), Timeout: 10 * time.Second, Transport: tr}
+	c := kafkatest.NewCluster(t, opts...)
+	return c, kafkatest.Client(t, c.ListenAddrs())
 }
 
 // A caller asking for topics of its own gets them with their partitions and

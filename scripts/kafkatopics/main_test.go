@@ -7,13 +7,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
+
+	"github.com/receiptd/receiptd/internal/kafkatest"
 )
 
 func TestMain(m *testing.M) {
@@ -22,21 +23,14 @@ func TestMain(m *testing.M) {
 
 func newCluster(t *testing.T, opts ...kfake.Opt) (*kfake.Cluster, string) {
 	t.Helper()
-	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
+	c := kafkatest.NewCluster(t, opts...)
 	return c, c.ListenAddrs()[0]
 }
 
 // partitionCounts reads the topics back through an independent client.
 func partitionCounts(t *testing.T, addr string, topics ...string) map[string]int {
 	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr, Timeout: 10 * time.Second}
-	md, err := c.Metadata(context.Background(), &kafka.MetadataRequest{Topics: topics})
+	md, err := kafkatest.Client(t, []string{addr}).Metadata(context.Background(), &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		t.Fatalf("metadata: %v", err)
 	}
