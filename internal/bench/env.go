@@ -164,11 +164,7 @@ func (e *env) startWorker(name string, keys map[string]string, extra ...string) 
 			"--cpuprofile", filepath.Join(e.r.opts.Dir, name+".cpu.pprof"),
 			"--memprofile", filepath.Join(e.r.opts.Dir, name+".heap.pprof"))
 	}
-	c, err := startChild(name, e.r.opts.Executable, args, keys, e.r.opts.Dir)
-	if err == nil {
-		e.r.logf("scenario %s: started %s (pid %d, log %s)", e.id, name, c.cmd.Process.Pid, c.logPath)
-	}
-	return c, err
+	return e.launch(name, args, keys)
 }
 
 // startNaive starts the baseline as child name; pace makes it wait on a
@@ -178,6 +174,12 @@ func (e *env) startNaive(name string, keys map[string]string, pace bool) (*child
 	if pace {
 		args = append(args, "--naive-pace")
 	}
+	return e.launch(name, args, keys)
+}
+
+// launch starts the run's executable with args as child name,
+// configured by keys, and says so in the progress lines.
+func (e *env) launch(name string, args []string, keys map[string]string) (*child, error) {
 	c, err := startChild(name, e.r.opts.Executable, args, keys, e.r.opts.Dir)
 	if err == nil {
 		e.r.logf("scenario %s: started %s (pid %d, log %s)", e.id, name, c.cmd.Process.Pid, c.logPath)
