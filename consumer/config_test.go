@@ -152,11 +152,7 @@ func TestTLSAndSASL(t *testing.T) {
 			stages := newFakeStages(l, 1)
 			stages.dlq = newDLQWriter(t, cfg, nil)
 			obs, r := startOnFake(t, cfg, stages)
-			obs.waitAllCommitted(t, 30*time.Second, want)
-			if err := r.stop(); err != nil {
-				t.Fatal(err)
-			}
-			l.check(t, want)
+			obs.stopAllCommitted(t, 30*time.Second, want, r)
 			if stages.dlqFails != 0 {
 				t.Errorf("%d dead-letter writes failed over TLS and SASL", stages.dlqFails)
 			}

@@ -135,15 +135,9 @@ func TestCommitStopsAtLowestNotDone(t *testing.T) {
 	cfg := testConfig(addrs, "lowest-not-done")
 	l := newLedger()
 	stages := newFakeStages(l, 2)
-	stages.setHold(func(p int, off int64) bool { return p == 2 && off == 57 })
-	obs, r := startOnFake(t, cfg, stages)
-
 	// Everything but the held record gets done; partition 2 must then sit
 	// at 57 while the others reach the end.
-	stages.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
-		distinct, _ := l.doneCount()
-		return distinct == int(want.total())-1
-	})
+	obs, r := startHolding(t, cfg, stages, want, 2, 57)
 	obs.waitFor(t, 30*time.Second, "commits of the done prefixes", func() bool {
 		for p := range partitions {
 			off, _ := l.lastCommit(p)

@@ -257,11 +257,7 @@ func TestPendingBoundEndToEnd(t *testing.T) {
 	obs := &boundObserver{recorder: newRecorder(l), bound: bound}
 	s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond, MaxPendingRecords: bound, MaxInFlight: 1}, deadletter.StageConfig{}, client, l, obs)
 	obs.w.Store(s.w)
-	obs.waitAllCommitted(t, 60*time.Second, want)
-	if err := s.stop(); err != nil {
-		t.Fatal(err)
-	}
-	l.check(t, want)
+	obs.stopAllCommitted(t, 60*time.Second, want, s.running)
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
 	if obs.maxPending > bound || obs.maxPending < bound/2 {

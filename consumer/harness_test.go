@@ -249,6 +249,13 @@ func (l *ledger) waitDistinct(t testing.TB, timeout time.Duration, what string, 
 	})
 }
 
+// waitAllButHeld waits until every record of want but the one the pipeline
+// holds back is done.
+func (l *ledger) waitAllButHeld(t testing.TB, want produced) {
+	t.Helper()
+	l.waitDistinct(t, 30*time.Second, "all but the held record done", int(want.total())-1)
+}
+
 // waitCrashPoint waits until a random number of further records is done, up
 // to about an even share of those left for each round left, so that crashes
 // land at random points spread over the whole log.
@@ -360,6 +367,18 @@ func (r *recorder) waitAllCommitted(t testing.TB, timeout time.Duration, want pr
 	r.waitFor(t, timeout, "every record committed", func() bool { return r.l.committedAll(want) })
 }
 
+// stopAllCommitted waits until every partition of want is committed to its
+// end, stops r, whose Run must return nil, and checks the ledger: the
+// invariants held at every commit and every record was done.
+func (o *recorder) stopAllCommitted(t *testing.T, timeout time.Duration, want produced, r *running) {
+	t.Helper()
+	o.waitAllCommitted(t, timeout, want)
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	o.l.check(t, want)
+}
+
 // fakeStages stands in for the worker: it admits records up to a bound,
 // completes them in a shuffled order from its own goroutine, writes rejected
 // records through a LetterWriter (retrying until it succeeds, like the
@@ -466,6 +485,11 @@ func (f *fakeStages) setHold(hold func(partition int, offset int64) bool) {
 	defer f.mu.Unlock()
 	f.hold = hold
 	f.signalLocked()
+}
+
+// holdOne makes f complete no record but offset off of partition p.
+func (f *fakeStages) holdOne(p int, off int64) {
+	f.setHold(func(partition int, offset int64) bool { return partition == p && offset == off })
 }
 
 func (f *fakeStages) setPaused(p bool) {
@@ -614,6 +638,31 @@ func startOnFake(t testing.TB, cfg consumer.Config, stages *fakeStages) (*record
 	stages.start(t)
 	obs := newRecorder(stages.l)
 	return obs, startConsumer(t, cfg, stages, obs)
+}
+
+// startHolding starts a consumer of cfg on stages, which complete every
+// record but offset off of partition p until setHold(nil), and waits until
+// all of want but that record is done.
+func startHolding(t testing.TB, cfg consumer.Config, stages *fakeStages, want produced, p int, off int64) (*recorder, *running) {
+	t.Helper()
+	stages.holdOne(p, off)
+	obs, r := startOnFake(t, cfg, stages)
+	stages.l.waitAllButHeld(t, want)
+	return obs, r
+}
+
+// startPaused starts a consumer of cfg on stages, which admit bound records
+// and complete none until setPaused(false), and waits until the fetcher of
+// each of the partitions is blocked in Submit with one record in hand.
+func startPaused(t testing.TB, cfg consumer.Config, stages *fakeStages, bound, partitions int) (*recorder, *running) {
+	t.Helper()
+	stages.bound = bound
+	stages.setPaused(true)
+	obs, r := startOnFake(t, cfg, stages)
+	stages.waitFor(t, 30*time.Second, "every fetcher blocked on a full pipeline", func() bool {
+		return stages.blocked == partitions
+	})
+	return obs, r
 }
 
 // stop shuts the consumer down and returns Run's error.

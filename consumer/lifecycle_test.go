@@ -25,12 +25,7 @@ func TestShutdownDrainsCommitsAndLeaves(t *testing.T) {
 	cfg.DrainTimeout = 500 * time.Millisecond
 	l := newLedger()
 	stages := newFakeStages(l, 4)
-	stages.setHold(func(p int, off int64) bool { return p == 1 && off == 30 })
-	obs, r := startOnFake(t, cfg, stages)
-	stages.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
-		distinct, _ := l.doneCount()
-		return distinct == int(want.total())-1
-	})
+	obs, r := startHolding(t, cfg, stages, want, 1, 30)
 
 	if err := r.stop(); err != nil {
 		t.Fatalf("Run after shutdown = %v, want nil", err)
@@ -248,13 +243,7 @@ func TestBackPressureHoldsThePendingBound(t *testing.T) {
 	cfg := testConfig(addrs, "backpressure")
 	l := newLedger()
 	stages := newFakeStages(l, 6)
-	stages.bound = bound
-	stages.setPaused(true)
-	obs, r := startOnFake(t, cfg, stages)
-
-	stages.waitFor(t, 30*time.Second, "every fetcher blocked on a full pipeline", func() bool {
-		return stages.blocked == partitions
-	})
+	obs, r := startPaused(t, cfg, stages, bound, partitions)
 	stages.mu.Lock()
 	pending, submitted, maxBlocked := len(stages.pending), stages.submitted, stages.maxBlocked
 	stages.mu.Unlock()

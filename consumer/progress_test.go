@@ -17,15 +17,8 @@ func TestProgressStaysCurrentWhileFetchingIsPaused(t *testing.T) {
 	addrs, want := seededCluster(t, partitions, before, nil)
 	cfg := testConfig(addrs, "progress")
 	cfg.LagPollInterval = 50 * time.Millisecond
-	l := newLedger()
-	stages := newFakeStages(l, 11)
-	stages.bound = bound
-	stages.setPaused(true)
-	obs, r := startOnFake(t, cfg, stages)
-
-	stages.waitFor(t, 30*time.Second, "every fetcher blocked on a full pipeline", func() bool {
-		return stages.blocked == partitions
-	})
+	stages := newFakeStages(newLedger(), 11)
+	obs, r := startPaused(t, cfg, stages, bound, partitions)
 	fetchedBy := time.Now()
 	progressIs := func(what string, ok func(p consumer.PartitionProgress) bool) {
 		t.Helper()

@@ -37,11 +37,7 @@ func TestBrokersOutOfReachAtStartIsAState(t *testing.T) {
 
 	addrs := newCluster(t, 2, kfake.Ports(port)).ListenAddrs()
 	want := produce(t, addrs, 2, 30, nil)
-	obs.waitAllCommitted(t, 30*time.Second, want)
-	if err := r.stop(); err != nil {
-		t.Fatalf("Run = %v, want nil", err)
-	}
-	l.check(t, want)
+	obs.stopAllCommitted(t, 30*time.Second, want, r)
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
 	for i, e := range obs.unreachable {
@@ -92,7 +88,7 @@ func TestDoneWorkOutlivesItsGeneration(t *testing.T) {
 	cfg := testConfig(addrs, "carry")
 	l := newLedger()
 	stages := newFakeStages(l, 1)
-	stages.setHold(func(p int, off int64) bool { return p == 0 && off == held })
+	stages.holdOne(0, held)
 	obs := &carryRecorder{recorder: newRecorder(l)}
 	// Once the generation's last commit failed, the coordinator answers
 	// again and the held record can finish.
@@ -102,16 +98,9 @@ func TestDoneWorkOutlivesItsGeneration(t *testing.T) {
 	}
 	stages.start(t)
 	r := startConsumer(t, cfg, stages, obs)
-	stages.waitFor(t, 30*time.Second, "all but the held record done", func() bool {
-		distinct, _ := l.doneCount()
-		return distinct == int(want.total())-1
-	})
+	l.waitAllButHeld(t, want)
 	endGeneration.Store(true)
-	obs.waitAllCommitted(t, 30*time.Second, want)
-	if err := r.stop(); err != nil {
-		t.Fatal(err)
-	}
-	l.check(t, want)
+	obs.stopAllCommitted(t, 30*time.Second, want, r)
 
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
@@ -263,10 +252,7 @@ func TestDoneRecordsAboveTheCommitAreNotRedoneAfterACrash(t *testing.T) {
 	addrs, want := seededCluster(t, partitions, perPartition, nil)
 	cfg := testConfig(addrs, "crash-metadata")
 	l := newLedger()
-	stages := newFakeStages(l, 1)
-	stages.setHold(func(p int, off int64) bool { return p == 0 && off == held })
-	obs, r := startOnFake(t, cfg, stages)
-	l.waitDistinct(t, 30*time.Second, "all but the held record done", int(want.total())-1)
+	obs, r := startHolding(t, cfg, newFakeStages(l, 1), want, 0, held)
 	commitCount := func() int {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -312,11 +298,7 @@ func TestDoneRecordsAboveTheCommitAreNotRedoneAfterACrash(t *testing.T) {
 	obs2 := &carryRecorder{recorder: newRecorder(l)}
 	pipe2.start(t)
 	r2 := startConsumer(t, cfg, pipe2, obs2)
-	obs2.waitAllCommitted(t, 30*time.Second, want)
-	if err := r2.stop(); err != nil {
-		t.Fatal(err)
-	}
-	l.check(t, want)
+	obs2.stopAllCommitted(t, 30*time.Second, want, r2)
 	if distinct, done := l.doneCount(); done != distinct {
 		t.Errorf("%d records done twice: the next process redid work the commit listed as done", done-distinct)
 	}
