@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,29 +210,7 @@ func TestFetchErrorsAreRetried(t *testing.T) {
 	cluster := newCluster(t, 1)
 	addrs := cluster.ListenAddrs()
 	want := produce(t, addrs, 1, 20, nil)
-	var refused atomic.Int32
-	cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		fr := req.(*kmsg.FetchRequest)
-		if len(fr.Topics) == 0 || refused.Load() >= 2 {
-			return nil, nil, false
-		}
-		cluster.KeepControl()
-		refused.Add(1)
-		resp := fr.ResponseKind().(*kmsg.FetchResponse)
-		for _, ft := range fr.Topics {
-			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic, rt.TopicID = ft.Topic, ft.TopicID
-			for _, fp := range ft.Partitions {
-				rp := kmsg.NewFetchResponseTopicPartition()
-				rp.Partition = fp.Partition
-				rp.ErrorCode = 29 // TOPIC_AUTHORIZATION_FAILED: the reader hands it to FetchMessage
-				rp.HighWatermark, rp.LastStableOffset = -1, -1
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	kafkatest.RefuseFetches(cluster, 2, 29) // TOPIC_AUTHORIZATION_FAILED: the reader hands it to FetchMessage
 	cfg := testConfig(addrs, "fetch-errors")
 	l := newLedger()
 	stages := newFakeStages(l, 1)

@@ -1,10 +1,12 @@
 // Package kafkatest holds the Kafka helpers that the tests of several
 // packages share: starting an in-process kfake cluster and a client to it,
-// reading a topic back, and making the cluster refuse produce requests.
+// reading a topic back, and making the cluster refuse produce or fetch
+// requests.
 //
 // Lock and goroutine contract: NewCluster, Client and ReadTopic run on the
-// test's goroutine; RefuseProduces installs a kfake control function that
-// the cluster calls from its own goroutine, counting through an atomic.
+// test's goroutine; RefuseProduces and RefuseFetches install a kfake
+// control function that the cluster calls from its own goroutine, counting
+// through an atomic.
 package kafkatest
 
 import (
@@ -61,14 +63,11 @@ func ReadTopic(t testing.TB, brokers []string, topic string, n int) []kafka.Mess
 // with POLICY_VIOLATION, an error kafka-go does not retry itself, and
 // returns the count of requests refused so far.
 func RefuseProduces(cluster *kfake.Cluster, topic string, n int) *atomic.Int32 {
-	var refused atomic.Int32
-	cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+	return refuseNext(cluster, kmsg.Produce, n, func(req kmsg.Request) bool {
 		pr := req.(*kmsg.ProduceRequest)
-		if len(pr.Topics) == 0 || pr.Topics[0].Topic != topic || refused.Load() >= int32(n) {
-			return nil, nil, false
-		}
-		cluster.KeepControl()
-		refused.Add(1)
+		return len(pr.Topics) > 0 && pr.Topics[0].Topic == topic
+	}, func(req kmsg.Request) kmsg.Response {
+		pr := req.(*kmsg.ProduceRequest)
 		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
 		for _, t := range pr.Topics {
 			rt := kmsg.NewProduceResponseTopic()
@@ -81,7 +80,47 @@ func RefuseProduces(cluster *kfake.Cluster, topic string, n int) *atomic.Int32 {
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
-		return resp, nil, true
+		return resp
+	})
+}
+
+// RefuseFetches makes cluster answer the next n fetch requests that name a
+// topic with code for every partition asked for, and returns the count of
+// requests refused so far.
+func RefuseFetches(cluster *kfake.Cluster, n int, code int16) *atomic.Int32 {
+	return refuseNext(cluster, kmsg.Fetch, n, func(req kmsg.Request) bool {
+		return len(req.(*kmsg.FetchRequest).Topics) > 0
+	}, func(req kmsg.Request) kmsg.Response {
+		fr := req.(*kmsg.FetchRequest)
+		resp := fr.ResponseKind().(*kmsg.FetchResponse)
+		for _, ft := range fr.Topics {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic, rt.TopicID = ft.Topic, ft.TopicID
+			for _, fp := range ft.Partitions {
+				rp := kmsg.NewFetchResponseTopicPartition()
+				rp.Partition = fp.Partition
+				rp.ErrorCode = code
+				rp.HighWatermark, rp.LastStableOffset = -1, -1
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	})
+}
+
+// refuseNext makes cluster answer the next n requests of key that match
+// with the answer refusal builds; the others it lets through. It returns the
+// count of requests refused so far.
+func refuseNext(cluster *kfake.Cluster, key kmsg.Key, n int, match func(kmsg.Request) bool, refusal func(kmsg.Request) kmsg.Response) *atomic.Int32 {
+	var refused atomic.Int32
+	cluster.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if !match(req) || refused.Load() >= int32(n) {
+			return nil, nil, false
+		}
+		cluster.KeepControl()
+		refused.Add(1)
+		return refusal(req), nil, true
 	})
 	return &refused
 }
