@@ -39,9 +39,18 @@ func valid() config.Config {
 	return c
 }
 
+// writeFile writes content to a file called name in a directory of its own
+// and returns its path.
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
+	return writeFileIn(t, t.TempDir(), name, content)
+}
+
+// writeFileIn writes content to a file called name in dir and returns its
+// path.
+func writeFileIn(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -70,9 +69,7 @@ func TestSecretSources(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for name, content := range tt.files {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-					t.Fatal(err)
-				}
+				writeFileIn(t, dir, name, content)
 			}
 			e := map[string]string{}
 			for k, v := range tt.env {
@@ -95,18 +92,9 @@ func TestSecretSources(t *testing.T) {
 
 func TestSecretSourceProblems(t *testing.T) {
 	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secretFile := filepath.Join(dir, "secret")
-	if err := os.WriteFile(secretFile, []byte("file-secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	big := filepath.Join(dir, "big")
-	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), 64<<10+1), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	empty := writeFileIn(t, dir, "empty", "\n")
+	secretFile := writeFileIn(t, dir, "secret", "file-secret")
+	big := writeFileIn(t, dir, "big", strings.Repeat("x", 64<<10+1))
 	missing := filepath.Join(dir, "missing")
 	tests := []struct {
 		name string

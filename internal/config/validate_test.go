@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,10 +12,7 @@ import (
 
 func TestValidateRules(t *testing.T) {
 	dir := t.TempDir()
-	pem := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(pem, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pem := writeFileIn(t, dir, "ca.pem", "-----BEGIN CERTIFICATE-----\n")
 	missing := filepath.Join(dir, "missing.pem")
 
 	tests := []struct {
