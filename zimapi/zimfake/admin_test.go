@@ -27,6 +27,34 @@ func (f *fixture) admin(t *testing.T, method, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// post sends an admin POST and fails the test unless it answers 200.
+func (f *fixture) post(t *testing.T, path string) {
+	t.Helper()
+	if status, body := f.admin(t, http.MethodPost, path); status != 200 {
+		t.Fatalf("POST %s: %d %s", path, status, body)
+	}
+}
+
+// getLines sends an admin GET whose answer is one JSON value a line, and
+// returns the values.
+func getLines[T any](t *testing.T, f *fixture, path string) []T {
+	t.Helper()
+	status, body := f.admin(t, http.MethodGet, path)
+	if status != 200 {
+		t.Fatalf("GET %s: %d %s", path, status, body)
+	}
+	var got []T
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("GET %s: line %q: %v", path, sc.Text(), err)
+		}
+		got = append(got, v)
+	}
+	return got
+}
+
 func TestAdminAPI(t *testing.T) {
 	f := start(t, nil)
 	for _, seqs := range [][]uint64{{1, 2}, {2, 3}} {
@@ -47,19 +75,7 @@ func TestAdminAPI(t *testing.T) {
 	})
 
 	t.Run("receipts", func(t *testing.T) {
-		status, body := f.admin(t, http.MethodGet, "/_zimfake/receipts")
-		if status != 200 {
-			t.Fatalf("GET receipts: %d %s", status, body)
-		}
-		var got []zimfake.DistinctReceipt
-		sc := bufio.NewScanner(strings.NewReader(body))
-		for sc.Scan() {
-			var r zimfake.DistinctReceipt
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-				t.Fatalf("line %q: %v", sc.Text(), err)
-			}
-			got = append(got, r)
-		}
+		got := getLines[zimfake.DistinctReceipt](t, f, "/_zimfake/receipts")
 		want := []zimfake.DistinctReceipt{
 			{Action: "GroupReadReceipt", UserID: "alice", ConvID: "team-42", Seq: 1, Count: 1},
 			{Action: "GroupReadReceipt", UserID: "alice", ConvID: "team-42", Seq: 2, Count: 2},
@@ -103,9 +119,7 @@ func TestAdminAPI(t *testing.T) {
 	})
 
 	t.Run("reset", func(t *testing.T) {
-		if status, _ := f.admin(t, http.MethodPost, "/_zimfake/reset"); status != 200 {
-			t.Fatalf("POST reset: %d", status)
-		}
+		f.post(t, "/_zimfake/reset")
 		if st := f.fake.Stats(); st.Calls != 0 || st.AcceptedReceipts != 0 {
 			t.Errorf("after reset: %+v", st)
 		}

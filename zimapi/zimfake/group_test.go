@@ -1,11 +1,8 @@
 package zimfake_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -108,24 +105,16 @@ func TestGroupAdminAPI(t *testing.T) {
 			t.Errorf("POST %s: %d %s, want 400", bad, status, body)
 		}
 	}
-	if status, body := f.admin(t, http.MethodPost, "/_zimfake/group-limit?group=g&rps=0&for=10s"); status != 200 {
-		t.Fatalf("POST group-limit: %d %s", status, body)
-	}
+	f.post(t, "/_zimfake/group-limit?group=g&rps=0&for=10s")
 	if out := sendTo(t, c, receipt.GroupRead, "alice", "g", 1); out.Code != 660300006 {
 		t.Errorf("after POST group-limit rps=0: Code %d", out.Code)
 	}
-	if status, body := f.admin(t, http.MethodPost, "/_zimfake/group-limit?group=g&rps=off"); status != 200 {
-		t.Fatalf("POST group-limit off: %d %s", status, body)
-	}
-	if status, body := f.admin(t, http.MethodPost, "/_zimfake/busy?group=b&for=10s"); status != 200 {
-		t.Fatalf("POST busy: %d %s", status, body)
-	}
+	f.post(t, "/_zimfake/group-limit?group=g&rps=off")
+	f.post(t, "/_zimfake/busy?group=b&for=10s")
 	if out := sendTo(t, c, receipt.GroupRead, "alice", "b", 1); out.Code != 1 {
 		t.Errorf("after POST busy: Code %d", out.Code)
 	}
-	if status, body := f.admin(t, http.MethodPost, "/_zimfake/busy?group=b&for=off"); status != 200 {
-		t.Fatalf("POST busy off: %d %s", status, body)
-	}
+	f.post(t, "/_zimfake/busy?group=b&for=off")
 	for i := range 2 {
 		if out := sendTo(t, c, receipt.GroupRead, "alice", "g", uint64(i+1)); out.Code != 0 {
 			t.Fatalf("after both were lifted: Code %d", out.Code)
@@ -133,19 +122,7 @@ func TestGroupAdminAPI(t *testing.T) {
 	}
 	sendTo(t, c, receipt.GroupRead, "alice", "b", 1)
 
-	status, body := f.admin(t, http.MethodGet, "/_zimfake/receipts?each=true")
-	if status != 200 {
-		t.Fatalf("GET receipts?each=true: %d %s", status, body)
-	}
-	var got []zimfake.Receipt
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		var r zimfake.Receipt
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("line %q: %v", sc.Text(), err)
-		}
-		got = append(got, r)
-	}
+	got := getLines[zimfake.Receipt](t, f, "/_zimfake/receipts?each=true")
 	if len(got) != 3 || got[0].ConvID != "g" || got[2].ConvID != "b" || !got[0].At.Equal(f.clock.Now()) {
 		t.Errorf("receipts with their times: %+v", got)
 	}
