@@ -716,6 +716,37 @@ func committedOffsets(t *testing.T, addrs []string, group string, partitions int
 	return out
 }
 
+// eachDeadLetter hands check each dead letter of msgs with the partition,
+// offset and value of the invalid record of want it stands for. It reports a
+// letter that does not parse or stands for a valid record, and every invalid
+// record of want without a letter.
+func eachDeadLetter(t *testing.T, msgs []kafka.Message, want produced, check func(m kafka.Message, info deadletter.Info, p int, off int64, value string)) {
+	t.Helper()
+	seen := map[[2]int64]bool{}
+	for _, m := range msgs {
+		info, err := deadletter.Parse(m)
+		if err != nil {
+			t.Errorf("parse dead letter: %v", err)
+			continue
+		}
+		p, off := info.SourcePartition, info.SourceOffset
+		seen[[2]int64{int64(p), off}] = true
+		value, ok := want.invalid[p][off]
+		if !ok {
+			t.Errorf("dead letter for partition %d offset %d, which is a valid record", p, off)
+			continue
+		}
+		check(m, info, p, off, value)
+	}
+	for p, offs := range want.invalid {
+		for off := range offs {
+			if !seen[[2]int64{int64(p), off}] {
+				t.Errorf("no dead letter for invalid record %d/%d", p, off)
+			}
+		}
+	}
+}
+
 // readDLQ reads n records from the dead-letter topic.
 func readDLQ(t *testing.T, addrs []string, n int) []kafka.Message {
 	t.Helper()
