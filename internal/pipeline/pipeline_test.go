@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/receiptd/receiptd/internal/config"
+	"github.com/receiptd/receiptd/internal/httpcall"
 	"github.com/receiptd/receiptd/internal/pipeline"
 	"github.com/receiptd/receiptd/internal/sandbox"
 	"github.com/receiptd/receiptd/internal/traffic"
@@ -75,13 +75,7 @@ func start(t *testing.T, zcfg zimfake.Config, tweak func(*config.Config)) *harne
 
 func (h *harness) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(h.url + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return httpcall.Do(t, http.DefaultClient, http.MethodGet, h.url+path)
 }
 
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {

@@ -3,7 +3,6 @@ package telemetry_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/receiptd/receiptd/deadletter"
+	"github.com/receiptd/receiptd/internal/httpcall"
 	"github.com/receiptd/receiptd/internal/telemetry"
 	"github.com/receiptd/receiptd/receipt"
 	"github.com/receiptd/receiptd/worker"
@@ -171,13 +171,7 @@ func TestHandlerEndpoints(t *testing.T) {
 
 	get := func(path string) (int, string) {
 		t.Helper()
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return httpcall.Do(t, http.DefaultClient, http.MethodGet, srv.URL+path)
 	}
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d", code)

@@ -3,28 +3,18 @@ package zimfake_test
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/receiptd/receiptd/internal/httpcall"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
 // admin sends an admin request and returns status and body.
 func (f *fixture) admin(t *testing.T, method, path string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, f.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := f.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return httpcall.Do(t, f.srv.Client(), method, f.srv.URL+path)
 }
 
 // post sends an admin POST and fails the test unless it answers 200.
