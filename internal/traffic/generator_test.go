@@ -111,10 +111,7 @@ func TestSeqsIncreasePerConversation(t *testing.T) {
 	last := make(map[convKey]uint64)
 	events := make(map[convKey]int)
 	var repeated int
-	for i, r := range recs {
-		if r.Malformed {
-			continue
-		}
+	for i, r := range wellFormed(recs) {
 		if repeat[i] {
 			repeated++
 			continue
@@ -157,10 +154,7 @@ func TestPopularityIsSkewed(t *testing.T) {
 	byUser := make(map[string]int)
 	byGroup := make(map[string]int)
 	var groupEvents int
-	for _, r := range recs {
-		if r.Malformed {
-			continue
-		}
+	for _, r := range wellFormed(recs) {
 		byUser[r.Event.UserID]++
 		if r.Event.GroupID != "" {
 			byGroup[r.Event.GroupID]++

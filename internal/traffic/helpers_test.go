@@ -1,6 +1,7 @@
 package traffic_test
 
 import (
+	"iter"
 	"testing"
 	"time"
 
@@ -29,15 +30,24 @@ type convKey struct{ typ, user, conv string }
 
 func keyOf(e traffic.Event) convKey { return convKey{e.Type, e.UserID, e.Conv()} }
 
+// wellFormed yields the records that are not malformed, with their index
+// in recs.
+func wellFormed(recs []traffic.Record) iter.Seq2[int, traffic.Record] {
+	return func(yield func(int, traffic.Record) bool) {
+		for i, r := range recs {
+			if !r.Malformed && !yield(i, r) {
+				return
+			}
+		}
+	}
+}
+
 // repeats reports, for each record, whether a valid record with the same
 // value came before it: a client retry.
 func repeats(recs []traffic.Record) []bool {
 	seen := make(map[string]bool, len(recs))
 	out := make([]bool, len(recs))
-	for i, r := range recs {
-		if r.Malformed {
-			continue
-		}
+	for i, r := range wellFormed(recs) {
 		out[i] = seen[string(r.Value)]
 		seen[string(r.Value)] = true
 	}
