@@ -5,6 +5,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/receiptd/receiptd/internal/config"
@@ -71,6 +73,35 @@ func problemsOf(t *testing.T, err error) []string {
 		t.Fatalf("*ProblemsError with no problems")
 	}
 	return pe.Problems
+}
+
+// loadYAML writes yaml, unless it is empty, to a file c.yaml and loads it
+// with lookup. It returns the file's path ("" when there is none) and
+// Load's error.
+func loadYAML(t *testing.T, yaml string, lookup func(string) (string, bool)) (string, error) {
+	t.Helper()
+	path := ""
+	if yaml != "" {
+		path = writeFile(t, "c.yaml", yaml)
+	}
+	_, err := config.Load(path, lookup)
+	return path, err
+}
+
+// wantProblems fails the test unless err is a *ProblemsError with exactly
+// the problems want, in order. In want, "c.yaml:" stands for path and a
+// colon, so that a table can name the file Load read before it is written.
+func wantProblems(t *testing.T, err error, path string, want []string) {
+	t.Helper()
+	if path != "" {
+		want = slices.Clone(want)
+		for i := range want {
+			want[i] = strings.ReplaceAll(want[i], "c.yaml:", path+":")
+		}
+	}
+	if got := problemsOf(t, err); !slices.Equal(got, want) {
+		t.Errorf("problems:\n got %q\nwant %q", got, want)
+	}
 }
 
 func mustLoad(t *testing.T, path string, lookup func(string) (string, bool)) config.Config {

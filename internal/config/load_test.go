@@ -170,57 +170,9 @@ func TestLoadBadValues(t *testing.T) {
 			[]string{"c.yaml:3: not valid YAML: mapping values are not allowed in this context"}},
 		{"two documents", "kafka:\n  topic: a\n---\nlog:\n  level: info\n", nil,
 			[]string{"c.yaml:3: a second YAML document starts here; put every key in one document"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := ""
-			if tt.yaml != "" {
-				path = writeFile(t, "c.yaml", tt.yaml)
-			}
-			_, err := config.Load(path, env(required, tt.env))
-			got := problemsOf(t, err)
-			for i := range got {
-				got[i] = strings.TrimPrefix(got[i], filepath.Dir(path)+string(filepath.Separator))
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tt.want)
-			}
-		})
-	}
-}
-
-// A section that is not a mapping is one problem; its keys, never read, are not
-// reported again as missing.
-func TestLoadBrokenSectionIsOneProblem(t *testing.T) {
-	path := writeFile(t, "c.yaml", "zim: 5\n")
-	_, err := config.Load(path, env())
-	want := []string{path + ":1: zim must be a mapping of keys, not a single value"}
-	if got := problemsOf(t, err); !slices.Equal(got, want) {
-		t.Errorf("problems:\n got %q\nwant %q", got, want)
-	}
-}
-
-func TestLoadTabIndentationHint(t *testing.T) {
-	path := writeFile(t, "c.yaml", "kafka:\n\ttopic: reads\n")
-	_, err := config.Load(path, env(required))
-	want := []string{path + ":2: not valid YAML: found character that cannot start any token (indent with spaces: YAML does not allow tabs)"}
-	if got := problemsOf(t, err); !slices.Equal(got, want) {
-		t.Errorf("problems:\n got %q\nwant %q", got, want)
-	}
-}
-
-func TestLoadMissingFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "absent.yaml")
-	_, err := config.Load(path, env(required))
-	got := problemsOf(t, err)
-	want := []string{"config file: open " + path + ": no such file or directory"}
-	if !slices.Equal(got, want) {
-		t.Errorf("problems:\n got %q\nwant %q", got, want)
-	}
-}
-
-func TestUnknownKeys(t *testing.T) {
-	path := writeFile(t, "c.yaml", `kafka:
+		{"yaml tab indentation", "kafka:\n\ttopic: reads\n", nil,
+			[]string{"c.yaml:2: not valid YAML: found character that cannot start any token (indent with spaces: YAML does not allow tabs)"}},
+		{"unknown keys", `kafka:
   topc: reads
   tls:
     enabled: true
@@ -228,28 +180,39 @@ func TestUnknownKeys(t *testing.T) {
 zim:
   appid: 5
 colour: blue
-`)
-	_, err := config.Load(path, env(required))
-	got := problemsOf(t, err)
-	want := []string{
-		path + ":2: unknown key kafka.topc (did you mean topic?)",
-		path + ":5: unknown key kafka.tls.ca_fle (did you mean ca_file?)",
-		path + ":7: unknown key zim.appid (did you mean app_id?)",
-		path + ":8: unknown key colour",
+`, nil,
+			[]string{
+				"c.yaml:2: unknown key kafka.topc (did you mean topic?)",
+				"c.yaml:5: unknown key kafka.tls.ca_fle (did you mean ca_file?)",
+				"c.yaml:7: unknown key zim.appid (did you mean app_id?)",
+				"c.yaml:8: unknown key colour",
+			}},
+		{"unknown keys in two sections", "log:\n  levle: debug\nworker:\n  lingr: 1s\n", nil,
+			[]string{
+				"c.yaml:2: unknown key log.levle (did you mean level?)",
+				"c.yaml:4: unknown key worker.lingr (did you mean linger?)",
+			}},
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("problems:\n got %q\nwant %q", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path, err := loadYAML(t, tt.yaml, env(required, tt.env))
+			wantProblems(t, err, path, tt.want)
+		})
 	}
 }
 
-func TestUnknownKeysTwoAtOnce(t *testing.T) {
-	path := writeFile(t, "c.yaml", "log:\n  levle: debug\nworker:\n  lingr: 1s\n")
+// A section that is not a mapping is one problem; its keys, never read, are not
+// reported again as missing.
+func TestLoadBrokenSectionIsOneProblem(t *testing.T) {
+	path, err := loadYAML(t, "zim: 5\n", env())
+	wantProblems(t, err, path, []string{"c.yaml:1: zim must be a mapping of keys, not a single value"})
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "absent.yaml")
 	_, err := config.Load(path, env(required))
 	got := problemsOf(t, err)
-	want := []string{
-		path + ":2: unknown key log.levle (did you mean level?)",
-		path + ":4: unknown key worker.lingr (did you mean linger?)",
-	}
+	want := []string{"config file: open " + path + ": no such file or directory"}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems:\n got %q\nwant %q", got, want)
 	}

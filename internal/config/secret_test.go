@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,18 +140,8 @@ func TestSecretSourceProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := ""
-			if tt.yaml != "" {
-				path = writeFile(t, "c.yaml", tt.yaml)
-			}
-			_, err := config.Load(path, env(map[string]string{"RECEIPTD_ZIM_APP_ID": "1"}, tt.env))
-			got := problemsOf(t, err)
-			for i := range got {
-				got[i] = strings.ReplaceAll(got[i], filepath.Dir(path)+string(filepath.Separator), "")
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tt.want)
-			}
+			path, err := loadYAML(t, tt.yaml, env(map[string]string{"RECEIPTD_ZIM_APP_ID": "1"}, tt.env))
+			wantProblems(t, err, path, tt.want)
 			for _, secret := range []string{"env-secret", "yaml-pw", "file-secret"} {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("error reveals secret %q: %v", secret, err)
