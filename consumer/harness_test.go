@@ -368,15 +368,15 @@ func (r *recorder) waitAllCommitted(t testing.TB, timeout time.Duration, want pr
 }
 
 // stopAllCommitted waits until every partition of want is committed to its
-// end, stops r, whose Run must return nil, and checks the ledger: the
+// end, stops run, whose Run must return nil, and checks the ledger: the
 // invariants held at every commit and every record was done.
-func (o *recorder) stopAllCommitted(t *testing.T, timeout time.Duration, want produced, r *running) {
+func (r *recorder) stopAllCommitted(t *testing.T, timeout time.Duration, want produced, run *running) {
 	t.Helper()
-	o.waitAllCommitted(t, timeout, want)
-	if err := r.stop(); err != nil {
+	r.waitAllCommitted(t, timeout, want)
+	if err := run.stop(); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
 	}
-	o.l.check(t, want)
+	r.l.check(t, want)
 }
 
 // fakeStages stands in for the worker: it admits records up to a bound,
