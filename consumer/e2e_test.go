@@ -201,23 +201,12 @@ func TestCrashEndToEnd(t *testing.T) {
 	cfg := testConfig(addrs, "crash-e2e")
 	l := newLedger()
 	rng := rand.New(rand.NewPCG(7, 7))
-	for round := range rounds {
+	crashRounds(t, l, rng, want, rounds, func(int) (*recorder, *running, func()) {
 		obs := newRecorder(l)
 		s := startStack(t, cfg, worker.Config{Linger: 5 * time.Millisecond, MaxPendingRecords: 500 + rng.IntN(2000),
 			Backoff: fastRetry}, deadletter.StageConfig{}, client, l, obs)
-		if round == rounds-1 {
-			obs.waitAllCommitted(t, 60*time.Second, want)
-			s.cancel(nil)
-		} else {
-			l.waitCrashPoint(t, rng, total, rounds, round)
-			s.cancel(consumer.ErrAbandon)
-			s.stopWorker()
-		}
-		if err := s.wait(); err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		s.stopWorker()
-	}
+		return obs, s.running, s.stopWorker
+	})
 	l.check(t, want)
 	for p, n := range want.perPartition {
 		for off := range n {

@@ -665,6 +665,36 @@ func startPaused(t testing.TB, cfg consumer.Config, stages *fakeStages, bound, p
 	return obs, r
 }
 
+// crashRounds runs the group through rounds processes, one after the other,
+// each started by start with its consumer and the function that stops its
+// pipeline. Every process but the last dies (kill -9: no drain, no commit)
+// once a random number of records is done, its pipeline with it; the last
+// runs until every record of want is committed and shuts down. Each Run must
+// return nil.
+func crashRounds(t *testing.T, l *ledger, rng *rand.Rand, want produced, rounds int, start func(round int) (*recorder, *running, func())) {
+	t.Helper()
+	total := int(want.total())
+	for round := range rounds {
+		obs, r, stopPipeline := start(round)
+		last := round == rounds-1
+		if last {
+			obs.waitAllCommitted(t, 60*time.Second, want)
+			r.cancel(nil)
+		} else {
+			l.waitCrashPoint(t, rng, total, rounds, round)
+			r.cancel(consumer.ErrAbandon)
+			stopPipeline()
+		}
+		if err := r.wait(); err != nil {
+			t.Fatalf("round %d: Run = %v", round, err)
+		}
+		stopPipeline()
+		if !last && len(obs.drained) != 0 {
+			t.Errorf("round %d: abandoned consumer drained: %+v", round, obs.drained)
+		}
+	}
+}
+
 // stop shuts the consumer down and returns Run's error.
 func (r *running) stop() error {
 	r.cancel(nil)

@@ -108,39 +108,20 @@ func TestCrashLosesNothing(t *testing.T) {
 		}
 		return ""
 	})
-	total := int(want.total())
 	cfg := testConfig(addrs, "crash")
 	dlq := newDLQWriter(t, cfg, nil)
 	l := newLedger()
 	rng := rand.New(rand.NewPCG(42, 42))
 
-	for round := range rounds {
+	crashRounds(t, l, rng, want, rounds, func(round int) (*recorder, *running, func()) {
 		stages := newFakeStages(l, uint64(round))
 		stages.dlq = dlq
 		stages.bound = 200 + rng.IntN(800)
 		stages.window = 1 + rng.IntN(64)
 		stopPipe := stages.start(t)
 		obs := newRecorder(l)
-		r := startConsumer(t, cfg, stages, obs)
-
-		last := round == rounds-1
-		if last {
-			obs.waitAllCommitted(t, 60*time.Second, want)
-			r.cancel(nil)
-		} else {
-			l.waitCrashPoint(t, rng, total, rounds, round)
-			// The process dies: the worker stops with the consumer.
-			r.cancel(consumer.ErrAbandon)
-			stopPipe()
-		}
-		if err := r.wait(); err != nil {
-			t.Fatalf("round %d: Run = %v", round, err)
-		}
-		stopPipe()
-		if !last && len(obs.drained) != 0 {
-			t.Errorf("round %d: abandoned consumer drained: %+v", round, obs.drained)
-		}
-	}
+		return obs, startConsumer(t, cfg, stages, obs), stopPipe
+	})
 	l.check(t, want)
 	distinct, done := l.doneCount()
 	t.Logf("crash test: %d records, %d crashes, %d completions, %d duplicates (%.1f%%)",
