@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/receiptd/receiptd/internal/traffic"
 )
 
 // The broker-fault scenarios run each on a broker of its own (ownBroker),
@@ -72,19 +74,20 @@ func TestBrokerRestartedMidRun(t *testing.T) {
 // lost, no record dead-lettered twice, and duplicate receipts within the
 // work of a few commit intervals.
 func brokerFaultScenario(t *testing.T, fault string, inject func(*testing.T, *ownBroker, *process)) {
-	needBroker(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const (
 		events = 10_000
 		rps    = 50
 		// Duplicates allowed, in commit intervals of the worker's pace.
 		dupIntervals = 3
 	)
-	cfg := realisticTraffic(seed)
-	cfg.DuplicateFraction = 0
-	w := newWorkload(t, cfg, events)
-	k, b, n, z := preloadOwnBroker(t, w, rps)
+	withoutClientRetries := func(seed uint64) traffic.Config {
+		cfg := realisticTraffic(seed)
+		cfg.DuplicateFraction = 0
+		return cfg
+	}
+	s := newScenario(t, setup{traffic: withoutClientRetries, events: events, zim: zimOptions{RPS: rps}, rejectFailing: true, ownBroker: true})
+	w, b, n, z, k := s.w, s.b, s.n, s.z, s.k
+	s.produce(t)
 
 	p := startWorker(t, "worker", n, z, rps, faultWorkerEnv(k))
 	p.waitJoined(t, 1, joinTimeout)
@@ -100,7 +103,7 @@ func brokerFaultScenario(t *testing.T, fault string, inject func(*testing.T, *ow
 	// The test's own connections did not live through the fault.
 	b.transport.CloseIdleConnections()
 	t.Logf("broker %s at %s for %s, %d of %d receipts at zimfake before it (%.0f receipts/s)",
-		fault, faultAt.Sub(start).Round(100*time.Millisecond), faultEnd.Sub(faultAt).Round(100*time.Millisecond),
+		fault, faultAt.Sub(s.start).Round(100*time.Millisecond), faultEnd.Sub(faultAt).Round(100*time.Millisecond),
 		before.DistinctReceipts, want, pace)
 
 	waitCaughtUp(t, b, n, z, 3*time.Minute)
@@ -117,7 +120,7 @@ func brokerFaultScenario(t *testing.T, fault string, inject func(*testing.T, *ow
 	logConsumerLines(t, p)
 	st := z.stats(t)
 	ideal := w.tally.IdealCalls(10)
-	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,
 		extra: fmt.Sprintf("fault=%q duplicate_share=%.2f%% duplicate_bound=%d dlq_expected=%d dlq_duplicates=%d efficiency=%.3f "+
 			"generations=%d commit_failures=%d carried_over=%d caught_up_after_fault=%s %s",
 			fault, 100*float64(d.duplicates)/float64(max(d.distinct, 1)), bound, w.wantDeadLetters(), dl.duplicates,
@@ -129,15 +132,13 @@ func brokerFaultScenario(t *testing.T, fault string, inject func(*testing.T, *ow
 // reports not ready with the reason, logs every retry, and consumes
 // everything once they answer.
 func TestBrokersUnreachableAtStart(t *testing.T) {
-	needBroker(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const (
 		events = 3000
 		down   = 20 * time.Second
 	)
-	w := newWorkload(t, realisticTraffic(seed), events)
-	k, b, n, z := preloadOwnBroker(t, w, fastRPS)
+	s := newScenario(t, setup{traffic: realisticTraffic, events: events, zim: zimOptions{RPS: fastRPS}, rejectFailing: true, ownBroker: true})
+	w, b, n, z, k := s.w, s.b, s.n, s.z, s.k
+	s.produce(t)
 
 	restarted := make(chan error, 1)
 	go func() { restarted <- k.restart(down) }()
@@ -185,24 +186,9 @@ func TestBrokersUnreachableAtStart(t *testing.T) {
 	dl := checkDeadLetters(t, b, n, w, src, true)
 	stopWorker(t, p, 45*time.Second)
 	logConsumerLines(t, p)
-	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,
 		extra: fmt.Sprintf("brokers_down_for=%s out_of_reach_lines=%d joined_after_brokers_back=%s %s",
 			upAt.Sub(downAt).Round(100*time.Millisecond), retries, joinedAfter.Round(100*time.Millisecond), summarizeCalls(z.stats(t)))}.log(t)
-}
-
-// preloadOwnBroker starts a broker of the test's own with fresh topics and
-// w's records in the source topic, and zimfake at rps, rejecting what w
-// must see rejected.
-func preloadOwnBroker(t *testing.T, w *workload, rps float64) (*ownBroker, *broker, names, *zimFake) {
-	t.Helper()
-	k := startOwnBroker(t)
-	b := newBrokerAt(t, k.addrs())
-	n := b.newTopics(t)
-	zo := w.failing()
-	zo.RPS = rps
-	z := startZimfake(t, zo)
-	b.produce(t, n.Source, w.records)
-	return k, b, n, z
 }
 
 // Messages of the log lines these scenarios wait for.

@@ -33,6 +33,7 @@ func oversizedRecord(group, user string, seq uint64, n int) traffic.Record {
 
 // deadLetterRun is what one run of a dead-letter scenario measured.
 type deadLetterRun struct {
+	start     time.Time // when the run began
 	events    int
 	delivered int           // distinct receipts at zimfake
 	receipts  time.Duration // from the join to every receipt at zimfake
@@ -49,13 +50,17 @@ type deadLetterRun struct {
 // receipt reaches ZIM, every record is committed and the dead-letter topic
 // holds exactly the records ZIM rejects or that are malformed, cut where
 // they do not fit.
-func runDeadLetterScenario(t *testing.T, seed uint64, events int, big []traffic.Record, dlqConfig ...kafka.ConfigEntry) deadLetterRun {
+func runDeadLetterScenario(t *testing.T, events int, big []traffic.Record, dlqConfig ...kafka.ConfigEntry) deadLetterRun {
 	t.Helper()
 	// More malformed and rejected records than the default mix: their
 	// letters are the ones an oversized letter could hold back.
-	cfg := realisticTraffic(seed)
-	cfg.MalformedFraction, cfg.FailingFraction = 0.01, 0.01
-	w := newWorkload(t, cfg, events)
+	moreLetters := func(seed uint64) traffic.Config {
+		cfg := realisticTraffic(seed)
+		cfg.MalformedFraction, cfg.FailingFraction = 0.01, 0.01
+		return cfg
+	}
+	s := newScenario(t, setup{traffic: moreLetters, events: events, dlqConfig: dlqConfig, zim: zimOptions{RPS: fastRPS}, rejectFailing: true})
+	w, b, n, z := s.w, s.b, s.n, s.z
 	for _, r := range big {
 		w.add(r)
 	}
@@ -63,17 +68,12 @@ func runDeadLetterScenario(t *testing.T, seed uint64, events int, big []traffic.
 	// their letters back.
 	mid := events / 2
 	w.records = slices.Concat(w.records[:mid], w.records[events:], w.records[mid:events])
-	b := newBroker(t)
-	n := b.newTopics(t, dlqConfig...)
-	zo := w.failing()
-	zo.RPS = fastRPS
-	z := startZimfake(t, zo)
-	b.produce(t, n.Source, w.records)
+	s.produce(t)
 
 	p := startWorker(t, "worker", n, z, fastRPS, nil)
 	p.waitJoined(t, 1, joinTimeout)
 	joined := time.Now()
-	run := deadLetterRun{events: len(w.records)}
+	run := deadLetterRun{start: s.start, events: len(w.records)}
 	if len(big) > 0 {
 		m, at := waitDeadLetter(t, b, n, 2*time.Minute, func(m kafka.Message) bool {
 			return bytes.HasPrefix(big[0].Value, m.Value) && header(m, deadletter.HeaderTruncated) != ""
@@ -161,14 +161,10 @@ func waitDeadLetter(t *testing.T, b *broker, n names, timeout time.Duration, mat
 // and every record committed, in about the time the same traffic takes
 // without it.
 func TestOversizedRecordIsDeadLetteredCut(t *testing.T) {
-	needBroker(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const events = 3000
-	failing := realisticTraffic(seed).FailingGroups[0]
-	b := newBroker(t)
-	base := runDeadLetterScenario(t, seed, events, nil)
-	big := runDeadLetterScenario(t, seed, events, []traffic.Record{oversizedRecord(failing, "user-oversized", 7, 1_048_367)})
+	failing := traffic.DefaultConfig().FailingGroups[0]
+	base := runDeadLetterScenario(t, events, nil)
+	big := runDeadLetterScenario(t, events, []traffic.Record{oversizedRecord(failing, "user-oversized", 7, 1_048_367)})
 	if len(big.letters.cut) != 1 {
 		t.FailNow()
 	}
@@ -176,11 +172,11 @@ func TestOversizedRecordIsDeadLetteredCut(t *testing.T) {
 	// The size model the test holds letters to, and that receiptd cuts by,
 	// against the broker itself: the largest letter it takes is exactly its
 	// max.message.bytes by that model.
-	largest := largestAccepted(t, b, cut)
+	largest := largestAccepted(t, newBroker(t), cut)
 	if largest != brokerMaxMessageBytes {
 		t.Errorf("the broker takes letters up to %d bytes by the test's count, want exactly its max.message.bytes %d", largest, brokerMaxMessageBytes)
 	}
-	figures{events: big.events, delivered: big.delivered, deadLetter: big.letters.records, start: start,
+	figures{events: big.events, delivered: big.delivered, deadLetter: big.letters.records, start: base.start,
 		extra: fmt.Sprintf("record_bytes=1048367 dlq_max_message_bytes=%d broker_takes_up_to=%d cut_letter_bytes=%d joined_to_cut_letter=%s failed_to_cut_letter=%s "+
 			"receipts_done=%s (without the record %s, ratio %.2f) all_committed=%s (without %s, ratio %.2f) letters=%d (without %d)",
 			brokerMaxMessageBytes, largest, recordBatchBytes(cut), big.toDLQ.Round(time.Millisecond), big.failedToDLQ.Round(time.Millisecond),
@@ -194,23 +190,20 @@ func TestOversizedRecordIsDeadLetteredCut(t *testing.T) {
 // records of 100 KiB for a rejected group are dead-lettered cut to it while
 // every other letter is written whole.
 func TestDeadLetterTopicSmallerThanSource(t *testing.T) {
-	needBroker(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const events, limit = 3000, 64 << 10
-	failing := realisticTraffic(seed).FailingGroups[0]
+	failing := traffic.DefaultConfig().FailingGroups[0]
 	var big []traffic.Record
 	for i := range 5 {
 		big = append(big, oversizedRecord(failing, fmt.Sprintf("user-big-%d", i), uint64(i+1), 100<<10))
 	}
-	run := runDeadLetterScenario(t, seed, events, big,
+	run := runDeadLetterScenario(t, events, big,
 		kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(limit)})
 	for _, m := range run.letters.cut {
 		if size := recordBatchBytes(m); size > limit {
 			t.Errorf("a cut letter takes %d bytes, over the topic's %d", size, limit)
 		}
 	}
-	figures{events: run.events, delivered: run.delivered, deadLetter: run.letters.records, start: start,
+	figures{events: run.events, delivered: run.delivered, deadLetter: run.letters.records, start: run.start,
 		extra: fmt.Sprintf("record_bytes=%d dlq_max_message_bytes=%d cut_letters=%d largest_cut_letter_bytes=%d joined_to_first_cut_letter=%s failed_to_cut_letter=%s receipts_done=%s all_committed=%s",
 			100<<10, limit, len(run.letters.cut), letterBytes(run.letters.cut), run.toDLQ.Round(time.Millisecond), run.failedToDLQ.Round(time.Millisecond),
 			run.receipts.Round(100*time.Millisecond), run.caughtUp.Round(100*time.Millisecond))}.log(t)

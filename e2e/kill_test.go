@@ -12,17 +12,10 @@ import (
 // be dead-lettered is, and the group finally commits every record. The
 // duplicates that the redelivered uncommitted window causes are counted.
 func TestKillNineAndRestart(t *testing.T) {
-	needBroker(t)
-	start := time.Now()
-	rng, seed := testRand(t)
 	const events, kills = 60_000, 3
-	w := newWorkload(t, realisticTraffic(seed), events)
-	b := newBroker(t)
-	n := b.newTopics(t)
-	zo := w.failing()
-	zo.RPS = fastRPS
-	z := startZimfake(t, zo)
-	b.produce(t, n.Source, w.records)
+	s := newScenario(t, setup{traffic: realisticTraffic, events: events, zim: zimOptions{RPS: fastRPS}, rejectFailing: true})
+	w, b, n, z := s.w, s.b, s.n, s.z
+	s.produce(t)
 
 	// The moments are points of progress (share of the expected receipts
 	// at ZIM), so that each kill lands while work is in flight however
@@ -30,7 +23,7 @@ func TestKillNineAndRestart(t *testing.T) {
 	// that every run delivers something before it dies.
 	moments := make([]float64, kills)
 	for i := range moments {
-		moments[i] = 0.1 + 0.25*float64(i) + 0.2*rng.Float64()
+		moments[i] = 0.1 + 0.25*float64(i) + 0.2*s.rng.Float64()
 	}
 	t.Logf("kill -9 when these shares of the receipts have reached zimfake: %.3f", moments)
 
@@ -47,7 +40,7 @@ func TestKillNineAndRestart(t *testing.T) {
 		committed := b.committed(t, n.Group, n.Source, sourcePartitions)
 		runStarts = append(runStarts, committed)
 		t.Logf("kill -9 #%d (%s) at %s: %d of %d receipts at zimfake (%.1f%%); committed %s", i+1, p.name,
-			time.Since(start).Round(time.Millisecond), st.DistinctReceipts, want, 100*float64(st.DistinctReceipts)/float64(want),
+			time.Since(s.start).Round(time.Millisecond), st.DistinctReceipts, want, 100*float64(st.DistinctReceipts)/float64(want),
 			offsetsString(committed))
 	}
 	last := startWorker(t, fmt.Sprintf("worker-%d", kills+1), n, z, fastRPS, nil)
@@ -62,7 +55,7 @@ func TestKillNineAndRestart(t *testing.T) {
 	if c, hw := b.committed(t, n.Group, n.Source, sourcePartitions), b.highWater(t, n.Source, sourcePartitions); !slices.Equal(c, hw) {
 		t.Errorf("after the last shutdown: committed %s, want the high-water marks %s", offsetsString(c), offsetsString(hw))
 	}
-	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,
 		extra: fmt.Sprintf("kills=%d receipts_expected=%d dlq_expected=%d dlq_duplicates=%d %s",
 			kills, want, w.wantDeadLetters(), dl.duplicates, summarizeCalls(z.stats(t)))}.log(t)
 }

@@ -12,19 +12,14 @@ import (
 // arriving, then recovery: the worker retries without dead-lettering
 // anything (invariant 3) and, once ZIM is back, every receipt reaches it.
 func TestZIMOutage(t *testing.T) {
-	needBroker(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const (
 		events  = 6000
 		perSec  = 150 // events/s: 40 s of traffic, spanning the outage
 		outage  = 30 * time.Second
 		backoff = 5 * time.Second
 	)
-	w := newWorkload(t, cleanTraffic(seed), events)
-	b := newBroker(t)
-	n := b.newTopics(t)
-	z := startZimfake(t, zimOptions{RPS: fastRPS})
+	s := newScenario(t, setup{traffic: cleanTraffic, events: events, zim: zimOptions{RPS: fastRPS}})
+	w, b, n, z := s.w, s.b, s.n, s.z
 	// A shorter longest backoff than the default 30 s keeps the recovery
 	// after the outage within seconds; the backoff's growth itself is the
 	// worker's unit tests' business.
@@ -40,7 +35,7 @@ func TestZIMOutage(t *testing.T) {
 	waitReceipts(t, z, 1, time.Minute)
 
 	z.outage(t, true)
-	t.Logf("outage on at %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("outage on at %s", time.Since(s.start).Round(time.Millisecond))
 	before := z.stats(t)
 	// The outage lasts a fixed time by design: this is not a wait for an
 	// event.
@@ -55,7 +50,7 @@ func TestZIMOutage(t *testing.T) {
 	outageEnd := time.Now()
 	unavailable := during.ByHTTPStatus[http.StatusServiceUnavailable]
 	t.Logf("outage off at %s: %d calls answered 503 during it; %d receipts accepted before it",
-		time.Since(start).Round(time.Millisecond), unavailable, before.DistinctReceipts)
+		time.Since(s.start).Round(time.Millisecond), unavailable, before.DistinctReceipts)
 	if unavailable == 0 {
 		t.Errorf("no call reached zimfake during the %s outage: the worker stopped calling instead of retrying", outage)
 	}
@@ -72,7 +67,7 @@ func TestZIMOutage(t *testing.T) {
 	checkDuplicates(t, d, w, src, [][]int64{noCommits()})
 	dl := checkDeadLetters(t, b, n, w, src, true)
 	stopWorker(t, p, 30*time.Second)
-	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,
 		extra: fmt.Sprintf("outage=%s calls_answered_503=%d caught_up_after_outage=%s %s",
 			outage, unavailable, recovery.Round(100*time.Millisecond), summarizeCalls(z.stats(t)))}.log(t)
 }

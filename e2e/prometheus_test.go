@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/receiptd/receiptd/internal/promscrape"
+	"github.com/receiptd/receiptd/internal/traffic"
 )
 
 const envPrometheus = "RECEIPTD_E2E_PROMETHEUS"
@@ -46,18 +47,13 @@ const forScale = 24
 //   - the receiptd_* metrics Prometheus holds are the ones README's metric
 //     table documents, and receiptd_build_info names the linked version.
 func TestPrometheusAlertsAndDashboard(t *testing.T) {
-	needBroker(t)
-	promBin := needPrometheus(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const (
 		events = 3000
 		perSec = 150 // 20 s of traffic, spanning the pause and the fix
 	)
-	w := newWorkload(t, cleanTraffic(seed), events)
-	b := newBroker(t)
-	n := b.newTopics(t)
-	z := startZimfake(t, zimOptions{RPS: fastRPS})
+	s := newScenario(t, setup{traffic: cleanTraffic, events: events, zim: zimOptions{RPS: fastRPS}})
+	w, b, n, z := s.w, s.b, s.n, s.z
+	promBin := needPrometheus(t)
 
 	// The pod keeps its address across the restart, as a pod IP would
 	// within Prometheus's view of one instance.
@@ -143,7 +139,7 @@ func TestPrometheusAlertsAndDashboard(t *testing.T) {
 		return len(firing) == 0, fmt.Sprintf("firing: %v", firing)
 	})
 	stopWorker(t, p, 30*time.Second)
-	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,
 		extra: fmt.Sprintf("alert_firing_after_pause=%s alert_resolved_after_fix=%s dashboard_panels=%d dashboard_queries=%d caught_up_after_traffic_start=%s prometheus=%q",
 			firedAfter.Round(100*time.Millisecond), resolvedAfter.Round(100*time.Millisecond), panels, queries,
 			caughtUp.Sub(trafficStart).Round(100*time.Millisecond), prom.version)}.log(t)
@@ -162,17 +158,15 @@ func TestPrometheusAlertsAndDashboard(t *testing.T) {
 //     themselves, the alert resolves, and every malformed record is in the
 //     dead-letter topic, every receipt at ZIM.
 func TestPrometheusDeadLetterPauseAlert(t *testing.T) {
-	needBroker(t)
-	promBin := needPrometheus(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const events = 1000
-	cfg := cleanTraffic(seed)
-	cfg.MalformedFraction = 0.05
-	w := newWorkload(t, cfg, events)
-	b := newBroker(t)
-	n := b.newTopics(t)
-	z := startZimfake(t, zimOptions{RPS: fastRPS})
+	someMalformed := func(seed uint64) traffic.Config {
+		cfg := cleanTraffic(seed)
+		cfg.MalformedFraction = 0.05
+		return cfg
+	}
+	s := newScenario(t, setup{traffic: someMalformed, events: events, zim: zimOptions{RPS: fastRPS}})
+	w, b, n, z := s.w, s.b, s.n, s.z
+	promBin := needPrometheus(t)
 	listen := freeAddr(t)
 	p := startWorker(t, "worker", n, z, fastRPS, map[string]string{"RECEIPTD_HTTP_LISTEN": listen})
 	prom := startPrometheus(t, promBin, listen)
@@ -186,7 +180,7 @@ func TestPrometheusDeadLetterPauseAlert(t *testing.T) {
 		return ok && v == 1, fmt.Sprintf("receiptd_ready = %v (found %v)", v, ok)
 	})
 
-	b.produce(t, n.Source, w.records)
+	s.produce(t)
 	p.waitLog(t, time.Minute, "dead-letter writes paused", func(l logLine) bool {
 		return strings.HasPrefix(l.Msg, "dead-letter writes paused")
 	})
@@ -229,7 +223,7 @@ func TestPrometheusDeadLetterPauseAlert(t *testing.T) {
 		t.Errorf("ReceiptdNotReady is %s after the pause ended", state)
 	}
 	stopWorker(t, p, 30*time.Second)
-	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,
 		extra: fmt.Sprintf("alert_firing_after_pause=%s alert_resolved_after_fix=%s malformed=%d",
 			firedAfter.Round(100*time.Millisecond), resolvedAfter.Round(100*time.Millisecond), w.tally.Malformed())}.log(t)
 }

@@ -18,14 +18,9 @@ import (
 // slots of the partitions it owns, so rate-limit answers (660300005) stay
 // rare.
 func TestSharedRateLimit(t *testing.T) {
-	needBroker(t)
-	start := time.Now()
-	rng, seed := testRand(t)
 	const events, rps = 4000, 20
-	w := newWorkload(t, cleanTraffic(seed), events)
-	b := newBroker(t)
-	n := b.newTopics(t)
-	z := startZimfake(t, zimOptions{RPS: rps})
+	s := newScenario(t, setup{traffic: cleanTraffic, events: events, zim: zimOptions{RPS: rps}})
+	w, b, n, z := s.w, s.b, s.n, s.z
 
 	var live []*process
 	for i := range 3 {
@@ -33,20 +28,20 @@ func TestSharedRateLimit(t *testing.T) {
 	}
 	all := slices.Clone(live)
 	waitBalanced(t, live, joinTimeout)
-	b.produce(t, n.Source, w.records)
+	s.produce(t)
 	want := w.tally.Receipts()
 
 	waitReceipts(t, z, want/3, 5*time.Minute)
-	victim := rng.IntN(len(live))
+	victim := s.rng.IntN(len(live))
 	live[victim].kill()
-	t.Logf("kill -9 %s at %s, a third of the receipts at zimfake", live[victim].name, time.Since(start).Round(time.Millisecond))
+	t.Logf("kill -9 %s at %s, a third of the receipts at zimfake", live[victim].name, time.Since(s.start).Round(time.Millisecond))
 	live = slices.Delete(live, victim, victim+1)
 
 	waitReceipts(t, z, 2*want/3, 5*time.Minute)
 	added := startWorker(t, "worker-4", n, z, rps, nil)
 	live = append(live, added)
 	all = append(all, added)
-	t.Logf("added %s at %s, two thirds of the receipts at zimfake", added.name, time.Since(start).Round(time.Millisecond))
+	t.Logf("added %s at %s, two thirds of the receipts at zimfake", added.name, time.Since(s.start).Round(time.Millisecond))
 	waitBalanced(t, live, joinTimeout)
 
 	waitCaughtUp(t, b, n, z, 5*time.Minute)
@@ -84,7 +79,7 @@ func TestSharedRateLimit(t *testing.T) {
 	if len(limited) > show {
 		t.Logf("660300005: ... %d more in the workers' logs", len(limited)-show)
 	}
-	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,
 		extra: fmt.Sprintf("rps=%d rate_limited_share=%.3f%% peak_per_second: %s ideal_calls=%d %s",
 			rps, 100*share, strings.Join(peaks, " "), w.tally.IdealCalls(10), summarizeCalls(st))}.log(t)
 }

@@ -17,22 +17,15 @@ const fastRPS = 2000
 // 660400103/660400104), once each, with their source coordinates and the
 // source record's key and value.
 func TestRealisticTraffic(t *testing.T) {
-	needBroker(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const events = 100_000
-	w := newWorkload(t, realisticTraffic(seed), events)
-	b := newBroker(t)
-	n := b.newTopics(t)
-	zo := w.failing()
-	zo.RPS = fastRPS
-	z := startZimfake(t, zo)
+	s := newScenario(t, setup{traffic: realisticTraffic, events: events, zim: zimOptions{RPS: fastRPS}, rejectFailing: true})
+	w, b, n, z := s.w, s.b, s.n, s.z
 
-	b.produce(t, n.Source, w.records)
+	s.produce(t)
 	p := startWorker(t, "worker", n, z, fastRPS, nil)
 	p.waitJoined(t, 1, joinTimeout)
 	waitCaughtUp(t, b, n, z, 5*time.Minute)
-	processed := time.Since(start)
+	processed := time.Since(s.start)
 
 	d := checkReceipts(t, z, w)
 	src := b.readAll(t, n.Source, sourcePartitions)
@@ -42,7 +35,7 @@ func TestRealisticTraffic(t *testing.T) {
 	dl := checkDeadLetters(t, b, n, w, src, true)
 	stopWorker(t, p, 30*time.Second)
 	st := z.stats(t)
-	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,
 		extra: fmt.Sprintf("receipts_expected=%d malformed=%d rejected=%d ideal_calls=%d %s processed_in=%s",
 			w.tally.Receipts(), w.tally.Malformed(), w.tally.Rejected(), w.tally.IdealCalls(10), summarizeCalls(st),
 			processed.Round(100*time.Millisecond))}.log(t)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/receiptd/receiptd/internal/promscrape"
+	"github.com/receiptd/receiptd/internal/traffic"
 )
 
 // Five workers in one group on 24 partitions share ZIM's limit of 20
@@ -27,21 +28,19 @@ import (
 // milliseconds late, and ZIM then answers one call in a second 660300005,
 // which receiptd retries after slowing down.
 func TestFivePodsShareTheWholeLimit(t *testing.T) {
-	needBroker(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const (
 		pods, partitions, rps = 5, 24, 20
 		action                = "GroupReadReceipt"
 	)
 	// Group reads only, so that one action's limit is the one shared, and
 	// enough of them to keep it busy for about half a minute.
-	tcfg := cleanTraffic(seed)
-	tcfg.C2CFraction, tcfg.DeliveryFraction = 0, 0
-	w := newWorkload(t, tcfg, 2500)
-	b := newBroker(t)
-	n := b.newTopicsWith(t, partitions)
-	z := startZimfake(t, zimOptions{RPS: rps})
+	groupReads := func(seed uint64) traffic.Config {
+		cfg := cleanTraffic(seed)
+		cfg.C2CFraction, cfg.DeliveryFraction = 0, 0
+		return cfg
+	}
+	s := newScenario(t, setup{traffic: groupReads, events: 2500, partitions: partitions, zim: zimOptions{RPS: rps}})
+	w, b, n, z := s.w, s.b, s.n, s.z
 
 	var ps []*process
 	var addrs []string
@@ -69,7 +68,7 @@ func TestFivePodsShareTheWholeLimit(t *testing.T) {
 	})
 	t.Logf("shares of the limit per pod: %v", shares)
 
-	b.produce(t, n.Source, w.records)
+	s.produce(t)
 	// The steady window: from a few seconds after the backlog is there
 	// until most of its calls are made.
 	time.Sleep(3 * time.Second)
@@ -104,7 +103,7 @@ func TestFivePodsShareTheWholeLimit(t *testing.T) {
 		t.Errorf("%d of %d calls (%.2f%%) were answered 660300005, want at most 0.5%%; peak %d calls in one second; %s",
 			st.RateLimited, st.Calls, limitedPct, peak, strings.Join(rateLimitedCalls(ps), "; "))
 	}
-	figures{events: len(w.records), delivered: d.distinct, duplicates: d.duplicates, start: start,
+	figures{events: len(w.records), delivered: d.distinct, duplicates: d.duplicates, start: s.start,
 		extra: fmt.Sprintf("pods=%d partitions=%d rps=%d steady_calls_per_sec=%.2f window=%s peak_per_second=%d rate_limited_share=%.2f%% calls_per_pod=%v %s",
 			pods, partitions, rps, steady, t1.Sub(t0).Round(100*time.Millisecond), peak, limitedPct, perPod, summarizeCalls(st))}.log(t)
 }

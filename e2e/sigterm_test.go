@@ -14,9 +14,6 @@ import (
 // records whose receipts reached ZIM; what it could not drain is consumed
 // again by the next worker, so nothing is lost.
 func TestSIGTERMCommitsOnlyWhatWasDone(t *testing.T) {
-	needBroker(t)
-	start := time.Now()
-	_, seed := testRand(t)
 	const (
 		events = 20000
 		rps    = 20
@@ -25,11 +22,10 @@ func TestSIGTERMCommitsOnlyWhatWasDone(t *testing.T) {
 		// drain.
 		margin = 3 * time.Second
 	)
-	w := newWorkload(t, cleanTraffic(seed), events)
-	b := newBroker(t)
-	n := b.newTopics(t)
-	z := startZimfake(t, zimOptions{RPS: rps, LatencyP50: 200 * time.Millisecond, LatencyP99: 800 * time.Millisecond})
-	b.produce(t, n.Source, w.records)
+	s := newScenario(t, setup{traffic: cleanTraffic, events: events,
+		zim: zimOptions{RPS: rps, LatencyP50: 200 * time.Millisecond, LatencyP99: 800 * time.Millisecond}})
+	w, b, n, z := s.w, s.b, s.n, s.z
+	s.produce(t)
 
 	p := startWorker(t, "worker-1", n, z, rps, map[string]string{"RECEIPTD_SHUTDOWN_DRAIN_TIMEOUT": drain.String()})
 	p.waitJoined(t, 1, joinTimeout)
@@ -79,7 +75,7 @@ func TestSIGTERMCommitsOnlyWhatWasDone(t *testing.T) {
 	checkDuplicates(t, d, w, src, [][]int64{noCommits(), committed})
 	dl := checkDeadLetters(t, b, n, w, src, true)
 	stopWorker(t, next, 30*time.Second)
-	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: start,
+	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,
 		extra: fmt.Sprintf("sigterm_exit=%d sigterm_took=%s drain_timeout=%s committed_at_sigterm=%d left_uncommitted=%d %s",
 			code, took.Round(time.Millisecond), drain, below, above, summarizeCalls(z.stats(t)))}.log(t)
 }

@@ -85,12 +85,6 @@ func (w *workload) add(r traffic.Record) {
 	w.byValue[string(r.Value)] = f
 }
 
-// failing returns zimfake's flags that make it reject what the traffic
-// expects to be rejected.
-func (w *workload) failing() zimOptions {
-	return zimOptions{FailGroups: w.cfg.FailingGroups, FailUsers: w.cfg.FailingUsers}
-}
-
 // wantDeadLetters returns how many records must be dead-lettered.
 func (w *workload) wantDeadLetters() int { return w.tally.Malformed() + w.tally.Rejected() }
 
