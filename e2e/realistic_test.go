@@ -27,12 +27,9 @@ func TestRealisticTraffic(t *testing.T) {
 	waitCaughtUp(t, b, n, z, 5*time.Minute)
 	processed := time.Since(s.start)
 
-	d := checkReceipts(t, z, w)
-	src := b.readAll(t, n.Source, sourcePartitions)
 	// One worker run without crashes, rebalances or failed calls: a
 	// receipt reaches ZIM twice only where the traffic holds it twice.
-	checkDuplicates(t, d, w, src, [][]int64{noCommits()})
-	dl := checkDeadLetters(t, b, n, w, src, true)
+	d, dl := s.checkOutcome(t, [][]int64{noCommits()}, true)
 	stopWorker(t, p, 30*time.Second)
 	st := z.stats(t)
 	figures{events: events, delivered: d.distinct, duplicates: d.duplicates, deadLetter: dl.records, start: s.start,

@@ -74,3 +74,17 @@ func (s *scenario) produce(t *testing.T) {
 	t.Helper()
 	s.b.produce(t, s.n.Source, s.w.records)
 }
+
+// checkOutcome checks what the scenario left once the group has committed
+// every record: zimfake holds exactly the traffic's receipts
+// (checkReceipts), none accepted more often than the worker runs that
+// started from runStarts consumed it (checkDuplicates), and the dead-letter
+// topic holds exactly the records that must be dead-lettered
+// (checkDeadLetters; exact: once each).
+func (s *scenario) checkOutcome(t *testing.T, runStarts [][]int64, exact bool) (delivery, deadLetters) {
+	t.Helper()
+	d := checkReceipts(t, s.z, s.w)
+	src := s.b.readAll(t, s.n.Source, sourcePartitions)
+	checkDuplicates(t, d, s.w, src, runStarts)
+	return d, checkDeadLetters(t, s.b, s.n, s.w, src, exact)
+}
