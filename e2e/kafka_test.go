@@ -212,6 +212,16 @@ func (b *broker) highWater(t *testing.T, topic string, partitions int) []int64 {
 // -1 where it has committed nothing.
 func (b *broker) committed(t *testing.T, group, topic string, partitions int) []int64 {
 	t.Helper()
+	out, err := b.fetchCommitted(group, topic, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// fetchCommitted is committed for a caller that may wait out the broker's
+// error.
+func (b *broker) fetchCommitted(group, topic string, partitions int) ([]int64, error) {
 	ps := make([]int, partitions)
 	for p := range partitions {
 		ps[p] = p
@@ -223,7 +233,7 @@ func (b *broker) committed(t *testing.T, group, topic string, partitions int) []
 		err = resp.Error
 	}
 	if err != nil {
-		t.Fatalf("committed offsets of group %s: %v", group, err)
+		return nil, fmt.Errorf("committed offsets of group %s: %w", group, err)
 	}
 	out := make([]int64, partitions)
 	for i := range out {
@@ -231,11 +241,11 @@ func (b *broker) committed(t *testing.T, group, topic string, partitions int) []
 	}
 	for _, p := range resp.Topics[topic] {
 		if p.Error != nil {
-			t.Fatalf("committed offset of group %s on %s/%d: %v", group, topic, p.Partition, p.Error)
+			return nil, fmt.Errorf("committed offset of group %s on %s/%d: %w", group, topic, p.Partition, p.Error)
 		}
 		out[p.Partition] = p.CommittedOffset
 	}
-	return out
+	return out, nil
 }
 
 // noCommits is the committed offsets of a group that has committed nothing.
