@@ -219,8 +219,21 @@ func (b *broker) committed(t *testing.T, group, topic string, partitions int) []
 	return out
 }
 
-// fetchCommitted is committed for a caller that may wait out the broker's
-// error.
+// pollCommitted is committed for a caller that polls: it returns a
+// temporary error of the broker (kafka.Error.Temporary; a broker just
+// restarted answers NOT_COORDINATOR until it has loaded the group) to be
+// waited out, and fails t for any other.
+func (b *broker) pollCommitted(t *testing.T, group, topic string, partitions int) ([]int64, error) {
+	t.Helper()
+	out, err := b.fetchCommitted(group, topic, partitions)
+	var kerr kafka.Error
+	if err != nil && !(errors.As(err, &kerr) && kerr.Temporary()) {
+		t.Fatal(err)
+	}
+	return out, err
+}
+
+// fetchCommitted is committed returning the broker's error.
 func (b *broker) fetchCommitted(group, topic string, partitions int) ([]int64, error) {
 	ps := make([]int, partitions)
 	for p := range partitions {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 )
 
 // joinTimeout bounds the wait for a worker to join its group. A join after
@@ -55,20 +52,15 @@ func startWorker(t *testing.T, name string, n names, z *zimFake, rps int, extra 
 
 // waitCaughtUp waits until the group has committed every record of the
 // source topic, i.e. its committed offsets equal the high-water marks. Call
-// it once production has finished. A broker just restarted answers
-// NOT_COORDINATOR until it has loaded the group: such temporary errors are
-// waited out.
+// it once production has finished. The broker's temporary errors are
+// waited out (pollCommitted).
 func waitCaughtUp(t *testing.T, b *broker, n names, z *zimFake, timeout time.Duration) {
 	t.Helper()
 	hw := b.highWater(t, n.Source, sourcePartitions)
 	waitUntil(t, timeout, "committed offsets reach the high-water marks", func() (bool, string) {
-		c, err := b.fetchCommitted(n.Group, n.Source, sourcePartitions)
-		var kerr kafka.Error
-		if errors.As(err, &kerr) && kerr.Temporary() {
-			return false, err.Error()
-		}
+		c, err := b.pollCommitted(t, n.Group, n.Source, sourcePartitions)
 		if err != nil {
-			t.Fatal(err)
+			return false, err.Error()
 		}
 		st := z.stats(t)
 		return slices.Equal(c, hw), fmt.Sprintf("committed %s; high-water %s; zimfake: %d distinct receipts, %s",
