@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/receiptd/receiptd/internal/promscrape"
 	"github.com/receiptd/receiptd/internal/traffic"
 	"github.com/receiptd/receiptd/retry"
 	"github.com/receiptd/receiptd/zimapi"
@@ -37,7 +38,7 @@ func (r *runner) latency(ctx context.Context) (Scenario, error) {
 	group := "bench-c-receiptd"
 	keys := e.keys(group)
 	keys["shutdown.drain_timeout"] = "5s"
-	addr, err := freeAddr()
+	addr, err := promscrape.FreeAddr()
 	if err != nil {
 		return sc, err
 	}
@@ -57,7 +58,7 @@ func (r *runner) latency(ctx context.Context) (Scenario, error) {
 			return false, err
 		}
 		for _, action := range actionNames {
-			ceiling, err := scrape(ctx, addr, `receiptd_rate_ceiling_requests_per_second{action="`+action+`"}`)
+			ceiling, err := promscrape.Series(ctx, addr, `receiptd_rate_ceiling_requests_per_second{action="`+action+`"}`)
 			if err != nil || ceiling == 0 {
 				return false, err
 			}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/receiptd/receiptd/internal/promscrape"
 	"github.com/receiptd/receiptd/zimapi/zimfake"
 )
 
@@ -133,7 +134,7 @@ func (r *runner) scaleOutOnce(ctx context.Context, e *env, run scaleOutRun, wind
 	addrs := make([]string, run.pods)
 	for i := range run.pods {
 		var err error
-		if addrs[i], err = freeAddr(); err != nil {
+		if addrs[i], err = promscrape.FreeAddr(); err != nil {
 			return res, err
 		}
 		keys := e.keys(group)
@@ -175,7 +176,7 @@ func (r *runner) scaleOutOnce(ctx context.Context, e *env, run scaleOutRun, wind
 	if err := waitFor(ctx, 2*time.Minute, 250*time.Millisecond, kids, func(ctx context.Context) (bool, error) {
 		var shares float64
 		for _, addr := range addrs {
-			share, err := scrape(ctx, addr, "receiptd_rate_share_ratio"+action)
+			share, err := promscrape.Series(ctx, addr, "receiptd_rate_share_ratio"+action)
 			if err != nil {
 				return false, err
 			}
@@ -187,11 +188,11 @@ func (r *runner) scaleOutOnce(ctx context.Context, e *env, run scaleOutRun, wind
 	}
 	err := waitFor(ctx, 30*time.Second, 250*time.Millisecond, kids, func(ctx context.Context) (bool, error) {
 		for _, addr := range addrs {
-			cur, err := scrape(ctx, addr, "receiptd_rate_current_requests_per_second"+action)
+			cur, err := promscrape.Series(ctx, addr, "receiptd_rate_current_requests_per_second"+action)
 			if err != nil {
 				return false, err
 			}
-			ceil, err := scrape(ctx, addr, "receiptd_rate_ceiling_requests_per_second"+action)
+			ceil, err := promscrape.Series(ctx, addr, "receiptd_rate_ceiling_requests_per_second"+action)
 			if err != nil {
 				return false, err
 			}
